@@ -1,0 +1,71 @@
+from django import forms
+from django.contrib import admin
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from fulfillment.choices import PushState
+from fulfillment.models import Store
+
+SECRET_FIELDS = ("consumer_key", "consumer_secret", "webhook_secret")
+
+
+class StoreForm(forms.ModelForm):
+    """Secrets are write-only: the form never sends them to the browser; blank keeps the stored value."""
+
+    class Meta:
+        model = Store
+        fields = "__all__"
+        widgets = {name: forms.PasswordInput(render_value=False) for name in SECRET_FIELDS}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            for name in SECRET_FIELDS:
+                self.fields[name].required = False
+                self.fields[name].help_text = _("Stored. Leave blank to keep it.")
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk:
+            stored = Store.objects.filter(pk=self.instance.pk).values(*SECRET_FIELDS).first() or {}
+            for name in SECRET_FIELDS:
+                if not cleaned.get(name):
+                    cleaned[name] = stored.get(name, "")
+        return cleaned
+
+
+@admin.register(Store)
+class StoreAdmin(admin.ModelAdmin):
+    form = StoreForm
+    list_display = ("name", "slug", "base_url", "last_sync_at", "last_webhook_at", "failing_pushes", "health")
+    search_fields = ("name", "slug", "base_url")
+    readonly_fields = ("sync_watermark", "last_sync_at", "last_sync_error", "sync_failing_since", "last_webhook_at",
+                       "webhook_url", "health")
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "base_url", "timezone", "currency")}),
+        (_("WooCommerce keys"), {"fields": SECRET_FIELDS}),
+        (_("Sync"), {"fields": ("webhook_url", "silence_alert_minutes", "health", "last_webhook_at", "last_sync_at",
+                                "sync_watermark", "last_sync_error", "sync_failing_since")}),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            failing_push_count=Count("pushes", filter=Q(pushes__state__in=[PushState.FAILED, PushState.RETRYING]))
+        )
+
+    @admin.display(description=_("failing pushes"), ordering="failing_push_count")
+    def failing_pushes(self, store):
+        return store.failing_push_count
+
+    @admin.display(description=_("health"))
+    def health(self, store):
+        warnings = store.health_warnings(timezone.now())
+        if not warnings:
+            return format_html('<span style="color:#2e7d32">✔ {}</span>', _("OK"))
+        return format_html_join("", '<div style="color:#b71c1c">⚠ {}</div>', ((w,) for w in warnings))
+
+    @admin.display(description=_("webhook delivery URL"))
+    def webhook_url(self, store):
+        return f"/webhooks/woocommerce/{store.slug}/" if store.slug else "—"

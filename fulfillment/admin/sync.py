@@ -1,0 +1,73 @@
+from django.contrib import admin, messages
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _, ngettext
+
+from fulfillment.choices import PushState
+from fulfillment.models import ImportRun, StorePush, WebhookDelivery
+from fulfillment.services.outbox import PushError, push_retry
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("received_at", "store", "topic", "woo_id", "state", "error_short", "repeats")
+    list_filter = ("state", "topic", "store")
+    search_fields = ("=woo_id", "delivery_id")
+    list_select_related = ("store",)
+    show_full_result_count = False
+    readonly_fields = ("store", "received_at", "topic", "webhook_id", "delivery_id", "woo_id", "state", "error",
+                       "applied_at", "repeats", "body_sha256", "body")
+
+    @admin.display(description=_("error"))
+    def error_short(self, delivery):
+        return delivery.error[:120]
+
+
+@admin.register(ImportRun)
+class ImportRunAdmin(ReadOnlyAdmin):
+    list_display = ("queued_at", "store", "mode", "state", "progress", "created", "updated", "unchanged", "failed",
+                    "requested_by", "error")
+    list_filter = ("state", "mode", "store")
+    list_select_related = ("store", "requested_by")
+    readonly_fields = [f.name for f in ImportRun._meta.fields]
+
+    @admin.display(description=_("progress"))
+    def progress(self, run):
+        total = run.pages_total or 0
+        percent = int(100 * run.pages_done / total) if total else (100 if run.state == "done" else 0)
+        return format_html(
+            '<progress max="100" value="{}"></progress> {} / {} · {} orders', percent, run.pages_done,
+            total or "?", run.orders_seen,
+        )
+
+
+@admin.register(StorePush)
+class StorePushAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "store", "order", "kind", "state", "attempts", "next_attempt_at", "last_error",
+                    "created_by")
+    list_filter = ("state", "kind", "store")
+    list_select_related = ("store", "order", "created_by")
+    search_fields = ("=order__woo_id", "=order__number")
+    readonly_fields = [f.name for f in StorePush._meta.fields]
+    actions = ["retry_selected"]
+
+    @admin.action(description=_("Retry the selected failed pushes"), permissions=["retry"])
+    def retry_selected(self, request, queryset):
+        retried = 0
+        for push in queryset.filter(state=PushState.FAILED):
+            try:
+                push_retry(push=push, user=request.user)
+                retried += 1
+            except PushError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+        self.message_user(request, ngettext("%d push queued again.", "%d pushes queued again.", retried) % retried)
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("fulfillment.change_storepush")

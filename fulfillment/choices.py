@@ -1,0 +1,96 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class OrderStatus(models.TextChoices):
+    """WooCommerce's core statuses. Shops add their own: `Order.status` stores any slug."""
+
+    PENDING = "pending", _("Pending payment")
+    PROCESSING = "processing", _("Processing")
+    ON_HOLD = "on-hold", _("On hold")
+    COMPLETED = "completed", _("Completed")
+    CANCELLED = "cancelled", _("Cancelled")
+    REFUNDED = "refunded", _("Refunded")
+    FAILED = "failed", _("Failed")
+    # Block checkout drafts; WooCommerce deletes them daily.
+    CHECKOUT_DRAFT = "checkout-draft", _("Draft")
+    # Local pickup stores (WooCommerce 11.3+).
+    READY_FOR_PICKUP = "ready-for-pickup", _("Ready for pickup")
+    TRASH = "trash", _("Trash")
+
+
+def status_label(slug):
+    """The label of a core status, or the custom slug made readable."""
+    try:
+        return OrderStatus(slug).label
+    except ValueError:
+        return slug.replace("-", " ").replace("_", " ").capitalize()
+
+
+class OrderType(models.TextChoices):
+    IN_APP = "in_app", _("In-app")  # holds at least one product made in our editor
+    AMAZON = "amazon", _("Amazon")
+    SHINEON = "shineon", _("ShineOn")
+    OTHER = "other", _("Other")
+
+
+class SubmitStatus(models.TextChoices):
+    # Blank (never submitted) is the empty string, as the list shows nothing for it.
+    NONE = "", _("Not submitted")
+    SUBMITTED = "submitted", _("Submitted")
+    FAILED = "failed", _("Failed")
+
+
+class EventType(models.TextChoices):
+    CREATED = "created", _("Order received")
+    STATUS_CHANGED = "status_changed", _("Status changed")
+    NOTE_ADDED = "note_added", _("Note added")
+    ADDRESS_CHANGED = "address_changed", _("Shipping address changed")
+    REFUNDED = "refunded", _("Refunded")
+    TRASHED = "trashed", _("Moved to trash in WooCommerce")
+    RESTORED = "restored", _("Restored in WooCommerce")
+    PUSH_SENT = "push_sent", _("Sent to WooCommerce")
+    PUSH_FAILED = "push_failed", _("Sending to WooCommerce failed")
+
+
+class EventSource(models.TextChoices):
+    STAFF = "staff", _("Staff")
+    WEBHOOK = "webhook", _("WooCommerce webhook")
+    IMPORT = "import", _("Import")
+    RECONCILE = "reconcile", _("Reconcile")
+    PUSH = "push", _("Push to WooCommerce")
+    SYSTEM = "system", _("System")
+
+
+class DeliveryState(models.TextChoices):
+    RECEIVED = "received", _("Received")
+    APPLIED = "applied", _("Applied")
+    STALE = "stale", _("Older than stored data (ignored)")
+    FAILED = "failed", _("Failed")
+
+
+class ImportMode(models.TextChoices):
+    ALL = "all", _("All orders")
+    RANGE = "range", _("By date range")
+    IDS = "ids", _("By IDs")
+
+
+class RunState(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class PushKind(models.TextChoices):
+    STATUS = "status", _("Status")
+    NOTE = "note", _("Note")
+    ADDRESS = "address", _("Shipping address")
+
+
+class PushState(models.TextChoices):
+    PENDING = "pending", _("Waiting to be sent")
+    SENDING = "sending", _("Sending")
+    RETRYING = "retrying", _("Retrying")  # a retryable error; next_attempt_at says when
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")  # a terminal error: staff must look and retry by hand

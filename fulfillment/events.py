@@ -1,0 +1,45 @@
+"""One small function per order event type: the timeline in the admin is built from these rows."""
+
+from fulfillment.choices import EventSource, EventType, status_label
+from fulfillment.models import OrderEvent
+
+
+def order_created_event(order, *, source):
+    return OrderEvent(order=order, type=EventType.CREATED, source=source,
+                      message=f"Order #{order.number} received ({status_label(order.status)})",
+                      data={"status": order.status})
+
+
+def status_changed_event(order, *, before, after, source, user=None, note=""):
+    message = f"{status_label(before)} → {status_label(after)}"
+    if note:
+        message = f"{message}: {note}"
+    return OrderEvent(order=order, type=EventType.STATUS_CHANGED, source=source, user=user,
+                      message=message, data={"before": before, "after": after})
+
+
+def trashed_event(order, *, source, trashed):
+    return OrderEvent(order=order, type=EventType.TRASHED if trashed else EventType.RESTORED, source=source,
+                      data={"trashed": trashed})
+
+
+def note_added_event(order, *, note, customer_note, user):
+    return OrderEvent(order=order, type=EventType.NOTE_ADDED, source=EventSource.STAFF, user=user, message=note,
+                      data={"customer_note": customer_note})
+
+
+def address_changed_event(order, *, before, after, user):
+    return OrderEvent(order=order, type=EventType.ADDRESS_CHANGED, source=EventSource.STAFF, user=user,
+                      data={"before": before, "after": after})
+
+
+def push_sent_event(push):
+    return OrderEvent(order_id=push.order_id, type=EventType.PUSH_SENT, source=EventSource.PUSH,
+                      message=f"{push.get_kind_display()} sent to WooCommerce (attempt {push.attempts})",
+                      data={"push_id": push.pk, "kind": push.kind})
+
+
+def push_failed_event(push):
+    return OrderEvent(order_id=push.order_id, type=EventType.PUSH_FAILED, source=EventSource.PUSH,
+                      message=f"{push.get_kind_display()} not accepted by WooCommerce: {push.last_error}",
+                      data={"push_id": push.pk, "kind": push.kind})

@@ -1,0 +1,212 @@
+"""HTTP adapter over the `woocommerce` package: timeouts, retries, paging and typed errors.
+
+Nothing here knows about our models beyond reading a Store's URL and keys.
+"""
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from woocommerce import API
+
+logger = logging.getLogger("fulfillment.woocommerce")
+
+PER_PAGE = 100  # WooCommerce's maximum: more gives 400 rest_invalid_param
+RETRYABLE_STATUSES = {408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524}
+
+
+class WooError(Exception):
+    """A call to WooCommerce failed. `retryable` tells a passing fault from one that needs a person."""
+
+    retryable = False
+
+    def __init__(self, message, *, status=None, code="", body=""):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.body = body[:2000] if isinstance(body, str) else body
+
+    def __str__(self):
+        return self.message
+
+
+class WooRetryableError(WooError):
+    """Timeout, connection error, 429, 5xx or a non-JSON answer (an HTML error page)."""
+
+    retryable = True
+
+
+class WooRequestError(WooError):
+    """WooCommerce refused the request (4xx, or a refund error sent as 500): retrying will not help."""
+
+
+class WooAuthError(WooRequestError):
+    """The keys are wrong, revoked or lack the permission (401/403)."""
+
+
+@dataclass
+class Page:
+    number: int
+    total_pages: int
+    total: int
+    items: list
+
+
+class WooClient:
+    def __init__(self, *, base_url, consumer_key, consumer_secret, timeout=None, max_retries=None,
+                 retry_base=None, sleep=time.sleep):
+        self.base_url = base_url.rstrip("/")
+        self.host = urlsplit(self.base_url).netloc
+        self.api = API(
+            url=self.base_url,
+            consumer_key=consumer_key,
+            consumer_secret=consumer_secret,
+            version="wc/v3",
+            timeout=timeout if timeout is not None else settings.WOO_TIMEOUT_SECONDS,
+            user_agent="woo-backoffice/1.0",
+        )
+        self.max_retries = settings.WOO_MAX_RETRIES if max_retries is None else max_retries
+        self.retry_base = settings.WOO_RETRY_BASE_SECONDS if retry_base is None else retry_base
+        self.sleep = sleep
+
+    @classmethod
+    def for_store(cls, store, **kwargs):
+        return cls(base_url=store.base_url, consumer_key=store.consumer_key,
+                   consumer_secret=store.consumer_secret, **kwargs)
+
+    def __repr__(self):
+        return f"<WooClient {self.base_url}>"
+
+    # -- low level -------------------------------------------------------------------------
+
+    def request(self, method, endpoint, *, params=None, data=None, retries=None):
+        """One call with retries on retryable errors; returns (json, headers) or raises a WooError."""
+        retries = self.max_retries if retries is None else retries
+        attempt = 0
+        while True:
+            try:
+                return self._once(method, endpoint, params=params, data=data)
+            except WooRetryableError as exc:
+                if attempt >= retries:
+                    raise
+                delay = self._delay(attempt, exc)
+                logger.warning("WooCommerce %s %s %s: %s; retry %d/%d in %.1fs", self.host, method, endpoint,
+                               exc.message, attempt + 1, retries, delay)
+                self.sleep(delay)
+                attempt += 1
+
+    def _delay(self, attempt, exc):
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return min(retry_after, 60)
+        return self.retry_base * (2 ** attempt) * (1 + random.random() / 4)
+
+    def _once(self, method, endpoint, *, params=None, data=None):
+        what = f"{method} {endpoint}"
+        try:
+            kwargs = {"params": dict(params or {})}
+            if method == "GET":
+                response = self.api.get(endpoint, **kwargs)
+            elif method == "POST":
+                response = self.api.post(endpoint, data, **kwargs)
+            elif method == "PUT":
+                response = self.api.put(endpoint, data, **kwargs)
+            elif method == "DELETE":
+                response = self.api.delete(endpoint, **kwargs)
+            else:
+                raise ValueError(method)
+        # Messages are ours: requests' own repeat the URL, which carries the signed keys over http.
+        except requests.Timeout:
+            raise WooRetryableError(f"{what}: {self.host} did not answer within {self.api.timeout:g} s") from None
+        except requests.ConnectionError:
+            raise WooRetryableError(f"{what}: cannot connect to {self.host}") from None
+        except requests.RequestException as exc:
+            raise WooRetryableError(f"{what}: {type(exc).__name__}") from None
+        return self._parse(what, response)
+
+    def _parse(self, what, response):
+        status = response.status_code
+        text = response.text
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if body is None:
+            error = WooRetryableError(
+                f"{what}: HTTP {status}, the answer is not JSON (an error page?): {_snippet(text)}",
+                status=status, body=text,
+            )
+            if status == 429:
+                error.retry_after = _retry_after(response)
+            raise error
+        if 200 <= status < 300:
+            return body, response.headers
+        code = body.get("code", "") if isinstance(body, dict) else ""
+        message = body.get("message", "") if isinstance(body, dict) else ""
+        detail = f"{what}: HTTP {status}" + (f" {code}: {message}" if code or message else "")
+        inner = body.get("data") if isinstance(body, dict) else None
+        inner_status = inner.get("status") if isinstance(inner, dict) else inner
+        if status in (401, 403):
+            raise WooAuthError(detail, status=status, code=code, body=text)
+        # Refund errors arrive as HTTP 500 with "data": 400: the code, not the status, says what happened.
+        if status >= 500 and code and isinstance(inner_status, int) and 400 <= inner_status < 500:
+            raise WooRequestError(detail, status=status, code=code, body=text)
+        if status in RETRYABLE_STATUSES or status >= 500:
+            error = WooRetryableError(detail, status=status, code=code, body=text)
+            if status == 429:
+                error.retry_after = _retry_after(response)
+            raise error
+        raise WooRequestError(detail, status=status, code=code, body=text)
+
+    # -- orders ------------------------------------------------------------------------------
+
+    def get_order(self, woo_id):
+        body, _ = self.request("GET", f"orders/{int(woo_id)}")
+        return body
+
+    def iter_order_pages(self, params):
+        """Yield pages of orders (100 a page) until X-WP-TotalPages is reached."""
+        params = {**params, "per_page": PER_PAGE}
+        number, total_pages = 1, None
+        while total_pages is None or number <= total_pages:
+            body, headers = self.request("GET", "orders", params={**params, "page": number})
+            if not isinstance(body, list):
+                raise WooRetryableError(f"GET orders page {number}: expected a list, got {type(body).__name__}")
+            total_pages = _int_header(headers, "X-WP-TotalPages", default=number)
+            yield Page(number=number, total_pages=total_pages, total=_int_header(headers, "X-WP-Total", len(body)),
+                       items=body)
+            if not body:
+                break
+            number += 1
+
+    def update_order(self, woo_id, data, **kwargs):
+        body, _ = self.request("PUT", f"orders/{int(woo_id)}", data=data, **kwargs)
+        return body
+
+    def add_order_note(self, woo_id, *, note, customer_note, **kwargs):
+        body, _ = self.request("POST", f"orders/{int(woo_id)}/notes",
+                               data={"note": note, "customer_note": bool(customer_note)}, **kwargs)
+        return body
+
+
+def _snippet(text, limit=200):
+    return " ".join((text or "").split())[:limit] or "(empty body)"
+
+
+def _int_header(headers, name, default):
+    try:
+        return int(headers.get(name))
+    except (TypeError, ValueError):
+        return default
+
+
+def _retry_after(response):
+    try:
+        return float(response.headers.get("Retry-After"))
+    except (TypeError, ValueError):
+        return None

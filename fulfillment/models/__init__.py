@@ -1,0 +1,5 @@
+from fulfillment.models.orders import Order, OrderEvent, OrderLine, Refund
+from fulfillment.models.stores import Store
+from fulfillment.models.sync import ImportRun, StorePush, WebhookDelivery
+
+__all__ = ["ImportRun", "Order", "OrderEvent", "OrderLine", "Refund", "Store", "StorePush", "WebhookDelivery"]

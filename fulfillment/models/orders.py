@@ -1,0 +1,164 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from fulfillment.choices import EventSource, EventType, OrderType, SubmitStatus, status_label
+
+MONEY = {"max_digits": 14, "decimal_places": 4, "default": Decimal("0")}
+
+
+class Order(models.Model):
+    """The mirror of one WooCommerce order; list columns are real, indexed fields."""
+
+    store = models.ForeignKey("fulfillment.Store", on_delete=models.PROTECT, related_name="orders")
+    woo_id = models.BigIntegerField(_("WooCommerce id"))
+    number = models.CharField(_("number"), max_length=64)
+    # Any slug: shops register custom statuses and we must never reject one.
+    status = models.CharField(_("status"), max_length=64)
+    order_type = models.CharField(_("type"), max_length=16, choices=OrderType.choices, default=OrderType.OTHER)
+    created_via = models.CharField(max_length=64, blank=True)
+    parent_woo_id = models.BigIntegerField(default=0)
+
+    created_at = models.DateTimeField(_("created"))
+    modified_at = models.DateTimeField(_("modified in WooCommerce"))
+    paid_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    customer_woo_id = models.BigIntegerField(default=0)  # 0 = guest
+    customer_name = models.CharField(_("customer"), max_length=200, blank=True)
+    customer_email = models.EmailField(_("email"), max_length=254, blank=True)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    state = models.CharField(_("state"), max_length=100, blank=True)
+    country = models.CharField(_("country"), max_length=2, blank=True)
+    billing = models.JSONField(default=dict, blank=True)
+    shipping = models.JSONField(default=dict, blank=True)
+    customer_note = models.TextField(blank=True)
+
+    currency = models.CharField(_("currency"), max_length=3)
+    prices_include_tax = models.BooleanField(default=False)
+    total = models.DecimalField(_("total"), **MONEY)
+    total_tax = models.DecimalField(**MONEY)
+    shipping_total = models.DecimalField(**MONEY)
+    shipping_tax = models.DecimalField(**MONEY)
+    discount_total = models.DecimalField(**MONEY)
+    discount_tax = models.DecimalField(**MONEY)
+    refunded_total = models.DecimalField(**MONEY)
+    payment_method = models.CharField(max_length=100, blank=True)
+    payment_method_title = models.CharField(_("payment method"), max_length=200, blank=True)
+    transaction_id = models.CharField(max_length=200, blank=True)
+    item_count = models.PositiveIntegerField(_("items"), default=0)
+
+    raw = models.JSONField(_("last WooCommerce JSON"), default=dict)
+    # sha256 of the canonical raw JSON: tells "unchanged" from "updated" without comparing fields.
+    raw_hash = models.CharField(max_length=64, blank=True)
+    trashed = models.BooleanField(_("trashed in WooCommerce"), default=False)
+    mirrored_at = models.DateTimeField(auto_now=True)
+
+    # Local-only fields: never written by an import, webhook or reconcile.
+    submit_status = models.CharField(
+        _("submit status"), max_length=16, choices=SubmitStatus.choices, default=SubmitStatus.NONE, blank=True
+    )
+    submit_error = models.TextField(_("submission failure reason"), blank=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["store", "woo_id"], name="order_unique_store_woo_id"),
+        ]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="order_created_idx"),
+            models.Index(fields=["status", "-created_at"], name="order_status_created_idx"),
+            models.Index(fields=["store", "-created_at"], name="order_store_created_idx"),
+            models.Index(fields=["order_type", "-created_at"], name="order_type_created_idx"),
+            models.Index(fields=["submit_status", "-created_at"], name="order_submit_created_idx"),
+            models.Index(fields=["store", "modified_at"], name="order_store_modified_idx"),
+            models.Index(fields=["customer_email"], name="order_email_idx"),
+            models.Index(fields=["number"], name="order_number_idx"),
+            models.Index(fields=["customer_name"], name="order_customer_name_idx"),
+            models.Index(fields=["country"], name="order_country_idx"),
+        ]
+
+    def __str__(self):
+        return f"#{self.number}"
+
+    @property
+    def status_label(self):
+        return status_label(self.status)
+
+
+class OrderLine(models.Model):
+    """A product line of an order, as WooCommerce sent it."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    woo_line_id = models.BigIntegerField()
+    name = models.CharField(max_length=300)
+    product_id = models.BigIntegerField(default=0)
+    variation_id = models.BigIntegerField(default=0)
+    sku = models.CharField(max_length=100, blank=True)
+    variation = models.CharField(_("variation"), max_length=300, blank=True)
+    quantity = models.IntegerField(default=0)
+    price = models.DecimalField(**MONEY)
+    subtotal = models.DecimalField(**MONEY)
+    subtotal_tax = models.DecimalField(**MONEY)
+    total = models.DecimalField(**MONEY)
+    total_tax = models.DecimalField(**MONEY)
+    image_src = models.URLField(max_length=500, blank=True)
+    project_ref = models.CharField(_("personalisation project"), max_length=64, blank=True)
+    meta = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["woo_line_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "woo_line_id"], name="orderline_unique_order_line"),
+        ]
+        indexes = [models.Index(fields=["sku"], name="orderline_sku_idx")]
+
+    def __str__(self):
+        return f"{self.quantity} × {self.name}"
+
+
+class Refund(models.Model):
+    """A refund of an order: mirrored from WooCommerce, or made here and pushed there."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="refunds")
+    woo_refund_id = models.BigIntegerField(null=True, blank=True)
+    amount = models.DecimalField(_("amount"), **MONEY)
+    reason = models.TextField(_("reason"), blank=True)
+    created_at = models.DateTimeField(_("created"))
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "woo_refund_id"],
+                condition=models.Q(woo_refund_id__isnull=False),
+                name="refund_unique_order_woo_id",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.amount} {self.order.currency}"
+
+
+class OrderEvent(models.Model):
+    """One entry of an order's timeline: who did what, when, with before/after values."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=32, choices=EventType.choices)
+    source = models.CharField(max_length=16, choices=EventSource.choices, default=EventSource.SYSTEM)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=False)
+    message = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["order", "-created_at"], name="orderevent_order_created_idx")]
+
+    def __str__(self):
+        return f"{self.get_type_display()} {self.created_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,81 @@
+from datetime import timedelta
+from zoneinfo import available_timezones
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+secret_validator = RegexValidator(
+    r"^[A-Za-z0-9_\-]*$",
+    _("Use letters, digits, '-' and '_' only (WooCommerce cannot read a webhook secret back)."),
+)
+
+
+def validate_timezone(value):
+    if value not in available_timezones():
+        raise ValidationError(_("%(value)s is not a known timezone (e.g. Europe/Amsterdam)."), params={"value": value})
+
+
+class Store(models.Model):
+    """One WooCommerce shop mirrored by the back-office."""
+
+    slug = models.SlugField(_("slug"), unique=True, max_length=50)
+    name = models.CharField(_("name"), max_length=200)
+    base_url = models.URLField(_("shop URL"), help_text=_("The shop's home URL, e.g. https://shop.example.com"))
+    consumer_key = models.CharField(_("REST consumer key"), max_length=200)
+    consumer_secret = models.CharField(_("REST consumer secret"), max_length=200)
+    webhook_secret = models.CharField(_("webhook secret"), max_length=200, validators=[secret_validator])
+    timezone = models.CharField(_("shop timezone"), max_length=64, default="UTC", validators=[validate_timezone])
+    currency = models.CharField(_("currency"), max_length=3, default="EUR")
+
+    # Reconcile bookkeeping: orders modified after the watermark are asked for on the next run.
+    sync_watermark = models.DateTimeField(_("sync watermark"), null=True, blank=True)
+    last_sync_at = models.DateTimeField(_("last successful sync"), null=True, blank=True)
+    last_sync_error = models.TextField(_("last sync error"), blank=True)
+    sync_failing_since = models.DateTimeField(_("sync failing since"), null=True, blank=True)
+    last_webhook_at = models.DateTimeField(_("last webhook received"), null=True, blank=True)
+    silence_alert_minutes = models.PositiveIntegerField(
+        _("warn after minutes without news"),
+        default=24 * 60,
+        help_text=_("Warn when no webhook arrived and no sync succeeded for this long."),
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("store")
+        verbose_name_plural = _("stores")
+
+    def __str__(self):
+        return self.name
+
+    def __repr__(self):
+        # Never the secrets: reprs end up in logs and tracebacks.
+        return f"<Store {self.slug} {self.base_url}>"
+
+    def health_warnings(self, now=None):
+        """Reasons staff should look at this store's sync, in their words (empty when healthy)."""
+        now = now or timezone.now()
+        warnings = []
+        limit = timedelta(minutes=self.silence_alert_minutes)
+        if self.sync_failing_since and now - self.sync_failing_since > timedelta(minutes=30):
+            warnings.append(_("Sync failing since %(since)s: %(error)s") % {
+                "since": timezone.localtime(self.sync_failing_since).strftime("%Y-%m-%d %H:%M"),
+                "error": self.last_sync_error[:200],
+            })
+        last_news = max([d for d in (self.last_webhook_at, self.last_sync_at) if d], default=None)
+        if self.last_webhook_at is None or now - self.last_webhook_at > limit:
+            if last_news is None or now - last_news > limit:
+                warnings.append(_("No webhook and no successful sync for more than %(hours)s h.") % {
+                    "hours": round(self.silence_alert_minutes / 60, 1),
+                })
+            else:
+                warnings.append(_("No webhook for more than %(hours)s h: check the shop's webhooks "
+                                  "(WooCommerce disables them silently after repeated failures).") % {
+                    "hours": round(self.silence_alert_minutes / 60, 1),
+                })
+        return warnings

@@ -1,0 +1,184 @@
+"""Writing WooCommerce's orders into the mirror: one bulk upsert for a batch, never a query per order."""
+
+import logging
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from fulfillment import events
+from fulfillment.integrations.woocommerce.mapping import MappingError, map_order
+from fulfillment.models import Order, OrderEvent, OrderLine, Refund
+
+logger = logging.getLogger("fulfillment.mirror")
+
+# What an import, webhook or reconcile may write. Local fields (submission state, countdowns, ...)
+# are deliberately absent so that no sync ever overwrites them.
+MIRROR_FIELDS = [
+    "number", "status", "created_via", "parent_woo_id", "created_at", "modified_at", "paid_at", "completed_at",
+    "customer_woo_id", "customer_name", "customer_email", "city", "state", "country", "billing", "shipping",
+    "customer_note", "currency", "prices_include_tax", "total", "total_tax", "shipping_total", "shipping_tax",
+    "discount_total", "discount_tax", "refunded_total", "payment_method", "payment_method_title",
+    "transaction_id", "item_count", "order_type", "raw", "raw_hash", "trashed",
+]
+LINE_FIELDS = [
+    "name", "product_id", "variation_id", "sku", "variation", "quantity", "price", "subtotal", "subtotal_tax",
+    "total", "total_tax", "image_src", "project_ref", "meta",
+]
+
+
+@dataclass
+class UpsertResult:
+    created: list = field(default_factory=list)  # woo ids
+    updated: list = field(default_factory=list)
+    unchanged: list = field(default_factory=list)
+    stale: list = field(default_factory=list)  # older than what is stored: ignored
+    failed: list = field(default_factory=list)  # [(woo_id or None, reason)]
+
+    def add(self, other):
+        for name in ("created", "updated", "unchanged", "stale", "failed"):
+            getattr(self, name).extend(getattr(other, name))
+
+
+def _payload_id(payload):
+    return payload.get("id") if isinstance(payload, dict) else None
+
+
+def orders_upsert(*, store, payloads, source):
+    """Mirror a batch of WooCommerce order payloads; older versions than the stored ones are ignored."""
+    result = UpsertResult()
+    mapped = {}
+    for payload in payloads:
+        try:
+            order = map_order(payload)
+        except MappingError as exc:
+            result.failed.append((_payload_id(payload), str(exc)))
+            logger.warning("store %s: order %s not mirrored: %s", store.slug, _payload_id(payload), exc)
+            continue
+        previous = mapped.get(order.woo_id)
+        if previous is None or order.fields["modified_at"] >= previous.fields["modified_at"]:
+            mapped[order.woo_id] = order
+    if not mapped:
+        return result
+
+    with transaction.atomic():
+        # Locking the existing rows makes "is this newer than what is stored?" and the write one step,
+        # so a late webhook and a reconcile running together cannot put an older version back.
+        existing = {
+            o.woo_id: o
+            for o in Order.objects.select_for_update()
+            .filter(store=store, woo_id__in=list(mapped))
+            .order_by("pk")
+            .only("id", "woo_id", "number", "status", "modified_at", "raw_hash", "trashed")
+        }
+        to_write = []
+        for woo_id, order in mapped.items():
+            current = existing.get(woo_id)
+            if current is None:
+                result.created.append(woo_id)
+            elif order.fields["raw_hash"] == current.raw_hash:
+                result.unchanged.append(woo_id)
+                continue
+            elif order.fields["modified_at"] < current.modified_at:
+                result.stale.append(woo_id)
+                continue
+            else:
+                result.updated.append(woo_id)
+            to_write.append(order)
+        if not to_write:
+            return result
+
+        Order.objects.bulk_create(
+            [Order(store=store, woo_id=o.woo_id, **o.fields) for o in to_write],
+            update_conflicts=True,
+            unique_fields=["store", "woo_id"],
+            update_fields=[*MIRROR_FIELDS, "mirrored_at"],
+        )
+        saved = {
+            o.woo_id: o
+            for o in Order.objects.filter(store=store, woo_id__in=[o.woo_id for o in to_write]).only(
+                "id", "woo_id", "number", "status", "trashed", "modified_at"
+            )
+        }
+        _upsert_lines(to_write, saved)
+        _upsert_refunds(to_write, saved)
+        _write_events(to_write, saved, existing, source)
+    return result
+
+
+def _upsert_lines(mapped_orders, saved):
+    rows, keep = [], set()
+    for mapped in mapped_orders:
+        order_id = saved[mapped.woo_id].pk
+        for line in mapped.lines:
+            rows.append(OrderLine(order_id=order_id, woo_line_id=line.woo_line_id, **line.fields))
+            keep.add((order_id, line.woo_line_id))
+    if rows:
+        OrderLine.objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=["order", "woo_line_id"], update_fields=LINE_FIELDS
+        )
+    # A line removed in WooCommerce (an edited pending order) goes: the payload is the whole order.
+    gone = [
+        pk
+        for pk, order_id, woo_line_id in OrderLine.objects.filter(
+            order_id__in=[o.pk for o in saved.values()]
+        ).values_list("pk", "order_id", "woo_line_id")
+        if (order_id, woo_line_id) not in keep
+    ]
+    if gone:
+        OrderLine.objects.filter(pk__in=gone).delete()
+
+
+def _upsert_refunds(mapped_orders, saved):
+    known = {
+        (order_id, woo_refund_id): (pk, amount, reason)
+        for pk, order_id, woo_refund_id, amount, reason in Refund.objects.filter(
+            order_id__in=[o.pk for o in saved.values()], woo_refund_id__isnull=False
+        ).values_list("pk", "order_id", "woo_refund_id", "amount", "reason")
+    }
+    new, changed = [], []
+    for mapped in mapped_orders:
+        order = saved[mapped.woo_id]
+        for refund in mapped.refunds:
+            current = known.get((order.pk, refund.woo_refund_id))
+            if current is None:
+                new.append(Refund(order_id=order.pk, woo_refund_id=refund.woo_refund_id, amount=refund.amount,
+                                  reason=refund.reason, created_at=order.modified_at))
+            elif (current[1], current[2]) != (refund.amount, refund.reason):
+                changed.append(Refund(pk=current[0], amount=refund.amount, reason=refund.reason))
+    if new:
+        Refund.objects.bulk_create(new)
+    if changed:
+        Refund.objects.bulk_update(changed, ["amount", "reason"])
+
+
+def _write_events(mapped_orders, saved, existing, source):
+    rows = []
+    for mapped in mapped_orders:
+        order = saved[mapped.woo_id]
+        before = existing.get(mapped.woo_id)
+        if before is None:
+            rows.append(events.order_created_event(order, source=source))
+            continue
+        if before.status != order.status:
+            rows.append(events.status_changed_event(order, before=before.status, after=order.status, source=source))
+        if before.trashed != order.trashed:
+            rows.append(events.trashed_event(order, source=source, trashed=order.trashed))
+    if rows:
+        OrderEvent.objects.bulk_create(rows)
+
+
+def order_mark_trashed(*, store, woo_id, source):
+    """WooCommerce deleted (trashed) an order: keep every row, mark it trashed. Returns the order or None."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().filter(store=store, woo_id=woo_id).first()
+        if order is None:
+            return None
+        if not order.trashed:
+            order.trashed = True
+            # Our receipt time becomes the version: an update delivered late, from before the deletion,
+            # is then older than what is stored and cannot bring the order back.
+            order.modified_at = max(order.modified_at, timezone.now())
+            order.save(update_fields=["trashed", "modified_at", "mirrored_at"])
+            events.trashed_event(order, source=source, trashed=True).save()
+        return order

@@ -1,0 +1,39 @@
+"""django-q2 entry points: take ids, load, call a service. Each is safe to run twice."""
+
+from fulfillment.models import ImportRun, Store
+from fulfillment.services.imports import import_run_execute
+from fulfillment.services.outbox import pushes_dispatch, stores_with_due_pushes
+from fulfillment.services.reconcile import store_sync, stores_sync_all
+from fulfillment.services.webhooks import delivery_apply
+
+
+def apply_delivery(delivery_id):
+    delivery = delivery_apply(delivery_id=delivery_id)
+    return f"{delivery.state} {delivery.error}".strip()
+
+
+def run_import(run_id):
+    run = ImportRun.objects.select_related("store").get(pk=run_id)
+    if run.state != "queued":
+        return f"import {run_id} already {run.state}"
+    run = import_run_execute(run=run)
+    return f"{run.state}: {run.created} created, {run.updated} updated, {run.unchanged} unchanged, {run.failed} failed"
+
+
+def sync_store(store_id):
+    outcome = store_sync(store=Store.objects.get(pk=store_id))
+    return outcome.error or f"{outcome.requests} requests"
+
+
+def sync_all_stores():
+    outcomes = stores_sync_all()
+    return "; ".join(f"{o.store.slug}: {o.error or 'ok'}" for o in outcomes)
+
+
+def dispatch_pushes(store_id=None):
+    return pushes_dispatch(store_ids=None if store_id is None else [store_id])
+
+
+def dispatch_due_pushes():
+    store_ids = stores_with_due_pushes()
+    return pushes_dispatch(store_ids=store_ids) if store_ids else {}

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from fulfillment import views
+
+app_name = "fulfillment"
+urlpatterns = [
+    path("webhooks/woocommerce/<slug:slug>/", views.woocommerce_webhook, name="woocommerce-webhook"),
+]
