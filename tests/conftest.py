@@ -1,0 +1,46 @@
+import os
+
+import pytest
+from django_q.conf import Conf
+
+from tests.factories import StoreFactory
+
+
+@pytest.fixture(autouse=True)
+def run_tasks_inline(settings):
+    """django-q2 tasks run in the test's process (tests of the real broker turn this off)."""
+    previous = Conf.SYNC
+    Conf.SYNC = True
+    yield
+    Conf.SYNC = previous
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(settings):
+    settings.WOO_RETRY_BASE_SECONDS = 0.01
+    settings.WOO_TIMEOUT_SECONDS = 2
+
+
+@pytest.fixture
+def store(db):
+    return StoreFactory()
+
+
+def on_postgres():
+    return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+
+
+@pytest.fixture
+def woo():
+    """A running fake WooCommerce shop; point a store at it with `woo_store`."""
+    from tests.fakes.woocommerce import FakeWooCommerce
+
+    server = FakeWooCommerce().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def woo_store(db, woo):
+    return StoreFactory(slug="woo", base_url=woo.url, consumer_key=woo.consumer_key,
+                        consumer_secret=woo.consumer_secret)

@@ -1,0 +1,288 @@
+"""A local HTTP server that speaks the WooCommerce REST API (wc/v3) as a real shop does.
+
+It checks OAuth 1.0a signatures over plain http exactly as WooCommerce's
+class-wc-rest-authentication.php does (HMAC-SHA256, key = secret + "&", ±15 min timestamps, no nonce reuse),
+pages with X-WP-Total / X-WP-TotalPages, filters like the real controller, answers errors in WooCommerce's
+shape, and can be told to fail (503, HTML error pages, 429, slow answers, refund errors sent as HTTP 500).
+Used by the tests and by bench/.
+"""
+
+import base64
+import copy
+import hashlib
+import hmac
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from urllib.parse import parse_qsl, quote
+
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+API_PREFIX = "/wp-json/wc/v3/"
+CORE_STATUSES = {"pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed", "trash",
+                 "checkout-draft"}
+
+
+def rfc3986(value):
+    return quote(str(value), safe="-_.~")
+
+
+def wc_date(value):
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+class FakeWooCommerce:
+    def __init__(self, *, consumer_key="ck_test_0123456789abcdef", consumer_secret="cs_test_fedcba9876543210",
+                 shop_utc_offset_hours=1, check_auth=True):
+        self.consumer_key = consumer_key
+        self.consumer_secret = consumer_secret
+        self.shop_offset = timedelta(hours=shop_utc_offset_hours)
+        self.check_auth = check_auth
+        self.orders = {}
+        self.notes = {}  # order id → [note]
+        self.refunds = {}  # order id → [refund]
+        self.trackings = {}  # order id → [tracking]
+        self.requests = []  # (method, path, params) of every request that reached the shop
+        self.failures = []  # queued (status, body, content_type, headers) answers, served first
+        self.delay = 0.0
+        self.used_nonces = set()
+        self.lock = threading.Lock()
+        self.next_note_id = 1000
+        self.next_refund_id = 5000
+        self.server = None
+        self.thread = None
+        self.url = ""
+
+    # -- running --------------------------------------------------------------------------
+
+    def start(self, host="127.0.0.1", port=0, threaded=True):
+        self.server = make_server(host, port, self, threaded=threaded)
+        self.url = f"http://{host}:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self):
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+
+    # -- test controls --------------------------------------------------------------------
+
+    def add_orders(self, payloads):
+        for payload in payloads:
+            self.orders[payload["id"]] = copy.deepcopy(payload)
+
+    def fail_next(self, count=1, status=503, body=None, content_type="text/html", headers=None):
+        if body is None:
+            body = "<html><head><title>503 Service Unavailable</title></head><body>Down</body></html>"
+        for _ in range(count):
+            self.failures.append((status, body, content_type, headers or {}))
+
+    def touch(self, woo_id, **changes):
+        """Change an order as a shop admin would: date_modified moves on."""
+        order = self.orders[woo_id]
+        order.update(changes)
+        now = datetime.now(UTC)
+        order["date_modified_gmt"] = wc_date(now)
+        order["date_modified"] = wc_date(now + self.shop_offset)
+        return order
+
+    def count(self, method, path_prefix):
+        return sum(1 for m, p, _ in self.requests if m == method and p.startswith(path_prefix))
+
+    # -- WSGI ---------------------------------------------------------------------------------
+
+    def __call__(self, environ, start_response):
+        request = Request(environ)
+        response = self.handle(request)
+        return response(environ, start_response)
+
+    def handle(self, request):
+        if self.delay:
+            time.sleep(self.delay)
+        with self.lock:
+            if self.failures:
+                status, body, content_type, headers = self.failures.pop(0)
+                if isinstance(body, (dict, list)):
+                    body, content_type = json.dumps(body), "application/json"
+                return Response(body, status=status, content_type=content_type, headers=headers)
+        params = dict(parse_qsl(request.query_string.decode(), keep_blank_values=True))  # PHP: last value wins
+        if not request.path.startswith(API_PREFIX):
+            return self.error(404, "rest_no_route", "No route was found matching the URL and request method.")
+        if self.check_auth:
+            denied = self.authenticate(request, params)
+            if denied:
+                return denied
+        route = request.path[len(API_PREFIX):].strip("/")
+        clean = {k: v for k, v in params.items() if not k.startswith("oauth_")}
+        with self.lock:
+            self.requests.append((request.method, route, clean))
+        try:
+            body = request.get_json(silent=True) if request.data else None
+            return self.route(request.method, route, clean, body)
+        except ValueError as exc:
+            return self.error(400, "rest_invalid_param", f"Invalid parameter(s): {exc}")
+
+    def authenticate(self, request, params):
+        if "oauth_signature" not in params:
+            return self.error(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
+        if params.get("oauth_consumer_key") != self.consumer_key:
+            return self.error(401, "woocommerce_rest_authentication_error", "Consumer key is invalid.")
+        try:
+            timestamp = int(params.get("oauth_timestamp", ""))
+        except ValueError:
+            return self.error(401, "woocommerce_rest_authentication_error", "Invalid timestamp.")
+        if abs(time.time() - timestamp) > 15 * 60:
+            return self.error(401, "woocommerce_rest_authentication_error", "Invalid timestamp.")
+        method = params.get("oauth_signature_method", "")
+        if method not in ("HMAC-SHA1", "HMAC-SHA256"):
+            return self.error(401, "woocommerce_rest_authentication_error", "Invalid signature method.")
+        signed = {k: v for k, v in params.items() if k != "oauth_signature"}
+        query = "%26".join(rfc3986(f"{rfc3986(k)}={rfc3986(v)}") for k, v in sorted(signed.items()))
+        base_uri = rfc3986(f"{self.url}{request.path}")
+        to_sign = f"{request.method}&{base_uri}&{query}"
+        digest = hashlib.sha256 if method == "HMAC-SHA256" else hashlib.sha1
+        expected = base64.b64encode(hmac.new(f"{self.consumer_secret}&".encode(), to_sign.encode(), digest).digest())
+        if not hmac.compare_digest(expected.decode(), params["oauth_signature"].replace(" ", "+")):
+            return self.error(401, "woocommerce_rest_authentication_error", "Invalid signature - provided signature does not match.")
+        nonce = (params.get("oauth_nonce"), timestamp)
+        with self.lock:
+            if nonce in self.used_nonces:
+                return self.error(401, "woocommerce_rest_authentication_error",
+                                  "Invalid nonce - nonce has already been used.")
+            self.used_nonces.add(nonce)
+        return None
+
+    @staticmethod
+    def error(status, code, message, data_status=None):
+        body = {"code": code, "message": message, "data": {"status": data_status or status}}
+        return Response(json.dumps(body), status=status, content_type="application/json")
+
+    @staticmethod
+    def json(body, status=200, headers=None):
+        return Response(json.dumps(body), status=status, content_type="application/json", headers=headers or {})
+
+    # -- routes -------------------------------------------------------------------------------
+
+    def route(self, method, route, params, body):
+        parts = route.split("/")
+        if parts == ["orders"] and method == "GET":
+            return self.list_orders(params)
+        if len(parts) >= 2 and parts[0] == "orders" and parts[1].isdigit():
+            woo_id = int(parts[1])
+            order = self.orders.get(woo_id)
+            if order is None:
+                status = 400 if method in ("PUT", "POST") else 404
+                return self.error(status, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
+            if len(parts) == 2 and method == "GET":
+                return self.json(order)
+            if len(parts) == 2 and method in ("PUT", "POST"):
+                return self.update_order(order, body or {})
+            if parts[2:] == ["notes"] and method == "POST":
+                return self.add_note(woo_id, body or {})
+            if parts[2:] == ["refunds"] and method == "POST":
+                return self.add_refund(order, body or {})
+        return self.error(404, "rest_no_route", "No route was found matching the URL and request method.")
+
+    def _parse_filter_date(self, value, gmt):
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            # Without a zone WooCommerce reads the date in the shop's timezone unless dates_are_gmt is set.
+            parsed = parsed.replace(tzinfo=UTC) - (timedelta(0) if gmt else self.shop_offset)
+        return parsed.astimezone(UTC)
+
+    def list_orders(self, params):
+        per_page = int(params.get("per_page", 10))
+        if not 1 <= per_page <= 100:
+            return self.error(400, "rest_invalid_param", "Invalid parameter(s): per_page",)
+        page = int(params.get("page", 1))
+        gmt = params.get("dates_are_gmt") in ("true", "1")
+        orders = list(self.orders.values())
+        statuses = params.get("status", "any")
+        if statuses == "any":
+            orders = [o for o in orders if o["status"] not in ("trash", "checkout-draft")]
+        else:
+            wanted = set(statuses.split(","))
+            orders = [o for o in orders if o["status"] in wanted]
+        if params.get("include"):
+            wanted_ids = [int(i) for i in params["include"].split(",")]
+            orders = [o for o in orders if o["id"] in wanted_ids]
+        for name, field, op in (("after", "date_created_gmt", ">"), ("before", "date_created_gmt", "<"),
+                                ("modified_after", "date_modified_gmt", ">"),
+                                ("modified_before", "date_modified_gmt", "<")):
+            if params.get(name):
+                limit = self._parse_filter_date(params[name], gmt)
+                orders = [o for o in orders
+                          if (datetime.fromisoformat(o[field]).replace(tzinfo=UTC) > limit) == (op == ">")]
+        key = {"id": lambda o: o["id"], "date": lambda o: (o["date_created_gmt"], o["id"]),
+               "modified": lambda o: (o["date_modified_gmt"], o["id"]),
+               "include": lambda o: o["id"]}.get(params.get("orderby", "date"))
+        if key is None:
+            return self.error(400, "rest_invalid_param", "Invalid parameter(s): orderby")
+        orders.sort(key=key, reverse=params.get("order", "desc") == "desc")
+        total = len(orders)
+        total_pages = max((total + per_page - 1) // per_page, 1) if total else 0
+        if page > max(total_pages, 1):
+            return self.error(400, "rest_post_invalid_page_number",
+                              "The page number requested is larger than the number of pages available.")
+        items = orders[(page - 1) * per_page: page * per_page]
+        headers = {"X-WP-Total": str(total), "X-WP-TotalPages": str(total_pages)}
+        if page < total_pages:
+            headers["Link"] = f'<{self.url}{API_PREFIX}orders?page={page + 1}>; rel="next"'
+        return self.json(items, headers=headers)
+
+    def update_order(self, order, body):
+        status = body.get("status")
+        if status is not None:
+            if status not in CORE_STATUSES and not status.startswith("custom-"):
+                return self.error(400, "rest_invalid_param", "Invalid parameter(s): status")
+            order["status"] = status
+        if isinstance(body.get("shipping"), dict):
+            order["shipping"].update(body["shipping"])
+        if isinstance(body.get("meta_data"), list):
+            order["meta_data"].extend(body["meta_data"])
+        self.touch(order["id"])
+        return self.json(order)
+
+    def add_note(self, woo_id, body):
+        if not body.get("note"):
+            return self.error(400, "woocommerce_rest_missing_note", "Cannot create order note, please provide a note.")
+        with self.lock:
+            self.next_note_id += 1
+            note = {"id": self.next_note_id, "author": "api", "date_created": wc_date(datetime.now(UTC)),
+                    "note": body["note"], "customer_note": bool(body.get("customer_note"))}
+        self.notes.setdefault(woo_id, []).append(note)
+        return self.json(note, status=201)
+
+    def add_refund(self, order, body):
+        already = sum(-Decimal(r["total"]) for r in order["refunds"])
+        amount = Decimal(str(body.get("amount") or "0"))
+        if amount <= 0:
+            # WooCommerce sends refund errors as HTTP 500 with "data": 400.
+            body_ = {"code": "woocommerce_rest_cannot_create_order_refund",
+                     "message": "Refund amount must be greater than zero.", "data": 400}
+            return self.json(body_, status=500)
+        if amount + already > Decimal(order["total"]):
+            body_ = {"code": "woocommerce_rest_cannot_create_order_refund",
+                     "message": "Invalid refund amount.", "data": 400}
+            return self.json(body_, status=500)
+        with self.lock:
+            self.next_refund_id += 1
+            refund_id = self.next_refund_id
+        refund = {"id": refund_id, "date_created_gmt": wc_date(datetime.now(UTC)), "amount": f"{amount:.2f}",
+                  "reason": body.get("reason", ""), "refunded_by": 1,
+                  "refunded_payment": bool(body.get("api_refund", True)), "meta_data": body.get("meta_data", []),
+                  "line_items": [{"id": refund_id * 10 + i, "quantity": -int(li.get("quantity", 0)),
+                                  "total": f"-{Decimal(str(li.get('refund_total', 0))):.2f}",
+                                  "meta_data": [{"key": "_refunded_item_id", "value": str(li.get("id"))}]}
+                                 for i, li in enumerate(body.get("line_items", []))]}
+        self.refunds.setdefault(order["id"], []).append(refund)
+        order["refunds"].insert(0, {"id": refund_id, "reason": refund["reason"], "total": f"-{amount:.2f}"})
+        if amount + already == Decimal(order["total"]):
+            order["status"] = "refunded"
+        self.touch(order["id"])
+        return self.json(refund, status=201)
