@@ -44,3 +44,17 @@ def woo():
 def woo_store(db, woo):
     return StoreFactory(slug="woo", base_url=woo.url, consumer_key=woo.consumer_key,
                         consumer_secret=woo.consumer_secret)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that need PostgreSQL (row locks) or the Redis broker run in CI's second pass, not on SQLite."""
+    needs = {"postgres": on_postgres(), "redis": bool(os.environ.get("REDIS_URL")) and on_postgres()}
+    keep, deselected = [], []
+    for item in items:
+        if any(item.get_closest_marker(name) and not available for name, available in needs.items()):
+            deselected.append(item)
+        else:
+            keep.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = keep

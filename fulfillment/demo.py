@@ -1,0 +1,101 @@
+"""Demo data: two shops with a few hundred realistic orders, written through the real mirror service."""
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from fulfillment.choices import EventSource
+from fulfillment.services.mirror import orders_upsert
+from fulfillment.services.stores import store_save
+
+DEMO_STORES = [
+    {"slug": "demo-eu", "name": "Fotoboek & Co (demo)", "currency": "EUR", "timezone": "Europe/Amsterdam",
+     "countries": [("NL", "Amsterdam", ""), ("BE", "Gent", ""), ("FR", "Lyon", ""), ("ES", "Sevilla", "SE"),
+                   ("IT", "Torino", "TO"), ("AT", "Wien", "")]},
+    {"slug": "demo-uk", "name": "Mugs of London (demo)", "currency": "GBP", "timezone": "Europe/London",
+     "countries": [("GB", "London", ""), ("GB", "Leeds", ""), ("IE", "Dublin", "D")]},
+]
+FIRST_NAMES = ["Emma", "Lucas", "Sofia", "Noah", "Julia", "Hugo", "Chiara", "Daan", "Lucía", "Léa", "Tom", "Anna"]
+LAST_NAMES = ["de Vries", "Martin", "Rossi", "García", "Smith", "Janssens", "Bianchi", "Dubois", "Murphy", "Bakker"]
+PRODUCTS = [
+    # name, product id, sku, price, personalised in our editor, visible attributes
+    ("Photo book A4, 24 pages", 101, "BOOK-A4-24", "34.90", True, []),
+    ("Personalised mug", 102, "MUG-11", "14.50", True, []),
+    ("Canvas print 40×60", 103, "CANVAS-4060", "49.00", True, []),
+    ("Organic T-shirt", 104, "TEE-ORG", "19.90", False, [("pa_size", "Size", "M"), ("pa_colour", "Colour", "Navy")]),
+    ("Gift card", 105, "GIFT-25", "25.00", False, []),
+]
+STATUSES = ["processing"] * 6 + ["completed"] * 5 + ["on-hold"] * 2 + ["pending", "cancelled", "refunded", "failed",
+                                                                         "awaiting-proof"]
+PAYMENTS = [("stripe", "Credit card (Stripe)"), ("paypal", "PayPal"), ("bacs", "Direct bank transfer"),
+            ("cod", "Cash on delivery")]
+VAT = {"NL": "0.21", "BE": "0.21", "FR": "0.20", "ES": "0.21", "IT": "0.22", "AT": "0.20", "GB": "0.20", "IE": "0.23"}
+
+
+def _date(value):
+    return value.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def demo_order(rng, woo_id, spec, today):
+    country, city, state = rng.choice(spec["countries"])
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    created = today - timedelta(days=rng.randint(0, 40), minutes=rng.randint(0, 1439))
+    modified = created + timedelta(minutes=rng.randint(1, 600))
+    status = rng.choice(STATUSES)
+    rate = VAT[country]
+    lines, subtotal, tax = [], 0, 0
+    for n, (name, product_id, sku, price, personalised, attributes) in enumerate(
+        rng.sample(PRODUCTS, rng.randint(1, 3))
+    ):
+        quantity = rng.randint(1, 3)
+        total = round(float(price) * quantity, 2)
+        line_tax = round(total * float(rate), 2)
+        meta = [{"id": woo_id * 100 + n, "key": key, "value": value, "display_key": label, "display_value": value}
+                for key, label, value in attributes]
+        if personalised:
+            meta.append({"id": woo_id * 100 + 50 + n, "key": "_project_id", "value": f"demo-{woo_id}-{n}"})
+        lines.append({"id": woo_id * 10 + n, "name": name, "product_id": product_id, "variation_id": 0,
+                      "quantity": quantity, "subtotal": f"{total:.2f}", "subtotal_tax": f"{line_tax:.2f}",
+                      "total": f"{total:.2f}", "total_tax": f"{line_tax:.2f}", "sku": sku,
+                      "price": float(price), "meta_data": meta, "image": {"id": "", "src": ""}})
+        subtotal, tax = subtotal + total, tax + line_tax
+    shipping = 4.90
+    created_via = rng.choices(["checkout", "amazon", "shineon"], weights=[85, 10, 5])[0]
+    method, title = ("amazon", "Amazon Marketplace") if created_via == "amazon" else rng.choice(PAYMENTS)
+    address = {"first_name": first, "last_name": last, "company": "", "address_1": f"Mainstreet {woo_id % 90 + 1}",
+               "address_2": "", "city": city, "state": state, "postcode": f"{1000 + woo_id % 8000}",
+               "country": country, "phone": "+31 20 555 0100"}
+    total = subtotal + tax + shipping
+    refunds = [{"id": 90000 + woo_id, "reason": "Damaged in transit", "total": f"-{total:.2f}"}] \
+        if status == "refunded" else []
+    return {
+        "id": woo_id, "number": str(woo_id), "parent_id": 0, "status": status, "currency": spec["currency"],
+        "prices_include_tax": False, "created_via": created_via,
+        "date_created_gmt": _date(created), "date_modified_gmt": _date(modified),
+        "date_paid_gmt": _date(created) if status not in ("pending", "failed") else None,
+        "date_completed_gmt": _date(modified) if status == "completed" else None,
+        "discount_total": "0.00", "discount_tax": "0.00", "shipping_total": f"{shipping:.2f}",
+        "shipping_tax": "0.00", "cart_tax": f"{tax:.2f}", "total": f"{total:.2f}", "total_tax": f"{tax:.2f}",
+        "customer_id": rng.choice([0, woo_id % 50 + 1]), "customer_note": "",
+        "billing": {**address, "email": f"{first}.{last}.{woo_id}@example.com".lower().replace(" ", "")},
+        "shipping": address, "payment_method": method, "payment_method_title": title, "transaction_id": "",
+        "meta_data": [], "line_items": lines, "tax_lines": [], "shipping_lines": [], "fee_lines": [],
+        "coupon_lines": [], "refunds": refunds,
+    }
+
+
+def load_demo(*, orders_per_store=200):
+    """Create (or refresh) the demo stores and their orders; returns {slug: count}."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    counts = {}
+    for index, spec in enumerate(DEMO_STORES):
+        store, _ = store_save(
+            slug=spec["slug"], name=spec["name"], base_url=f"http://127.0.0.1:{8089 + index}",
+            consumer_key="ck_demo", consumer_secret="cs_demo", webhook_secret=f"demo{index}secret",
+            timezone=spec["timezone"], currency=spec["currency"],
+        )
+        rng = random.Random(index)
+        payloads = [demo_order(rng, 1000 + n, spec, today) for n in range(orders_per_store)]
+        for start in range(0, len(payloads), 100):
+            orders_upsert(store=store, payloads=payloads[start:start + 100], source=EventSource.IMPORT)
+        counts[spec["slug"]] = len(payloads)
+    return counts

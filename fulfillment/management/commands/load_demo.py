@@ -1,0 +1,25 @@
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from fulfillment.demo import load_demo
+
+
+class Command(BaseCommand):
+    help = "Load demo stores and orders and create (or reset) the staff login `admin`, printing its password."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--orders", type=int, default=200, help="orders per demo store")
+        parser.add_argument("--password", help="password for `admin` (default: a new random one)")
+
+    def handle(self, *args, **options):
+        counts = load_demo(orders_per_store=options["orders"])
+        for slug, count in counts.items():
+            self.stdout.write(f"Demo store {slug}: {count} orders")
+        password = options["password"] or secrets.token_urlsafe(9)
+        user, _ = get_user_model().objects.get_or_create(username="admin", defaults={"email": "admin@example.com"})
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        self.stdout.write(self.style.SUCCESS(f"Staff login: admin / {password}"))
