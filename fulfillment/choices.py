@@ -49,6 +49,7 @@ class EventType(models.TextChoices):
     REFUNDED = "refunded", _("Refunded")
     TRASHED = "trashed", _("Moved to trash in WooCommerce")
     RESTORED = "restored", _("Restored in WooCommerce")
+    SHIPPED = "shipped", _("Shipment recorded")
     PUSH_SENT = "push_sent", _("Sent to WooCommerce")
     PUSH_FAILED = "push_failed", _("Sending to WooCommerce failed")
 
@@ -86,6 +87,8 @@ class PushKind(models.TextChoices):
     STATUS = "status", _("Status")
     NOTE = "note", _("Note")
     ADDRESS = "address", _("Shipping address")
+    REFUND = "refund", _("Refund")
+    TRACKING = "tracking", _("Shipment tracking")
 
 
 class PushState(models.TextChoices):
@@ -94,3 +97,10 @@ class PushState(models.TextChoices):
     RETRYING = "retrying", _("Retrying")  # a retryable error; next_attempt_at says when
     SENT = "sent", _("Sent")
     FAILED = "failed", _("Failed")  # a terminal error: staff must look and retry by hand
+
+
+class RefundState(models.TextChoices):
+    MIRRORED = "mirrored", _("Made in WooCommerce")
+    PENDING = "pending", _("Waiting to be sent to WooCommerce")
+    PUSHED = "pushed", _("Sent to WooCommerce")
+    FAILED = "failed", _("Refused by WooCommerce")

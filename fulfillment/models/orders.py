@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from fulfillment.choices import EventSource, EventType, OrderType, SubmitStatus, status_label
+from fulfillment.choices import EventSource, EventType, OrderType, RefundState, SubmitStatus, status_label
 
 MONEY = {"max_digits": 14, "decimal_places": 4, "default": Decimal("0")}
 
@@ -66,6 +66,14 @@ class Order(models.Model):
         verbose_name = _("order")
         verbose_name_plural = _("orders")
         ordering = ["-created_at", "-id"]
+        permissions = [
+            ("change_order_status", _("Can change the status of orders")),
+            ("add_order_note", _("Can add notes to orders")),
+            ("change_order_address", _("Can correct shipping addresses")),
+            ("refund_order", _("Can refund orders")),
+            ("add_tracking", _("Can record shipments and tracking numbers")),
+            ("export_orders", _("Can export orders")),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["store", "woo_id"], name="order_unique_store_woo_id"),
         ]
@@ -130,6 +138,12 @@ class Refund(models.Model):
     reason = models.TextField(_("reason"), blank=True)
     created_at = models.DateTimeField(_("created"))
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    state = models.CharField(max_length=16, choices=RefundState.choices, default=RefundState.MIRRORED)
+    restock = models.BooleanField(_("restock"), default=False)
+    api_refund = models.BooleanField(_("through the payment gateway"), default=False)
+    # What a refund made here covers: [{"line_id": woo line id, "quantity": n, "amount": "x", "tax": "y"}],
+    # shipping and fee lines included (quantity 0). Mirrored refunds carry no breakdown.
+    lines = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -42,6 +42,19 @@ class Store(models.Model):
         help_text=_("Warn when no webhook arrived and no sync succeeded for this long."),
     )
 
+    # Order desk settings.
+    allow_gateway_refunds = models.BooleanField(
+        _("allow refunds through the payment gateway"), default=False,
+        help_text=_("Off: refunds are recorded in WooCommerce only (api_refund false); the money is returned by hand."),
+    )
+    has_shipment_tracking = models.BooleanField(
+        _("shop has the Shipment Tracking extension"), default=False,
+        help_text=_("On: tracking numbers are also sent as shipment-tracking items (wc-shipment-tracking/v3)."),
+    )
+    complete_when_shipped = models.BooleanField(
+        _("complete the order when everything has shipped"), default=True,
+    )
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
