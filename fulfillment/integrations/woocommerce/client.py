@@ -62,14 +62,14 @@ class WooClient:
                  retry_base=None, sleep=time.sleep):
         self.base_url = base_url.rstrip("/")
         self.host = urlsplit(self.base_url).netloc
-        self.api = API(
-            url=self.base_url,
-            consumer_key=consumer_key,
-            consumer_secret=consumer_secret,
-            version="wc/v3",
-            timeout=timeout if timeout is not None else settings.WOO_TIMEOUT_SECONDS,
-            user_agent="woo-backoffice/1.0",
-        )
+        options = {
+            "url": self.base_url, "consumer_key": consumer_key, "consumer_secret": consumer_secret,
+            "timeout": timeout if timeout is not None else settings.WOO_TIMEOUT_SECONDS,
+            "user_agent": "woo-backoffice/1.0",
+        }
+        self.api = API(version="wc/v3", **options)
+        # The Shipment Tracking extension has its own namespace; the same keys work there.
+        self.tracking_api = API(version="wc-shipment-tracking/v3", **options)
         self.max_retries = settings.WOO_MAX_RETRIES if max_retries is None else max_retries
         self.retry_base = settings.WOO_RETRY_BASE_SECONDS if retry_base is None else retry_base
         self.sleep = sleep
@@ -84,13 +84,13 @@ class WooClient:
 
     # -- low level -------------------------------------------------------------------------
 
-    def request(self, method, endpoint, *, params=None, data=None, retries=None):
+    def request(self, method, endpoint, *, params=None, data=None, retries=None, api=None):
         """One call with retries on retryable errors; returns (json, headers) or raises a WooError."""
         retries = self.max_retries if retries is None else retries
         attempt = 0
         while True:
             try:
-                return self._once(method, endpoint, params=params, data=data)
+                return self._once(method, endpoint, params=params, data=data, api=api or self.api)
             except WooRetryableError as exc:
                 if attempt >= retries:
                     raise
@@ -106,18 +106,18 @@ class WooClient:
             return min(retry_after, 60)
         return self.retry_base * (2 ** attempt) * (1 + random.random() / 4)
 
-    def _once(self, method, endpoint, *, params=None, data=None):
+    def _once(self, method, endpoint, *, params=None, data=None, api):
         what = f"{method} {endpoint}"
         try:
             kwargs = {"params": dict(params or {})}
             if method == "GET":
-                response = self.api.get(endpoint, **kwargs)
+                response = api.get(endpoint, **kwargs)
             elif method == "POST":
-                response = self.api.post(endpoint, data, **kwargs)
+                response = api.post(endpoint, data, **kwargs)
             elif method == "PUT":
-                response = self.api.put(endpoint, data, **kwargs)
+                response = api.put(endpoint, data, **kwargs)
             elif method == "DELETE":
-                response = self.api.delete(endpoint, **kwargs)
+                response = api.delete(endpoint, **kwargs)
             else:
                 raise ValueError(method)
         # Messages are ours: requests' own repeat the URL, which carries the signed keys over http.
@@ -191,6 +191,20 @@ class WooClient:
     def add_order_note(self, woo_id, *, note, customer_note, **kwargs):
         body, _ = self.request("POST", f"orders/{int(woo_id)}/notes",
                                data={"note": note, "customer_note": bool(customer_note)}, **kwargs)
+        return body
+
+
+    def create_refund(self, woo_id, data, **kwargs):
+        body, _ = self.request("POST", f"orders/{int(woo_id)}/refunds", data=data, **kwargs)
+        return body
+
+    def list_refunds(self, woo_id, **kwargs):
+        body, _ = self.request("GET", f"orders/{int(woo_id)}/refunds", params={"per_page": PER_PAGE}, **kwargs)
+        return body if isinstance(body, list) else []
+
+    def add_shipment_tracking(self, woo_id, data, **kwargs):
+        body, _ = self.request("POST", f"orders/{int(woo_id)}/shipment-trackings", data=data,
+                               api=self.tracking_api, **kwargs)
         return body
 
 
