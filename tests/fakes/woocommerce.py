@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 API_PREFIX = "/wp-json/wc/v3/"
+TRACKING_PREFIX = "/wp-json/wc-shipment-tracking/v3/"
 CORE_STATUSES = {"pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed", "trash",
                  "checkout-draft"}
 
@@ -48,6 +49,7 @@ class FakeWooCommerce:
         self.requests = []  # (method, path, params) of every request that reached the shop
         self.failures = []  # queued (status, body, content_type, headers) answers, served first
         self.delay = 0.0
+        self.shipment_tracking = True  # the Shipment Tracking extension is installed
         self.used_nonces = set()
         self.lock = threading.Lock()
         self.next_note_id = 1000
@@ -111,13 +113,14 @@ class FakeWooCommerce:
                     body, content_type = json.dumps(body), "application/json"
                 return Response(body, status=status, content_type=content_type, headers=headers)
         params = dict(parse_qsl(request.query_string.decode(), keep_blank_values=True))  # PHP: last value wins
-        if not request.path.startswith(API_PREFIX):
+        prefix = next((p for p in (API_PREFIX, TRACKING_PREFIX) if request.path.startswith(p)), None)
+        if prefix is None or (prefix == TRACKING_PREFIX and not self.shipment_tracking):
             return self.error(404, "rest_no_route", "No route was found matching the URL and request method.")
         if self.check_auth:
             denied = self.authenticate(request, params)
             if denied:
                 return denied
-        route = request.path[len(API_PREFIX):].strip("/")
+        route = request.path[len(prefix):].strip("/")
         clean = {k: v for k, v in params.items() if not k.startswith("oauth_")}
         with self.lock:
             self.requests.append((request.method, route, clean))
@@ -186,6 +189,10 @@ class FakeWooCommerce:
                 return self.add_note(woo_id, body or {})
             if parts[2:] == ["refunds"] and method == "POST":
                 return self.add_refund(order, body or {})
+            if parts[2:] == ["refunds"] and method == "GET":
+                return self.json(self.refunds.get(woo_id, []))
+            if parts[2:] == ["shipment-trackings"] and method == "POST":
+                return self.add_tracking(woo_id, body or {})
         return self.error(404, "rest_no_route", "No route was found matching the URL and request method.")
 
     def _parse_filter_date(self, value, gmt):
@@ -257,6 +264,19 @@ class FakeWooCommerce:
                     "note": body["note"], "customer_note": bool(body.get("customer_note"))}
         self.notes.setdefault(woo_id, []).append(note)
         return self.json(note, status=201)
+
+    def add_tracking(self, woo_id, body):
+        if not body.get("tracking_number"):
+            return self.error(400, "woocommerce_rest_missing_tracking_number", "Tracking number is required.")
+        with self.lock:
+            self.next_note_id += 1
+            tracking_id = f"{self.next_note_id:x}"
+        provider = body.get("tracking_provider") or body.get("custom_tracking_provider", "")
+        link = (body.get("custom_tracking_link") or "").replace("%1$s", body["tracking_number"])
+        tracking = {"tracking_id": tracking_id, "tracking_provider": provider, "tracking_link": link,
+                    "tracking_number": body["tracking_number"], "date_shipped": body.get("date_shipped", "")}
+        self.trackings.setdefault(woo_id, []).append(tracking)
+        return self.json(tracking, status=201)
 
     def add_refund(self, order, body):
         already = sum(-Decimal(r["total"]) for r in order["refunds"])
