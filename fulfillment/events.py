@@ -43,3 +43,18 @@ def push_failed_event(push):
     return OrderEvent(order_id=push.order_id, type=EventType.PUSH_FAILED, source=EventSource.PUSH,
                       message=f"{push.get_kind_display()} not accepted by WooCommerce: {push.last_error}",
                       data={"push_id": push.pk, "kind": push.kind})
+
+
+def refund_event(refund, *, user):
+    what = ", ".join(f"{p['quantity']} × {p['name']}" if p["quantity"] else p["name"] for p in refund.lines)
+    return OrderEvent(order_id=refund.order_id, type=EventType.REFUNDED, source=EventSource.STAFF, user=user,
+                      message=f"{refund.amount} {refund.order.currency} ({what})"
+                              + (f" — {refund.reason}" if refund.reason else "")
+                              + (" · restocked" if refund.restock else ""),
+                      data={"refund_id": refund.pk, "amount": str(refund.amount), "restock": refund.restock})
+
+
+def shipment_event(shipment, *, user, source=EventSource.STAFF):
+    return OrderEvent(order_id=shipment.order_id, type=EventType.SHIPPED, source=source, user=user,
+                      message=f"{shipment.carrier} {shipment.tracking_number}",
+                      data={"shipment_id": shipment.pk, "link": shipment.tracking_link})

@@ -6,14 +6,14 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fulfillment import events
-from fulfillment.choices import EventSource, PushKind, PushState
+from fulfillment.choices import EventSource, PushKind, PushState, RefundState
 from fulfillment.integrations.woocommerce.client import WooClient, WooError
-from fulfillment.models import StorePush
+from fulfillment.models import Refund, Shipment, StorePush
 from fulfillment.queue import enqueue
 from fulfillment.services.mirror import orders_upsert
 
@@ -56,7 +56,47 @@ def _send(client, push):
     if push.kind == PushKind.NOTE:
         return client.add_order_note(woo_id, note=push.payload["note"],
                                      customer_note=push.payload.get("customer_note", False), retries=0)
+    if push.kind == PushKind.REFUND:
+        return _send_refund(client, push)
+    if push.kind == PushKind.TRACKING:
+        from fulfillment.services.tracking import tracking_request_body
+
+        shipment = Shipment.objects.get(pk=push.payload["shipment_id"])
+        return client.add_shipment_tracking(woo_id, tracking_request_body(shipment), retries=0)
     raise WooError(f"no sender for push kind {push.kind!r}")
+
+
+def _send_refund(client, push):
+    # Imported here: the refunds service writes pushes through this module.
+    from fulfillment.services.refunds import find_pushed_refund, refund_request_body
+
+    refund = Refund.objects.select_related("order").get(pk=push.payload["refund_id"])
+    if push.attempts > 1:
+        # An earlier attempt may have reached WooCommerce before it failed (a timeout after the refund was
+        # made): look before sending, or the customer would be refunded twice.
+        already = find_pushed_refund(client.list_refunds(push.order.woo_id, retries=0), refund)
+        if already is not None:
+            return already
+    return client.create_refund(push.order.woo_id, refund_request_body(refund), retries=0)
+
+
+def _after_success(push, answer):
+    if push.kind in (PushKind.STATUS, PushKind.ADDRESS) and isinstance(answer, dict):
+        # WooCommerce answers with the whole order: the mirror takes it as it would a webhook.
+        orders_upsert(store=push.store, payloads=[answer], source=EventSource.PUSH)
+    elif push.kind == PushKind.REFUND and isinstance(answer, dict) and answer.get("id"):
+        from fulfillment.services.refunds import refund_mark_pushed
+
+        refund_mark_pushed(refund=Refund.objects.get(pk=push.payload["refund_id"]), remote=answer)
+    elif push.kind == PushKind.TRACKING and isinstance(answer, dict):
+        Shipment.objects.filter(pk=push.payload["shipment_id"]).update(
+            woo_tracking_id=str(answer.get("tracking_id") or "")[:64]
+        )
+
+
+def _refund_state(push, state):
+    if push.kind == PushKind.REFUND:
+        Refund.objects.filter(pk=push.payload["refund_id"]).update(state=state)
 
 
 def pushes_dispatch(*, store_ids=None, now=None, client_for=WooClient.for_store):
@@ -88,8 +128,10 @@ def _dispatch_store(pushes, now, client, counts):
             counts["waiting"] += 1
             continue
         # Claim it: only one worker wins this update, so a push is never sent by two at once.
+        # The attempt is counted in the claim itself: if this worker dies after WooCommerce accepted the call,
+        # the next attempt knows an earlier one may have gone through (refunds look before sending again).
         claimed = StorePush.objects.filter(pk=push.pk, state=push.state, attempts=push.attempts).update(
-            state=PushState.SENDING, claimed_at=timezone.now()
+            state=PushState.SENDING, claimed_at=timezone.now(), attempts=F("attempts") + 1
         )
         if not claimed:
             waiting_orders.add(push.order_id)
@@ -115,9 +157,7 @@ def _record_success(push, answer):
         push.response = answer if isinstance(answer, (dict, list)) else None
         push.save(update_fields=["state", "sent_at", "last_error", "response", "attempts"])
         events.push_sent_event(push).save()
-        if push.kind in (PushKind.STATUS, PushKind.ADDRESS) and isinstance(answer, dict):
-            # WooCommerce answers with the whole order: the mirror takes it as it would a webhook.
-            orders_upsert(store=push.store, payloads=[answer], source=EventSource.PUSH)
+        _after_success(push, answer)
 
 
 def _record_failure(push, exc):
@@ -132,6 +172,7 @@ def _record_failure(push, exc):
     with transaction.atomic():
         push.save(update_fields=["state", "last_error", "attempts"])
         events.push_failed_event(push).save()
+        _refund_state(push, RefundState.FAILED)
     logger.warning("push %s (%s, order %s) failed for good: %s", push.pk, push.kind, push.order_id, exc)
 
 
@@ -145,6 +186,7 @@ def push_retry(*, push, user=None):
             raise PushError(_("Only a failed push can be retried; this one is %(state)s.") % {
                 "state": push.get_state_display()
             })
+        _refund_state(push, RefundState.PENDING)
         enqueue("fulfillment.tasks.dispatch_pushes", push.store_id)
     push.refresh_from_db()
     return push

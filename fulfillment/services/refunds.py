@@ -1,0 +1,212 @@
+"""Refunds made here: amounts or quantities per line, restock, reason; pushed to WooCommerce exactly once."""
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from fulfillment import events
+from fulfillment.choices import EventSource, OrderStatus, PushKind, RefundState
+from fulfillment.models import Order, Refund
+from fulfillment.money import currency_decimals, quantize
+from fulfillment.services.orders import OrderActionError
+from fulfillment.services.outbox import push_create
+
+# Refunds that no longer count against what remains: WooCommerce refused them.
+NOT_COUNTING = (RefundState.FAILED,)
+REFUND_META_KEY = "_backoffice_refund_id"  # lets a retry find a refund WooCommerce made before a timeout
+
+
+@dataclass
+class RefundableItem:
+    """A line that can be refunded: a product, the shipping or a fee, with what is left of it."""
+
+    id: int  # WooCommerce item id
+    kind: str  # "product", "shipping" or "fee"
+    name: str
+    quantity: int
+    total: Decimal  # including tax
+    tax: Decimal
+    tax_rate_id: int | None
+    refunded_quantity: int = 0
+    refunded_amount: Decimal = Decimal("0")
+
+    @property
+    def remaining_quantity(self):
+        return max(self.quantity - self.refunded_quantity, 0)
+
+    @property
+    def remaining_amount(self):
+        return max(self.total - self.refunded_amount, Decimal("0"))
+
+    @property
+    def unit_amount(self):
+        return self.total / self.quantity if self.quantity else Decimal("0")
+
+
+def _tax_rate_id(item):
+    for tax in item.get("taxes") or []:
+        if isinstance(tax, dict) and tax.get("id") is not None:
+            return int(tax["id"])
+    return None
+
+
+def _money(value):
+    try:
+        return Decimal(str(value or "0"))
+    except InvalidOperation:
+        return Decimal("0")
+
+
+def refundable_items(order):
+    """The order's product, shipping and fee lines with what has already been refunded of each."""
+    items = [
+        RefundableItem(id=line.woo_line_id, kind="product", name=line.name, quantity=line.quantity,
+                       total=line.total + line.total_tax, tax=line.total_tax,
+                       tax_rate_id=_tax_rate_id(next((i for i in order.raw.get("line_items", [])
+                                                      if i.get("id") == line.woo_line_id), {})))
+        for line in order.lines.all()
+    ]
+    for kind, key, name_key in (("shipping", "shipping_lines", "method_title"), ("fee", "fee_lines", "name")):
+        for raw in order.raw.get(key) or []:
+            total, tax = _money(raw.get("total")), _money(raw.get("total_tax"))
+            items.append(RefundableItem(id=int(raw["id"]), kind=kind, name=str(raw.get(name_key) or kind),
+                                        quantity=0, total=total + tax, tax=tax, tax_rate_id=_tax_rate_id(raw)))
+    by_id = {item.id: item for item in items}
+    for refund in order.refunds.exclude(state__in=NOT_COUNTING):
+        for part in refund.lines:
+            item = by_id.get(part.get("line_id"))
+            if item:
+                item.refunded_quantity += int(part.get("quantity") or 0)
+                item.refunded_amount += _money(part.get("amount"))
+    return items
+
+
+def refunded_so_far(order):
+    return order.refunds.exclude(state__in=NOT_COUNTING).aggregate(s=Sum("amount"))["s"] or Decimal("0")
+
+
+def parse_amount(text, currency, field, errors):
+    """A staff-typed amount: positive, with no more decimals than the currency has."""
+    text = str(text or "").strip().replace(",", ".")
+    if not text:
+        return Decimal("0")
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        errors[field] = _("Enter an amount such as 12.50.")
+        return Decimal("0")
+    if not amount.is_finite():
+        errors[field] = _("Enter an amount such as 12.50.")
+        return Decimal("0")
+    if amount < 0:
+        errors[field] = _("An amount cannot be negative.")
+        return Decimal("0")
+    decimals = currency_decimals(currency)
+    if -amount.as_tuple().exponent > decimals:
+        errors[field] = _("%(currency)s amounts have at most %(n)s decimals.") % {"currency": currency, "n": decimals}
+        return Decimal("0")
+    return amount
+
+
+def order_refund(*, order, amounts, quantities, reason, restock, user, api_refund=False):
+    """Refund parts of an order (amount and quantity per item id), record it and push it to WooCommerce."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().select_related("store").get(pk=order.pk)
+        items = {item.id: item for item in refundable_items(order)}
+        errors, parts, total = {}, [], Decimal("0")
+        for item_id, item in items.items():
+            amount = parse_amount(amounts.get(item_id), order.currency, f"amount_{item_id}", errors)
+            quantity_text = str(quantities.get(item_id) or "0").strip()
+            if not quantity_text.isdigit():
+                errors[f"quantity_{item_id}"] = _("Enter a whole number of items, 0 or more.")
+                continue
+            quantity = int(quantity_text)
+            if quantity > item.remaining_quantity:
+                errors[f"quantity_{item_id}"] = _("Only %(n)s left to refund on this line.") % {
+                    "n": item.remaining_quantity}
+            if amount > item.remaining_amount:
+                errors[f"amount_{item_id}"] = _("At most %(amount)s is left to refund on this line.") % {
+                    "amount": quantize(item.remaining_amount, order.currency)}
+            if quantity and not amount:
+                amount = quantize(item.unit_amount * quantity, order.currency)
+            if amount or quantity:
+                parts.append((item, quantity, amount))
+                total += amount
+        if api_refund and not order.store.allow_gateway_refunds:
+            errors["api_refund"] = _("This store does not allow refunds through the payment gateway.")
+        remaining = order.total - refunded_so_far(order)
+        if not errors:
+            if total <= 0:
+                errors["__all__"] = _("Nothing to refund: enter a quantity or an amount on at least one line.")
+            elif total > remaining:
+                errors["__all__"] = _("%(total)s is more than the %(remaining)s that remains to refund.") % {
+                    "total": quantize(total, order.currency), "remaining": quantize(remaining, order.currency)}
+        if errors:
+            raise OrderActionError(_("The refund was not made."), errors)
+
+        refund = Refund.objects.create(
+            order=order, amount=total, reason=(reason or "").strip(), created_at=timezone.now(), created_by=user,
+            state=RefundState.PENDING, restock=bool(restock), api_refund=bool(api_refund),
+            lines=[_part(item, quantity, amount, order.currency) for item, quantity, amount in parts],
+        )
+        events.refund_event(refund, user=user).save()
+        push_create(order=order, kind=PushKind.REFUND, payload={"refund_id": refund.pk}, user=user)
+        if total == remaining and order.status != OrderStatus.REFUNDED:
+            # WooCommerce sets the status itself on a full refund; we show it at once.
+            before, order.status = order.status, OrderStatus.REFUNDED
+            order.save(update_fields=["status"])
+            events.status_changed_event(order, before=before, after=order.status, source=EventSource.STAFF,
+                                        user=user, note=_("fully refunded")).save()
+    return refund
+
+
+def _part(item, quantity, amount, currency):
+    tax = quantize(amount * item.tax / item.total, currency) if item.total else Decimal("0")
+    return {"line_id": item.id, "kind": item.kind, "name": item.name, "quantity": quantity,
+            "amount": str(amount), "tax": str(tax), "tax_rate_id": item.tax_rate_id}
+
+
+def refund_request_body(refund):
+    """The POST /orders/<id>/refunds body for a refund made here."""
+    line_items = []
+    for part in refund.lines:
+        amount, tax = Decimal(part["amount"]), Decimal(part["tax"])
+        item = {"id": part["line_id"], "quantity": part["quantity"], "refund_total": str(amount - tax)}
+        if part.get("tax_rate_id") is not None and tax:
+            item["refund_tax"] = [{"id": part["tax_rate_id"], "refund_total": str(tax)}]
+        line_items.append(item)
+    return {
+        "amount": str(refund.amount),
+        "reason": refund.reason,
+        # False: WooCommerce records the refund without asking the payment gateway to move money.
+        "api_refund": refund.api_refund,
+        "api_restock": refund.restock,
+        "line_items": line_items,
+        "meta_data": [{"key": REFUND_META_KEY, "value": str(refund.pk)}],
+    }
+
+
+def find_pushed_refund(remote_refunds, refund):
+    """The refund WooCommerce already made for ours (a previous attempt timed out after it was accepted)."""
+    for remote in remote_refunds:
+        for meta in remote.get("meta_data") or []:
+            if meta.get("key") == REFUND_META_KEY and str(meta.get("value")) == str(refund.pk):
+                return remote
+    return None
+
+
+def refund_mark_pushed(*, refund, remote):
+    """WooCommerce made our refund: keep its id (dropping a copy the mirror may have made meanwhile)."""
+    woo_refund_id = int(remote["id"])
+    Refund.objects.filter(order_id=refund.order_id, woo_refund_id=woo_refund_id, state=RefundState.MIRRORED).delete()
+    refund.woo_refund_id, refund.state = woo_refund_id, RefundState.PUSHED
+    refund.save(update_fields=["woo_refund_id", "state"])
+
+
+def refund_mark_failed(*, refund):
+    refund.state = RefundState.FAILED
+    refund.save(update_fields=["state"])

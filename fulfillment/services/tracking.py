@@ -1,0 +1,107 @@
+"""Shipments and tracking numbers: recorded here, told to the customer and to WooCommerce."""
+
+from datetime import date
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from fulfillment import events
+from fulfillment.choices import EventSource, OrderStatus, PushKind
+from fulfillment.models import Order, Shipment
+from fulfillment.services.orders import OrderActionError, order_change_status
+from fulfillment.services.outbox import push_create
+
+COMPLETABLE = (OrderStatus.PROCESSING, OrderStatus.ON_HOLD)
+
+
+def shipped_quantities(order):
+    """{woo line id: quantity shipped so far} over the order's shipments."""
+    shipped = {}
+    for shipment in order.shipments.all():
+        for part in shipment.lines:
+            shipped[part["line_id"]] = shipped.get(part["line_id"], 0) + int(part["quantity"])
+    return shipped
+
+
+def customer_tracking_note(shipment):
+    note = _("Your order has shipped with %(carrier)s. Tracking number: %(number)s.") % {
+        "carrier": shipment.carrier, "number": shipment.tracking_number}
+    if shipment.tracking_link:
+        note += " " + _("Follow it here: %(link)s") % {"link": shipment.tracking_link}
+    return note
+
+
+def tracking_request_body(shipment):
+    """POST wc-shipment-tracking/v3/orders/<id>/shipment-trackings body for a shipment."""
+    body = {"tracking_number": shipment.tracking_number, "date_shipped": shipment.shipped_on.isoformat()}
+    if shipment.tracking_link:
+        body["custom_tracking_provider"] = shipment.carrier
+        body["custom_tracking_link"] = shipment.tracking_link
+    else:
+        body["tracking_provider"] = shipment.carrier
+    return body
+
+
+def shipment_add(*, order, carrier, tracking_number, tracking_link="", shipped_on=None, lines=None, user=None,
+                 source=EventSource.STAFF):
+    """Record a parcel (lines: {woo line id: quantity}; None = everything not shipped yet) and tell WooCommerce.
+
+    The customer always gets a note with carrier, number and link; shops with the Shipment Tracking extension
+    also get a tracking item; the order completes when everything has shipped (store setting).
+    """
+    carrier, tracking_number, tracking_link = (carrier or "").strip(), (tracking_number or "").strip(), \
+        (tracking_link or "").strip()
+    errors = {}
+    if not carrier:
+        errors["carrier"] = _("Name the carrier.")
+    if not tracking_number:
+        errors["tracking_number"] = _("Enter the tracking number.")
+    if tracking_link:
+        try:
+            URLValidator(schemes=["http", "https"])(tracking_link)
+        except ValidationError:
+            errors["tracking_link"] = _("Enter a full http(s) link.")
+    with transaction.atomic():
+        order = Order.objects.select_for_update().select_related("store").get(pk=order.pk)
+        shipped = shipped_quantities(order)
+        remaining = {line.woo_line_id: line.quantity - shipped.get(line.woo_line_id, 0) for line in order.lines.all()}
+        wanted = {k: v for k, v in remaining.items() if v > 0} if lines is None else lines
+        parts = []
+        for line_id, quantity in wanted.items():
+            try:
+                quantity = int(quantity)
+            except (TypeError, ValueError):
+                errors[f"quantity_{line_id}"] = _("Enter a whole number.")
+                continue
+            if line_id not in remaining:
+                errors[f"quantity_{line_id}"] = _("This line is not part of the order.")
+            elif quantity < 0 or quantity > remaining[line_id]:
+                errors[f"quantity_{line_id}"] = _("Between 0 and %(n)s.") % {"n": remaining[line_id]}
+            elif quantity:
+                parts.append({"line_id": line_id, "quantity": quantity})
+        if not parts and not errors:
+            errors["__all__"] = _("Choose what went in this parcel: nothing is left to ship.") if not any(
+                v > 0 for v in remaining.values()) else _("Choose at least one line for this parcel.")
+        if Shipment.objects.filter(order=order, carrier=carrier, tracking_number=tracking_number).exists():
+            errors["tracking_number"] = _("This tracking number is already recorded for this order.")
+        if errors:
+            raise OrderActionError(_("The shipment was not recorded."), errors)
+
+        shipment = Shipment.objects.create(order=order, carrier=carrier, tracking_number=tracking_number,
+                                           tracking_link=tracking_link, shipped_on=shipped_on or date.today(),
+                                           lines=parts, created_by=user)
+        events.shipment_event(shipment, user=user, source=source).save()
+        if order.store.has_shipment_tracking:
+            push_create(order=order, kind=PushKind.TRACKING, payload={"shipment_id": shipment.pk}, user=user)
+        push_create(order=order, kind=PushKind.NOTE,
+                    payload={"note": customer_tracking_note(shipment), "customer_note": True}, user=user)
+        for part in parts:
+            remaining[part["line_id"]] -= part["quantity"]
+        if order.store.complete_when_shipped and order.status in COMPLETABLE and all(
+            v <= 0 for v in remaining.values()
+        ):
+            order_change_status(order=order, status=OrderStatus.COMPLETED, user=user,
+                                note=_("everything has shipped"))
+    return shipment
