@@ -11,6 +11,9 @@ from fulfillment.choices import OrderType
 # Line item meta keys under which the shop's editor puts the personalisation project id.
 PROJECT_META_KEYS = ("_project_id", "project_id", "_bo_project_id")
 AMAZON_MARKERS = ("amazon",)
+# Amazon Pay is a checkout gateway on the shop itself: its orders are not Amazon marketplace orders.
+AMAZON_PAY_METHODS = ("amazon_payments_advanced", "amazon_pay")
+IMAGE_SRC_MAX = 500  # OrderLine.image_src; a longer URL cut short would be a broken one
 SHINEON_MARKERS = ("shineon",)
 
 
@@ -123,7 +126,9 @@ def order_type(payload, lines):
             " ".join(str(m.get("key", "")) for m in payload.get("meta_data") or [] if isinstance(m, dict)),
         ]
     ).lower()
-    if any(marker in haystack for marker in AMAZON_MARKERS):
+    # Amazon Pay's gateway and its order meta (amazon_charge_id, ...) mention Amazon on a plain shop order.
+    paid_with_amazon_pay = str(payload.get("payment_method") or "").lower() in AMAZON_PAY_METHODS
+    if not paid_with_amazon_pay and any(marker in haystack for marker in AMAZON_MARKERS):
         return OrderType.AMAZON
     if any(marker in haystack for marker in SHINEON_MARKERS):
         return OrderType.SHINEON
@@ -151,7 +156,7 @@ def map_line(item, index):
             "subtotal_tax": money(item.get("subtotal_tax"), f"{name}.subtotal_tax"),
             "total": money(item.get("total"), f"{name}.total"),
             "total_tax": money(item.get("total_tax"), f"{name}.total_tax"),
-            "image_src": src if str(src).startswith(("http://", "https://")) else "",
+            "image_src": src if str(src).startswith(("http://", "https://")) and len(src) <= IMAGE_SRC_MAX else "",
             "project_ref": _meta_value(meta, PROJECT_META_KEYS)[:64],
             "meta": meta,
         },
