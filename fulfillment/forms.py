@@ -30,3 +30,45 @@ class ImportForm(forms.Form):
             except ImportRequestError as exc:
                 self.add_error("ids", str(exc))
         return cleaned
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField(label=_("New status"))
+    note = forms.CharField(label=_("Why (optional)"), required=False, max_length=500)
+    confirm = forms.BooleanField(label=_("Yes, cancel this order"), required=False)
+
+    def __init__(self, *args, statuses=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["status"].choices = [("", _("— choose —")), *statuses]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("status") == "cancelled" and not cleaned.get("confirm"):
+            self.add_error("confirm", _("Cancelling cannot be undone in the shop: tick the box to confirm."))
+        return cleaned
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 3}), max_length=5000)
+    customer_note = forms.BooleanField(label=_("Note to the customer (emailed by WooCommerce)"), required=False)
+
+
+class AddressForm(forms.Form):
+    first_name = forms.CharField(label=_("First name"), max_length=100)
+    last_name = forms.CharField(label=_("Last name"), max_length=100)
+    company = forms.CharField(label=_("Company"), max_length=100, required=False)
+    address_1 = forms.CharField(label=_("Address"), max_length=200)
+    address_2 = forms.CharField(label=_("Address line 2"), max_length=200, required=False)
+    postcode = forms.CharField(label=_("Postcode"), max_length=20)
+    city = forms.CharField(label=_("City"), max_length=100)
+    state = forms.CharField(label=_("State / province"), max_length=100, required=False)
+    country = forms.CharField(label=_("Country code"), max_length=2, min_length=2,
+                              help_text=_("Two letters, e.g. NL, FR, IT, ES, GB."))
+    phone = forms.CharField(label=_("Phone"), max_length=40, required=False)
+
+
+class TrackingForm(forms.Form):
+    carrier = forms.CharField(label=_("Carrier"), max_length=100)
+    tracking_number = forms.CharField(label=_("Tracking number"), max_length=100)
+    tracking_link = forms.URLField(label=_("Tracking link"), required=False, assume_scheme="https")
+    shipped_on = forms.DateField(label=_("Shipped on"), widget=forms.DateInput(attrs={"type": "date"}))

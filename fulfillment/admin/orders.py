@@ -7,6 +7,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from fulfillment.choices import ImportMode, SubmitStatus
+from fulfillment.admin.order_page import OrderPageMixin
 from fulfillment.forms import ImportForm
 from fulfillment.money import format_money
 from fulfillment.models import ImportRun, Order, OrderEvent, OrderLine, Refund, StorePush
@@ -67,7 +68,7 @@ class StorePushInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
     list_display = ("order_number", "status_badge", "customer", "total_payment", "item_count", "order_type",
                     "submit_badge", "store")
     list_filter = ("status", "order_type", "submit_status", "store", ("created_at", admin.DateFieldListFilter))

@@ -1,0 +1,26 @@
+"""Small SVG charts drawn on the server: no external script, readable without JavaScript."""
+
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
+
+
+def bar_chart_svg(points, *, width=600, height=120, colour="#417690", title=""):
+    """points: [(date, n)] → an inline SVG bar chart with a label on every seventh day."""
+    if not points:
+        return mark_safe("")
+    top = max(n for _, n in points) or 1
+    gap, label_h = 2, 16
+    bar_w = (width - gap * len(points)) / len(points)
+    plot_h = height - label_h
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="bar-chart" viewBox="0 0 {width} {height}" '
+             f'width="100%" role="img" aria-label="{escape(title)}">']
+    for i, (day, n) in enumerate(points):
+        h = plot_h * n / top
+        x = i * (bar_w + gap)
+        parts.append(f'<rect x="{x:.1f}" y="{plot_h - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
+                     f'fill="{colour}"><title>{day:%Y-%m-%d}: {n}</title></rect>')
+        if i % 7 == 0:
+            parts.append(f'<text x="{x:.1f}" y="{height - 3}" font-size="10" fill="#666">{day:%d %b}</text>')
+    parts.append(f'<text x="{width - 2}" y="10" font-size="10" fill="#666" text-anchor="end">max {top}</text>')
+    parts.append("</svg>")
+    return mark_safe("".join(parts))

@@ -1,0 +1,92 @@
+"""Read queries for the order desk: the order page, the list's status tabs, the dashboard."""
+
+from datetime import timedelta
+
+from django.core.cache import cache
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from fulfillment.choices import OrderType, PushState, SubmitStatus
+from fulfillment.models import Order, OrderEvent, Store, StorePush
+
+STATUS_COUNTS_TTL = 60  # seconds: the tabs may lag a minute; a COUNT over a million rows per view may not
+
+
+def order_for_page(pk):
+    return (
+        Order.objects.select_related("store")
+        .prefetch_related("lines", "refunds__created_by", "shipments__created_by")
+        .get(pk=pk)
+    )
+
+
+def order_timeline(order):
+    """Events and pushes of an order, newest first, as one list of dicts for the template."""
+    entries = [
+        {"at": e.created_at, "kind": "event", "type": e.type, "label": e.get_type_display(), "message": e.message,
+         "user": e.user, "source": e.get_source_display()}
+        for e in OrderEvent.objects.filter(order=order).select_related("user")
+    ]
+    entries += [
+        {"at": p.created_at, "kind": "push", "type": f"push_{p.state}",
+         "label": f"→ WooCommerce: {p.get_kind_display()}", "message": p.last_error, "user": p.created_by,
+         "source": p.get_state_display(), "push": p}
+        for p in StorePush.objects.filter(order=order).select_related("created_by")
+    ]
+    return sorted(entries, key=lambda e: e["at"], reverse=True)
+
+
+def status_counts(store_id=None):
+    """{status: count} for the list's tabs, cached for a minute."""
+    key = f"order-status-counts:{store_id or 'all'}"
+    counts = cache.get(key)
+    if counts is None:
+        queryset = Order.objects.all()
+        if store_id:
+            queryset = queryset.filter(store_id=store_id)
+        counts = dict(queryset.values_list("status").annotate(n=Count("id")).order_by())
+        cache.set(key, counts, STATUS_COUNTS_TTL)
+    return counts
+
+
+def dashboard(now=None, days=30):
+    """Per store: orders per status, waiting for submission, failed submissions, failing pushes, orders per day."""
+    now = now or timezone.now()
+    since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    stores = list(Store.objects.order_by("name"))
+    by_status = {}
+    for store_id, status, n in Order.objects.values_list("store_id", "status").annotate(n=Count("id")).order_by():
+        by_status.setdefault(store_id, {})[status] = n
+    flags = {
+        row["store_id"]: row
+        for row in Order.objects.values("store_id").annotate(
+            waiting=Count("id", filter=Q(status="processing", order_type=OrderType.IN_APP,
+                                         submit_status=SubmitStatus.NONE)),
+            failed=Count("id", filter=Q(submit_status=SubmitStatus.FAILED)),
+        ).order_by()
+    }
+    pushes = dict(
+        StorePush.objects.filter(state__in=[PushState.FAILED, PushState.RETRYING])
+        .values_list("store_id").annotate(n=Count("id")).order_by()
+    )
+    per_day = {}
+    for store_id, day, n in (
+        Order.objects.filter(created_at__gte=since)
+        .annotate(day=TruncDate("created_at"))
+        .values_list("store_id", "day").annotate(n=Count("id")).order_by()
+    ):
+        per_day.setdefault(store_id, {})[day] = n
+    days_list = [(since + timedelta(days=i)).date() for i in range(days)]
+    return [
+        {
+            "store": store,
+            "by_status": sorted(by_status.get(store.pk, {}).items(), key=lambda kv: -kv[1]),
+            "waiting": flags.get(store.pk, {}).get("waiting", 0),
+            "failed_submissions": flags.get(store.pk, {}).get("failed", 0),
+            "failing_pushes": pushes.get(store.pk, 0),
+            "per_day": [(day, per_day.get(store.pk, {}).get(day, 0)) for day in days_list],
+            "warnings": store.health_warnings(now),
+        }
+        for store in stores
+    ]

@@ -1,0 +1,32 @@
+from django import template
+from django.utils.html import format_html
+
+from fulfillment.choices import status_label
+from fulfillment.money import quantize
+
+register = template.Library()
+
+STATUS_COLOURS = {
+    "pending": "#6d6d6d", "processing": "#2e7d32", "on-hold": "#ef6c00", "completed": "#1565c0",
+    "cancelled": "#4e4e4e", "refunded": "#6a1b9a", "failed": "#b71c1c", "trash": "#333",
+    "checkout-draft": "#888",
+}
+
+
+@register.filter
+def get(mapping, key):
+    return (mapping or {}).get(key, "")
+
+
+@register.filter
+def money(amount, currency):
+    try:
+        return f"{quantize(amount, currency)} {currency}"
+    except (TypeError, ValueError, ArithmeticError):
+        return f"{amount} {currency}"
+
+
+@register.simple_tag
+def status_badge(status):
+    colour = STATUS_COLOURS.get(status, "#00695c")  # custom statuses: teal
+    return format_html('<span class="status-badge" style="background:{}">{}</span>', colour, status_label(status))
