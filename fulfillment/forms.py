@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from fulfillment.choices import ImportMode
+from fulfillment.choices import ImportMode, OrderStatus
 from fulfillment.models import Store
 from fulfillment.services.imports import ImportRequestError, parse_ids
 
@@ -72,3 +72,16 @@ class TrackingForm(forms.Form):
     tracking_number = forms.CharField(label=_("Tracking number"), max_length=100)
     tracking_link = forms.URLField(label=_("Tracking link"), required=False, assume_scheme="https")
     shipped_on = forms.DateField(label=_("Shipped on"), widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class BulkStatusForm(forms.Form):
+    status = forms.ChoiceField(label=_("New status"), choices=[(s.value, s.label) for s in OrderStatus
+                                                                if s.value not in ("trash", "checkout-draft", "refunded")])
+    note = forms.CharField(label=_("Why (optional)"), required=False, max_length=500)
+    confirm = forms.BooleanField(label=_("Yes, cancel these orders"), required=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("status") == "cancelled" and not cleaned.get("confirm"):
+            self.add_error("confirm", _("Cancelling cannot be undone in the shop: tick the box to confirm."))
+        return cleaned

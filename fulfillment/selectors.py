@@ -90,3 +90,11 @@ def dashboard(now=None, days=30):
         }
         for store in stores
     ]
+
+
+def store_count():
+    count = cache.get("store-count")
+    if count is None:
+        count = Store.objects.count()
+        cache.set("store-count", count, 60)
+    return count

@@ -1,86 +1,55 @@
+import csv
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy as _, ngettext
 
-from fulfillment.choices import ImportMode, SubmitStatus
+from fulfillment import selectors
+from fulfillment.admin.list_tools import COUNT_CAP, CappedCountPaginator, CreatedRangeFilter, StatusFilter
 from fulfillment.admin.order_page import OrderPageMixin
-from fulfillment.forms import ImportForm
+from fulfillment.choices import ImportMode, OrderStatus, SubmitStatus, status_label
+from fulfillment.forms import BulkStatusForm, ImportForm
+from fulfillment.models import ImportRun, Order
 from fulfillment.money import format_money
-from fulfillment.models import ImportRun, Order, OrderEvent, OrderLine, Refund, StorePush
 from fulfillment.services.imports import ImportRequestError, import_request
+from fulfillment.services.orders import OrderActionError, order_change_status
+from fulfillment.templatetags.orderdesk import status_badge
 
-STATUS_COLOURS = {
-    "pending": "#777", "processing": "#2e7d32", "on-hold": "#ef6c00", "completed": "#1565c0",
-    "cancelled": "#555", "refunded": "#6a1b9a", "failed": "#b71c1c", "trash": "#333",
-}
-
-
-class OrderLineInline(admin.TabularInline):
-    model = OrderLine
-    extra = 0
-    can_delete = False
-    fields = ("name", "sku", "variation", "quantity", "total", "total_tax", "project_ref")
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
+EXPORT_COLUMNS = [
+    ("number", _("Number")), ("woo_id", _("WooCommerce id")), ("store__slug", _("Store")), ("status", _("Status")),
+    ("created_at", _("Created (UTC)")), ("customer_name", _("Customer")), ("customer_email", _("Email")),
+    ("city", _("City")), ("state", _("State")), ("country", _("Country")), ("total", _("Total")),
+    ("currency", _("Currency")), ("payment_method_title", _("Payment method")), ("item_count", _("Items")),
+    ("order_type", _("Type")), ("submit_status", _("Submit status")),
+]
 
 
-class RefundInline(admin.TabularInline):
-    model = Refund
-    extra = 0
-    can_delete = False
-    fields = ("created_at", "amount", "reason", "woo_refund_id", "created_by")
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-class OrderEventInline(admin.TabularInline):
-    model = OrderEvent
-    extra = 0
-    can_delete = False
-    fields = ("created_at", "type", "source", "user", "message")
-    readonly_fields = fields
-    verbose_name_plural = _("timeline")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("user")
-
-
-class StorePushInline(admin.TabularInline):
-    model = StorePush
-    extra = 0
-    can_delete = False
-    fields = ("created_at", "kind", "state", "attempts", "next_attempt_at", "last_error")
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
+class Echo:
+    def write(self, value):
+        return value
 
 
 @admin.register(Order)
 class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
-    list_display = ("order_number", "status_badge", "customer", "total_payment", "item_count", "order_type",
-                    "submit_badge", "store")
-    list_filter = ("status", "order_type", "submit_status", "store", ("created_at", admin.DateFieldListFilter))
-    search_fields = ("=number", "=woo_id", "customer_name", "=customer_email")
+    list_display = ("order_number", "status_column", "customer", "total_payment", "item_count", "order_type",
+                    "submit_column", "store")
+    list_display_links = ("order_number",)
+    list_filter = (StatusFilter, "order_type", "submit_status", "store", ("created_at", CreatedRangeFilter))
+    # "=" fields are exact (b-tree indexes); name and email are substring searches (trigram indexes on PostgreSQL).
+    search_fields = ("=number", "=woo_id", "customer_name", "customer_email")
+    search_help_text = _("Order number or id, customer name or email")
     list_select_related = ("store",)
     list_per_page = 100
+    list_max_show_all = 100
+    paginator = CappedCountPaginator
     show_full_result_count = False
-    date_hierarchy = None
-    inlines = [OrderLineInline, RefundInline, OrderEventInline, StorePushInline]
     change_list_template = "admin/fulfillment/order/change_list.html"
-    exclude = ("raw",)
-    readonly_fields = [f.name for f in Order._meta.fields if f.name != "raw"]
+    actions = ["bulk_change_status", "export_csv"]
 
     def has_add_permission(self, request):
         return False  # orders come from WooCommerce
@@ -88,16 +57,31 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description=_("order"), ordering="-created_at")
+    def has_change_permission(self, request, obj=None):
+        return False  # the order page's actions carry their own permissions
+
+    def get_list_display(self, request):
+        if selectors.store_count() > 1:
+            return self.list_display
+        return tuple(c for c in self.list_display if c != "store")
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if term.startswith("#"):
+            term = term[1:]
+        if term.isdigit():
+            # An order number or id: exact, indexed; no substring scan over names and emails.
+            return queryset.filter(number=term) | queryset.filter(woo_id=int(term)), False
+        return super().get_search_results(request, queryset, term)
+
+    @admin.display(description=_("order"), ordering="created_at")
     def order_number(self, order):
         return format_html("<strong>#{}</strong><br><small>{}</small>", order.number,
                            order.created_at.strftime("%Y-%m-%d %H:%M"))
 
     @admin.display(description=_("status"), ordering="status")
-    def status_badge(self, order):
-        colour = STATUS_COLOURS.get(order.status, "#00695c")
-        return format_html('<span style="background:{};color:#fff;padding:2px 8px;border-radius:10px">{}</span>',
-                           colour, order.status_label)
+    def status_column(self, order):
+        return status_badge(order.status)
 
     @admin.display(description=_("customer"), ordering="customer_name")
     def customer(self, order):
@@ -109,27 +93,89 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
         return format_html("{}<br><small>{}</small>", format_money(order.total, order.currency),
                            order.payment_method_title)
 
-    @admin.display(description=_("submit status"), ordering="submit_status")
-    def submit_badge(self, order):
+    @admin.display(description=_("submit status"), ordering="submit_status", empty_value="")
+    def submit_column(self, order):
         if order.submit_status == SubmitStatus.SUBMITTED:
-            return format_html('<span style="color:#2e7d32">{}</span>', _("Submitted"))
+            return format_html('<span class="submit-ok">{}</span>', _("Submitted"))
         if order.submit_status == SubmitStatus.FAILED:
-            return format_html('<span style="color:#b71c1c;cursor:help" title="{}">{}</span>', order.submit_error,
-                               _("Failed"))
+            return format_html('<span class="submit-failed" title="{}">{}</span>', order.submit_error, _("Failed"))
         return ""
+
+    # -- list page extras -------------------------------------------------------------------
+
+    def changelist_view(self, request, extra_context=None):
+        store_id = request.GET.get("store__id__exact")
+        counts = selectors.status_counts(store_id if store_id and store_id.isdigit() else None)
+        current = request.GET.get("status", "")
+        tabs = [{"status": "", "label": _("All"), "count": sum(counts.values()), "active": not current}]
+        for status in [s.value for s in OrderStatus] + sorted(set(counts) - set(OrderStatus.values)):
+            if counts.get(status):
+                tabs.append({"status": status, "label": status_label(status), "count": counts[status],
+                             "active": status == current})
+        extra_context = {
+            **(extra_context or {}),
+            "status_tabs": tabs,
+            "count_cap": COUNT_CAP,
+            "can_import": request.user.has_perm("fulfillment.add_importrun"),
+            "recent_imports": ImportRun.objects.select_related("store").order_by("-queued_at")[:3],
+        }
+        return super().changelist_view(request, extra_context)
+
+    # -- bulk actions ------------------------------------------------------------------------
+
+    @admin.action(description=_("Change the status of the selected orders"), permissions=["change_status"])
+    def bulk_change_status(self, request, queryset):
+        form = BulkStatusForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            changed, refused = 0, []
+            for order in queryset.only("pk", "number", "status", "trashed"):
+                try:
+                    order_change_status(order=order, status=form.cleaned_data["status"], user=request.user,
+                                        note=form.cleaned_data["note"])
+                    changed += 1
+                except OrderActionError:
+                    refused.append(f"#{order.number} ({status_label(order.status)})")
+            self.message_user(request, ngettext("%(n)d order moved to %(status)s.", "%(n)d orders moved to %(status)s.",
+                                                changed) % {"n": changed,
+                                                            "status": status_label(form.cleaned_data["status"])})
+            if refused:
+                self.message_user(request, _("Not allowed from their status: %(orders)s") % {
+                    "orders": ", ".join(refused)}, messages.WARNING)
+            return None
+        context = {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
+            "orders": queryset.only("pk", "number", "status")[:500], "count": queryset.count(),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME, "title": _("Change status"),
+            "select_across": request.POST.get("select_across", "0"),
+        }
+        return TemplateResponse(request, "admin/fulfillment/order/bulk_status.html", context)
+
+    @admin.action(description=_("Export the selected orders as CSV"), permissions=["export"])
+    def export_csv(self, request, queryset):
+        writer = csv.writer(Echo())
+        fields = [name for name, _ in EXPORT_COLUMNS]
+
+        def rows():
+            yield writer.writerow([str(label) for _, label in EXPORT_COLUMNS])
+            for row in queryset.order_by("pk").values_list(*fields).iterator(chunk_size=2000):
+                yield writer.writerow(row)
+
+        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="orders.csv"'
+        return response
+
+    def has_change_status_permission(self, request):
+        return request.user.has_perm("fulfillment.change_order_status")
+
+    def has_export_permission(self, request):
+        return request.user.has_perm("fulfillment.export_orders")
+
+    # -- import --------------------------------------------------------------------------------
 
     def get_urls(self):
         return [
             path("import/", self.admin_site.admin_view(self.import_view), name="fulfillment_order_import"),
         ] + super().get_urls()
-
-    def changelist_view(self, request, extra_context=None):
-        extra_context = {
-            **(extra_context or {}),
-            "can_import": request.user.has_perm("fulfillment.add_importrun"),
-            "recent_imports": ImportRun.objects.select_related("store").order_by("-queued_at")[:3],
-        }
-        return super().changelist_view(request, extra_context)
 
     def import_view(self, request):
         if not request.user.has_perm("fulfillment.add_importrun"):
@@ -152,3 +198,5 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
         context = {**self.admin_site.each_context(request), "title": _("Import orders"), "form": form,
                    "opts": self.model._meta}
         return TemplateResponse(request, "admin/fulfillment/order/import.html", context)
+
+

@@ -2,7 +2,7 @@
 
 import logging
 import time
-from datetime import UTC
+from datetime import UTC, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -69,7 +69,9 @@ def _pages(client, run):
     if run.mode == ImportMode.ALL:
         yield from client.iter_order_pages(base)
     elif run.mode == ImportMode.RANGE:
-        params = {**base, "after": _gmt(run.since), "dates_are_gmt": "true"}
+        # WooCommerce's after/before are exclusive and to the second: asking from one second earlier makes the
+        # start inclusive, so ranges that follow each other ([a, b), [b, c)) miss no order created at b.
+        params = {**base, "after": _gmt(run.since - timedelta(seconds=1)), "dates_are_gmt": "true"}
         if run.until:
             params["before"] = _gmt(run.until)
         yield from client.iter_order_pages(params)

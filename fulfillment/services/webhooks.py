@@ -14,7 +14,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from fulfillment.choices import DeliveryState, EventSource
-from fulfillment.models import Store, WebhookDelivery
+from fulfillment.integrations.woocommerce.mapping import MappingError, map_order, parse_gmt
+from fulfillment.models import Order, Store, WebhookDelivery
 from fulfillment.queue import enqueue
 from fulfillment.services.mirror import order_mark_trashed, orders_upsert
 
@@ -98,17 +99,48 @@ def _apply(delivery):
         return DeliveryState.FAILED, f"The body is not JSON ({exc.msg} at character {exc.pos})."
     if not isinstance(payload, dict) or not isinstance(payload.get("id"), int):
         return DeliveryState.FAILED, "The body is JSON but not an order: it has no numeric id."
+    if delivery.topic != "order.deleted" and delivery.topic not in ORDER_TOPICS:
+        # Not an order id: kept out of woo_id, which finds an order's deliveries.
+        return DeliveryState.FAILED, f"Topic {delivery.topic or '(none)'} is not handled: only order topics are."
     delivery.woo_id = payload["id"]
     if delivery.topic == "order.deleted":
         order = order_mark_trashed(store=delivery.store, woo_id=payload["id"], source=EventSource.WEBHOOK)
         if order is None:
             return DeliveryState.APPLIED, "Order not in the mirror: nothing to mark as trashed."
         return DeliveryState.APPLIED, ""
-    if delivery.topic not in ORDER_TOPICS:
-        return DeliveryState.FAILED, f"Topic {delivery.topic or '(none)'} is not handled: only order topics are."
+    if delivery.topic == "order.restored":
+        _forget_deletion_receipt(store=delivery.store, payload=payload)
     result = orders_upsert(store=delivery.store, payloads=[payload], source=EventSource.WEBHOOK)
     if result.failed:
         return DeliveryState.FAILED, f"Not an order we can mirror: {result.failed[0][1]}"
     if result.stale:
         return DeliveryState.STALE, ""
     return DeliveryState.APPLIED, ""
+
+
+def _forget_deletion_receipt(*, store, payload):
+    """Let a restore through although it may be dated before our receipt of the deletion it undoes.
+
+    A trashed order carries our receipt time of the deletion as its version (see order_mark_trashed); a restore
+    made in the shop while that deletion was still on its way (deliveries come 20-60 s late) is dated before it
+    and would be ignored as stale. A restore can only follow the deletion, so it is compared with the last
+    version WooCommerce sent instead.
+    """
+    try:
+        restored_at = map_order(payload).fields["modified_at"]
+    except MappingError:
+        return  # orders_upsert reports it
+    order = (
+        Order.objects.select_for_update()
+        .filter(store=store, woo_id=payload["id"], trashed=True)
+        .only("id", "raw", "modified_at")
+        .first()
+    )
+    if order is None:
+        return
+    try:
+        last_sent = parse_gmt(order.raw.get("date_modified_gmt"), "date_modified_gmt")
+    except MappingError:
+        return
+    if last_sent and last_sent <= restored_at < order.modified_at:
+        Order.objects.filter(pk=order.pk).update(modified_at=last_sent)
