@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -8,3 +9,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]
+
+admin.site.site_header = _("Order back-office")
+admin.site.site_title = _("Order back-office")
+admin.site.index_title = _("Today")

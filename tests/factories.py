@@ -64,4 +64,4 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"staff{n}")
     email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
     is_staff = True
-    password = factory.PostGenerationMethodCall("set_password", "pass-1234-word")
+    password = factory.django.Password("pass-1234-word")
