@@ -5,7 +5,7 @@ from django.db import migrations
 
 ROLES = {
     "operations": [
-        "view_order", "change_order_status", "add_tracking", "view_shipment", "view_refund",
+        "view_order", "change_order_status", "add_tracking", "add_order_note", "view_shipment", "view_refund",
         "view_storepush", "change_storepush", "view_webhookdelivery", "view_importrun", "add_importrun",
         "view_store",
     ],
