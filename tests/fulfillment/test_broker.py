@@ -53,7 +53,7 @@ def worker(real_broker):
 
 @pytest.mark.postgres
 @pytest.mark.redis
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_webhook_delivery_is_applied_by_a_qcluster_worker_through_redis(client, real_broker, worker):
     store = StoreFactory(slug="redis-shop")
     bodies = [json.dumps(order_payload(woo_id, status="processing")).encode() for woo_id in (501, 502, 503)]
