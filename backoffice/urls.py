@@ -3,10 +3,12 @@ from django.utils.translation import gettext_lazy as _
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from backoffice import views
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("", include("fulfillment.urls")),
-    path("i18n/", include("django.conf.urls.i18n")),
+    path("i18n/setlang/", views.set_language, name="set_language"),
     path("admin/", admin.site.urls),
 ]
 

@@ -1,6 +1,7 @@
 from fulfillment.models.orders import Order, OrderEvent, OrderLine, Refund
 from fulfillment.models.shipments import Shipment
+from fulfillment.models.staff import StaffProfile
 from fulfillment.models.stores import Store
 from fulfillment.models.sync import ImportRun, StorePush, WebhookDelivery
 
-__all__ = ["ImportRun", "Order", "OrderEvent", "OrderLine", "Refund", "Shipment", "Store", "StorePush", "WebhookDelivery"]
+__all__ = ["ImportRun", "Order", "OrderEvent", "OrderLine", "Refund", "Shipment", "StaffProfile", "Store", "StorePush", "WebhookDelivery"]
