@@ -52,6 +52,7 @@ class EventType(models.TextChoices):
     SHIPPED = "shipped", _("Shipment recorded")
     PUSH_SENT = "push_sent", _("Sent to WooCommerce")
     PUSH_FAILED = "push_failed", _("Sending to WooCommerce failed")
+    PUSH_RETRIED = "push_retried", _("Sending to WooCommerce retried")
 
 
 class EventSource(models.TextChoices):

@@ -58,3 +58,9 @@ def shipment_event(shipment, *, user, source=EventSource.STAFF):
     return OrderEvent(order_id=shipment.order_id, type=EventType.SHIPPED, source=source, user=user,
                       message=f"{shipment.carrier} {shipment.tracking_number}",
                       data={"shipment_id": shipment.pk, "link": shipment.tracking_link})
+
+
+def push_retried_event(push, *, user):
+    return OrderEvent(order_id=push.order_id, type=EventType.PUSH_RETRIED, source=EventSource.STAFF, user=user,
+                      message=f"{push.get_kind_display()}: sent again after: {push.last_error}",
+                      data={"push_id": push.pk, "kind": push.kind})

@@ -187,6 +187,7 @@ def push_retry(*, push, user=None):
                 "state": push.get_state_display()
             })
         _refund_state(push, RefundState.PENDING)
+        events.push_retried_event(push, user=user).save()
         enqueue("fulfillment.tasks.dispatch_pushes", push.store_id)
     push.refresh_from_db()
     return push
