@@ -12,6 +12,7 @@ import copy
 import hashlib
 import hmac
 import json
+import operator
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -218,13 +219,14 @@ class FakeWooCommerce:
         if params.get("include"):
             wanted_ids = [int(i) for i in params["include"].split(",")]
             orders = [o for o in orders if o["id"] in wanted_ids]
-        for name, field, op in (("after", "date_created_gmt", ">"), ("before", "date_created_gmt", "<"),
-                                ("modified_after", "date_modified_gmt", ">"),
-                                ("modified_before", "date_modified_gmt", "<")):
+        # WordPress date queries are exclusive at both ends (inclusive=false).
+        for name, field, op in (("after", "date_created_gmt", operator.gt),
+                                ("before", "date_created_gmt", operator.lt),
+                                ("modified_after", "date_modified_gmt", operator.gt),
+                                ("modified_before", "date_modified_gmt", operator.lt)):
             if params.get(name):
                 limit = self._parse_filter_date(params[name], gmt)
-                orders = [o for o in orders
-                          if (datetime.fromisoformat(o[field]).replace(tzinfo=UTC) > limit) == (op == ">")]
+                orders = [o for o in orders if op(datetime.fromisoformat(o[field]).replace(tzinfo=UTC), limit)]
         key = {"id": lambda o: o["id"], "date": lambda o: (o["date_created_gmt"], o["id"]),
                "modified": lambda o: (o["date_modified_gmt"], o["id"]),
                "include": lambda o: o["id"]}.get(params.get("orderby", "date"))
