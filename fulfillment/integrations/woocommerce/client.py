@@ -95,8 +95,8 @@ class WooClient:
                 if attempt >= retries:
                     raise
                 delay = self._delay(attempt, exc)
-                logger.warning("WooCommerce %s %s %s: %s; retry %d/%d in %.1fs", self.host, method, endpoint,
-                               exc.message, attempt + 1, retries, delay)
+                logger.warning("WooCommerce %s: %s; retry %d/%d in %.1fs", self.host, exc.message, attempt + 1,
+                               retries, delay)
                 self.sleep(delay)
                 attempt += 1
 
