@@ -1,3 +1,4 @@
+from django.contrib.auth import get_user_model
 from django.utils import translation
 
 
@@ -11,7 +12,7 @@ class StaffLanguageMiddleware:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and user.is_staff:
             language = (
-                type(user).objects.filter(pk=user.pk).values_list("staff_profile__language", flat=True).first()
+                get_user_model().objects.filter(pk=user.pk).values_list("staff_profile__language", flat=True).first()
             )
             if language:
                 translation.activate(language)
