@@ -1,3 +1,4 @@
+import importlib
 import os
 
 import pytest
@@ -38,6 +39,11 @@ def page(browser):
 
 @pytest.fixture
 def staff(db):
+    # A transactional test empties the tables, migration-made groups included: make the roles again.
+    from django.apps import apps
+
+    importlib.import_module("fulfillment.migrations.0004_roles").create_roles(apps, None)
+
     def make(role):
         user = UserFactory(username=role)
         user.groups.add(Group.objects.get(name=role))

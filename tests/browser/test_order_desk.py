@@ -9,7 +9,7 @@ from fulfillment.services.mirror import orders_upsert
 from tests.browser.conftest import log_in
 from tests.woo_payloads import line_item, order_payload
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
