@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 
 from django.conf import settings
+from django.db import DataError
 from django.db.models import Max
 from django.utils import timezone
 
@@ -51,8 +52,12 @@ def store_sync(*, store, client=None, now=None):
             outcome.requests += 1
             totals.add(page.total)
             outcome.result.add(orders_upsert(store=store, payloads=page.items, source=EventSource.RECONCILE))
-    except WooError as exc:
+    except (WooError, DataError) as exc:
         outcome.error = str(exc)
+        if isinstance(exc, DataError):
+            # An order the database refuses (PostgreSQL: a NUL character, an amount too large) fails this store's
+            # sync visibly instead of stopping every store's.
+            outcome.error = f"The database refused an order of page {page.number}: {exc}".strip()
         Store.objects.filter(pk=store.pk).update(last_sync_error=outcome.error)
         Store.objects.filter(pk=store.pk, sync_failing_since__isnull=True).update(sync_failing_since=started)
         store.refresh_from_db(fields=["last_sync_error", "sync_failing_since"])

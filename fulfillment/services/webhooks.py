@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -62,7 +62,8 @@ def delivery_receive(*, store, headers, body):
                 topic=topic,
                 webhook_id=headers.get("X-WC-Webhook-ID", "")[:32],
                 delivery_id=headers.get("X-WC-Webhook-Delivery-ID", "")[:64],
-                body=body.decode("utf-8", errors="replace"),
+                # PostgreSQL text cannot hold NUL: the hash above still identifies the bytes received.
+                body=body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
                 body_sha256=digest,
             )
             enqueue("fulfillment.tasks.apply_delivery", delivery.pk)
@@ -83,7 +84,13 @@ def delivery_apply(*, delivery_id):
         delivery = WebhookDelivery.objects.select_for_update().select_related("store").get(pk=delivery_id)
         if delivery.state != DeliveryState.RECEIVED:
             return delivery
-        state, error = _apply(delivery)
+        try:
+            with transaction.atomic():
+                state, error = _apply(delivery)
+        except DataError as exc:
+            # The database refuses a value in the order (PostgreSQL: a NUL character, an amount too large):
+            # applying it again would fail the same way, so it is kept failed, with the reason, for staff.
+            state, error = DeliveryState.FAILED, f"The database refused the order: {exc}".strip()
         delivery.state, delivery.error, delivery.applied_at = state, error, timezone.now()
         delivery.save(update_fields=["state", "error", "applied_at", "woo_id"])
     if error:
