@@ -309,6 +309,68 @@ def test_restore_delivered_after_the_usual_delay_still_brings_the_order_back(cli
     assert OrderEvent.objects.filter(type=EventType.RESTORED).count() == 1
 
 
+def test_order_deleted_again_after_a_restore_is_trashed_again(client, store, django_capture_on_commit_callbacks):
+    # Given an order that was deleted, then restored
+    deliver_and_apply(client, store, order_payload(17, created=at(0), modified=at(1)),
+                      django_capture_on_commit_callbacks, topic="order.created")
+    deliver_and_apply(client, store, {"id": 17}, django_capture_on_commit_callbacks, topic="order.deleted",
+                      delivery_id="a1")
+    restored = order_payload(17, created=at(0), modified=timezone.now().replace(microsecond=0))
+    deliver_and_apply(client, store, restored, django_capture_on_commit_callbacks, topic="order.restored")
+
+    # When the shop deletes it again (the same body, {"id": 17}, in a new delivery)
+    response = deliver_and_apply(client, store, {"id": 17}, django_capture_on_commit_callbacks,
+                                 topic="order.deleted", delivery_id="b2")
+
+    # Then it is not mistaken for a repeat: the order is trashed again
+    assert (response.status_code, response.content) == (200, b"stored")
+    assert list(WebhookDelivery.objects.filter(topic="order.deleted").order_by("pk")
+                .values_list("delivery_id", "state", "repeats")) == [
+        ("a1", DeliveryState.APPLIED, 0), ("b2", DeliveryState.APPLIED, 0),
+    ]
+    assert Order.objects.get().trashed is True
+    assert list(OrderEvent.objects.exclude(type=EventType.CREATED).order_by("pk").values_list("type", flat=True)) == [
+        EventType.TRASHED, EventType.RESTORED, EventType.TRASHED,
+    ]
+
+
+def test_same_deletion_delivered_twice_is_a_repeat(client, store, django_capture_on_commit_callbacks):
+    # Given a mirrored order and its deletion, delivered
+    deliver_and_apply(client, store, order_payload(17, created=at(0), modified=at(1)),
+                      django_capture_on_commit_callbacks, topic="order.created")
+    deliver_and_apply(client, store, {"id": 17}, django_capture_on_commit_callbacks, topic="order.deleted",
+                      delivery_id="a1")
+
+    # When the very same delivery comes again
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = deliver(client, store, {"id": 17}, topic="order.deleted", delivery_id="a1")
+
+    # Then it is acknowledged as a repeat and applied once
+    assert (response.status_code, response.content) == (200, b"duplicate")
+    assert callbacks == []
+    assert list(WebhookDelivery.objects.filter(topic="order.deleted").values_list("repeats", flat=True)) == [1]
+    assert OrderEvent.objects.filter(type=EventType.TRASHED).count() == 1
+
+
+def test_deletion_sent_again_in_a_new_delivery_changes_nothing(client, store, django_capture_on_commit_callbacks):
+    # Given a deleted order
+    deliver_and_apply(client, store, order_payload(17, created=at(0), modified=at(1)),
+                      django_capture_on_commit_callbacks, topic="order.created")
+    deliver_and_apply(client, store, {"id": 17}, django_capture_on_commit_callbacks, topic="order.deleted",
+                      delivery_id="a1")
+    modified_at = Order.objects.get().modified_at
+
+    # When WooCommerce sends the deletion again in a new delivery
+    deliver_and_apply(client, store, {"id": 17}, django_capture_on_commit_callbacks, topic="order.deleted",
+                      delivery_id="c3")
+
+    # Then it is kept and applied, and changes nothing
+    assert WebhookDelivery.objects.get(delivery_id="c3").state == DeliveryState.APPLIED
+    order = Order.objects.get()
+    assert (order.trashed, order.modified_at) == (True, modified_at)
+    assert OrderEvent.objects.filter(type=EventType.TRASHED).count() == 1
+
+
 def test_restore_older_than_the_stored_order_does_not_bring_it_back(client, store,
                                                                     django_capture_on_commit_callbacks):
     # Given an order mirrored at its version of minute 10, then deleted
