@@ -46,11 +46,11 @@ def store_sync(*, store, client=None, now=None):
         "orderby": "id",
         "order": "asc",
     }
-    totals = set()
+    totals = []
     try:
         for page in client.iter_order_pages(params):
             outcome.requests += 1
-            totals.add(page.total)
+            totals.append(page.total)
             outcome.result.add(orders_upsert(store=store, payloads=page.items, source=EventSource.RECONCILE))
     except (WooError, DataError) as exc:
         outcome.error = str(exc)
@@ -65,9 +65,11 @@ def store_sync(*, store, client=None, now=None):
         return outcome
 
     fields = {"last_sync_at": timezone.now(), "last_sync_error": "", "sync_failing_since": None}
-    # If the total moved while we paged, an order may have slid from one page to the one already read:
-    # keep the watermark so that the next run reads the same window again.
-    if len(totals) <= 1:
+    # If an order left the window while we paged (trashed), the next ones slid back onto the page already read
+    # and were skipped: keep the watermark so that the next run reads the same window again. Orders joining it
+    # (changed meanwhile) only push others to a later page and are newer than `started`: they must not hold the
+    # watermark back, or a busy shop's window would grow run after run.
+    if all(later >= earlier for earlier, later in zip(totals, totals[1:])):
         fields["sync_watermark"] = started
         outcome.watermark_moved = True
     Store.objects.filter(pk=store.pk).update(**fields)

@@ -334,6 +334,73 @@ def test_order_the_database_refuses_fails_its_store_not_the_others(woo, woo_stor
     assert second.last_sync_at is not None
 
 
+class ChangesWhilePaging:
+    """The store's client, with the shop changing between the first and the second page."""
+
+    def __init__(self, store, change):
+        from fulfillment.integrations.woocommerce.client import WooClient
+
+        self.client, self.change = WooClient.for_store(store), change
+
+    def iter_order_pages(self, params):
+        for page in self.client.iter_order_pages(params):
+            yield page
+            if page.number == 1:
+                self.change()
+
+
+def test_orders_changed_while_paging_do_not_hold_the_watermark_back(woo, woo_store):
+    # Given a busy shop: 150 orders changed since the last sync
+    watch_from(woo_store, now_s() - timedelta(minutes=10))
+    woo.add_orders([order_payload(i, created=now_s() - timedelta(minutes=2), modified=now_s())
+                    for i in range(1, 151)])
+    started = now_s()
+
+    # When, while the sync reads the first page, one more order comes in and an old one is changed
+    def change():
+        woo.add_orders([order_payload(151, created=now_s(), modified=now_s())])
+        old = order_payload(500, created=now_s() - timedelta(days=3), modified=now_s() - timedelta(days=3))
+        woo.add_orders([old])
+        woo.touch(500, status="completed")
+
+    outcome = store_sync(store=woo_store, client=ChangesWhilePaging(woo_store, change), now=started)
+
+    # Then no order read can have been skipped (newcomers only push others to a later page), so the watermark
+    # moves on: a busy shop's window must not grow run after run
+    assert outcome.error == ""
+    assert outcome.watermark_moved is True
+    woo_store.refresh_from_db()
+    assert woo_store.sync_watermark == started
+    assert set(range(1, 151)) <= set(Order.objects.values_list("woo_id", flat=True))
+
+    # And the orders changed during the run are caught by the next one
+    store_sync(store=woo_store)
+    assert set(Order.objects.values_list("woo_id", flat=True)) == set(range(1, 152)) | {500}
+
+
+def test_order_leaving_the_window_while_paging_keeps_the_watermark(woo, woo_store):
+    # Given 150 orders changed since the last sync
+    watermark = now_s() - timedelta(minutes=10)
+    watch_from(woo_store, watermark)
+    woo.add_orders([order_payload(i, created=now_s() - timedelta(minutes=2), modified=now_s() - timedelta(minutes=1))
+                    for i in range(1, 151)])
+
+    # When, after the first page was read, an order of that page is trashed: the others shift back one place
+    def change():
+        woo.orders[5]["status"] = "trash"
+
+    outcome = store_sync(store=woo_store, client=ChangesWhilePaging(woo_store, change))
+
+    # Then the order that slid onto the page already read was missed, so the same window is read again next time
+    assert outcome.watermark_moved is False
+    assert not Order.objects.filter(woo_id=101).exists()
+    woo_store.refresh_from_db()
+    assert woo_store.sync_watermark == watermark
+    assert woo_store.last_sync_error == ""
+    store_sync(store=woo_store)
+    assert Order.objects.filter(woo_id=101).exists()
+
+
 def test_healthy_store_has_no_warning():
     # Given a store that had a webhook five minutes ago and a sync two minutes ago
     now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

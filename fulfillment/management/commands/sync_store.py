@@ -29,7 +29,7 @@ class Command(BaseCommand):
                 f"{store.slug}: since {outcome.since:%Y-%m-%d %H:%M:%S} UTC, {outcome.requests} requests — "
                 f"{len(r.created)} created, {len(r.updated)} updated, {len(r.unchanged)} unchanged, "
                 f"{len(r.stale)} older than stored, {len(r.failed)} failed"
-                + ("" if outcome.watermark_moved else " (orders changed while paging: window kept for next run)")
+                + ("" if outcome.watermark_moved else " (an order left the window while paging: window kept for next run)")
             )
             for woo_id, reason in r.failed:
                 self.stdout.write(f"  order {woo_id}: {reason}")
