@@ -1,7 +1,9 @@
 """Small SVG charts drawn on the server: no external script, readable without JavaScript."""
 
+from django.utils.dateformat import format as date_format
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 
 
 def bar_chart_svg(points, *, width=600, height=120, colour="#417690", title=""):
@@ -20,7 +22,9 @@ def bar_chart_svg(points, *, width=600, height=120, colour="#417690", title=""):
         parts.append(f'<rect x="{x:.1f}" y="{plot_h - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
                      f'fill="{colour}"><title>{day:%Y-%m-%d}: {n}</title></rect>')
         if i % 7 == 0:
-            parts.append(f'<text x="{x:.1f}" y="{height - 3}" font-size="10" fill="#666">{day:%d %b}</text>')
-    parts.append(f'<text x="{width - 2}" y="10" font-size="10" fill="#666" text-anchor="end">max {top}</text>')
+            label = escape(date_format(day, "d M"))  # month abbreviated in the staff's language
+            parts.append(f'<text x="{x:.1f}" y="{height - 3}" font-size="10" fill="#666">{label}</text>')
+    top_label = escape(_("max %(n)s") % {"n": top})
+    parts.append(f'<text x="{width - 2}" y="10" font-size="10" fill="#666" text-anchor="end">{top_label}</text>')
     parts.append("</svg>")
     return mark_safe("".join(parts))

@@ -6,7 +6,6 @@ scripts/install.sh
 export DEBUG="${DEBUG:-1}"
 PORT="${PORT:-8000}"
 .venv/bin/python manage.py migrate --noinput
-.venv/bin/python manage.py compilemessages --ignore=.venv >/dev/null 2>&1 || true
 .venv/bin/python manage.py load_demo
 .venv/bin/python manage.py qcluster &
 WORKER=$!

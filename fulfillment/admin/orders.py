@@ -7,7 +7,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.translation import gettext_lazy as _, ngettext
+from django.utils.translation import gettext_lazy as _, ngettext, pgettext_lazy
 
 from fulfillment import selectors
 from fulfillment.admin.list_tools import COUNT_CAP, CappedCountPaginator, CreatedRangeFilter, StatusFilter
@@ -23,7 +23,7 @@ from fulfillment.templatetags.orderdesk import status_badge
 EXPORT_COLUMNS = [
     ("number", _("Number")), ("woo_id", _("WooCommerce id")), ("store__slug", _("Store")), ("status", _("Status")),
     ("created_at", _("Created (UTC)")), ("customer_name", _("Customer")), ("customer_email", _("Email")),
-    ("city", _("City")), ("state", _("State")), ("country", _("Country")), ("total", _("Total")),
+    ("city", _("City")), ("state", pgettext_lazy("address", "State")), ("country", _("Country")), ("total", _("Total")),
     ("currency", _("Currency")), ("payment_method_title", _("Payment method")), ("item_count", _("Items")),
     ("order_type", _("Type")), ("submit_status", _("Submit status")),
 ]

@@ -43,8 +43,8 @@ class ImportRunAdmin(ReadOnlyAdmin):
         total = run.pages_total or 0
         percent = int(100 * run.pages_done / total) if total else (100 if run.state == "done" else 0)
         return format_html(
-            '<progress max="100" value="{}"></progress> {} / {} · {} orders', percent, run.pages_done,
-            total or "?", run.orders_seen,
+            '<progress max="100" value="{}"></progress> {} / {} · {}', percent, run.pages_done,
+            total or "?", ngettext("%(n)d order", "%(n)d orders", run.orders_seen) % {"n": run.orders_seen},
         )
 
 

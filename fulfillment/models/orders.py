@@ -2,7 +2,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy as _, pgettext_lazy
 
 from fulfillment.choices import EventSource, EventType, OrderType, RefundState, SubmitStatus, status_label
 
@@ -12,7 +12,8 @@ MONEY = {"max_digits": 14, "decimal_places": 4, "default": Decimal("0")}
 class Order(models.Model):
     """The mirror of one WooCommerce order; list columns are real, indexed fields."""
 
-    store = models.ForeignKey("fulfillment.Store", on_delete=models.PROTECT, related_name="orders")
+    store = models.ForeignKey("fulfillment.Store", on_delete=models.PROTECT, related_name="orders",
+                              verbose_name=_("store"))
     woo_id = models.BigIntegerField(_("WooCommerce id"))
     number = models.CharField(_("number"), max_length=64)
     # Any slug: shops register custom statuses and we must never reject one.
@@ -30,7 +31,7 @@ class Order(models.Model):
     customer_name = models.CharField(_("customer"), max_length=200, blank=True)
     customer_email = models.EmailField(_("email"), max_length=254, blank=True)
     city = models.CharField(_("city"), max_length=100, blank=True)
-    state = models.CharField(_("state"), max_length=100, blank=True)
+    state = models.CharField(pgettext_lazy("address", "state"), max_length=100, blank=True)
     country = models.CharField(_("country"), max_length=2, blank=True)
     billing = models.JSONField(default=dict, blank=True)
     shipping = models.JSONField(default=dict, blank=True)

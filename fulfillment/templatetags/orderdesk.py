@@ -1,5 +1,6 @@
 from django import template
 from django.utils.html import format_html
+from django.utils.translation import get_language, gettext as _
 
 from fulfillment.choices import status_label
 from fulfillment.money import quantize
@@ -43,10 +44,13 @@ def order_dashboard(context):
     user = context["request"].user
     if not user.has_perm("fulfillment.view_order"):
         return []
-    rows = cache.get("order-dashboard")
+    # Per language: the rows hold translated text (store warnings, the chart's labels).
+    cache_key = f"order-dashboard:{get_language()}"
+    rows = cache.get(cache_key)
     if rows is None:
         rows = dashboard()
         for row in rows:
-            row["chart"] = bar_chart_svg(row["per_day"], title=f"{row['store'].name}: orders per day")
-        cache.set("order-dashboard", rows, 60)
+            title = _("%(store)s: orders per day") % {"store": row["store"].name}
+            row["chart"] = bar_chart_svg(row["per_day"], title=title)
+        cache.set(cache_key, rows, 60)
     return rows
