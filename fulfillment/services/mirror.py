@@ -88,18 +88,22 @@ def orders_upsert(*, store, payloads, source):
         if not to_write:
             return result
 
-        Order.objects.bulk_create(
+        # On PostgreSQL the upsert returns the rows' ids (RETURNING), so the orders written are not read back.
+        written = Order.objects.bulk_create(
             [Order(store=store, woo_id=o.woo_id, **o.fields) for o in to_write],
             update_conflicts=True,
             unique_fields=["store", "woo_id"],
             update_fields=[*MIRROR_FIELDS, "mirrored_at"],
         )
-        saved = {
-            o.woo_id: o
-            for o in Order.objects.filter(store=store, woo_id__in=[o.woo_id for o in to_write]).only(
-                "id", "woo_id", "number", "status", "trashed", "modified_at"
-            )
-        }
+        if all(o.pk is not None for o in written):
+            saved = {o.woo_id: o for o in written}
+        else:  # a backend that cannot return ids from an upsert
+            saved = {
+                o.woo_id: o
+                for o in Order.objects.filter(store=store, woo_id__in=[o.woo_id for o in to_write]).only(
+                    "id", "woo_id", "number", "status", "trashed", "modified_at"
+                )
+            }
         _upsert_lines(to_write, saved)
         _upsert_refunds(to_write, saved)
         _write_events(to_write, saved, existing, source)

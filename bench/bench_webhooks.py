@@ -1,0 +1,321 @@
+#!/usr/bin/env python
+"""Benchmark: signed WooCommerce order.updated deliveries against gunicorn + PostgreSQL + Redis.
+
+    .venv/bin/python bench/bench_webhooks.py [--deliveries 5000] [--concurrency 16]
+                                             [--configs sync:4,gthread:2x8] [--port 8765]
+
+For each gunicorn configuration it starts gunicorn on 127.0.0.1 (DEBUG off, SECRET_KEY set, REDIS_URL =
+redis://127.0.0.1:6379/15 so that django-q2's broker is Redis), warms the workers up with WooCommerce pings,
+then a client in another process (threads + http.client, keep-alive when the server allows it) fires N
+distinct signed deliveries plus 5 % exact repeats at a fixed concurrency. It prints deliveries/s, p50/p99
+latency, and proves every distinct delivery was stored and queued exactly once (repeats acknowledged, not
+stored or queued again). No qcluster runs: deliveries are applied later. Only the database `bench_backoffice`
+(recreated at start) and Redis db 15 (flushed before each round and at the end) are used. See bench/README.md.
+"""
+
+import argparse
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _support  # noqa: E402  (puts the project root on sys.path)
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+SECRET = "bench_webhook_secret_0123456789"
+SLUG = "bench"
+TARGET_PER_SECOND = 500
+TARGET_P99_MS = 50
+QUEUE_KEY = "django_q:backoffice:q"  # django-q2's Redis list for the cluster named in settings.Q_CLUSTER
+
+
+# -- deliveries ---------------------------------------------------------------------------------------------------
+
+def sign(body):
+    return base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def build_deliveries(count, repeat_share, seed, first_id):
+    """(headers, body) for `count` distinct order.updated deliveries, then exact repeats spliced in later on."""
+    rng = random.Random(seed)
+    distinct = []
+    for payload in _support.realistic_orders(count, seed=seed, first_id=first_id):
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        headers = {
+            "User-Agent": "WooCommerce/9.9.5 Hookshot (WordPress/6.9)",
+            "Accept": "*/*",
+            "Content-Type": "application/json",
+            "X-WC-Webhook-Source": "http://shop.example.com/",
+            "X-WC-Webhook-Topic": "order.updated",
+            "X-WC-Webhook-Resource": "order",
+            "X-WC-Webhook-Event": "updated",
+            "X-WC-Webhook-Signature": sign(body),
+            "X-WC-Webhook-ID": "7",
+            "X-WC-Webhook-Delivery-ID": hashlib.md5(body).hexdigest(),
+        }
+        distinct.append((headers, body))
+    sequence = list(range(count))
+    # A repeat goes some way after its original (WooCommerce retries later), so most are answered "duplicate"
+    # after the original was stored; a few may still race it, which must also store it only once.
+    for original in sorted(rng.sample(range(count), round(count * repeat_share)), reverse=True):
+        position = min(len(sequence), sequence.index(original) + 1 + rng.randrange(20, 400))
+        sequence.insert(position, original)
+    return distinct, sequence
+
+
+# -- the client, in its own process ---------------------------------------------------------------------------------
+
+def fire(port, distinct, sequence, concurrency, timeout, deadline, conn):
+    """Child process: `concurrency` threads send the deliveries in order; report (latency, status, answer) each."""
+    results = [None] * len(sequence)
+    cursor = iter(range(len(sequence)))
+    lock = threading.Lock()
+    path = f"/webhooks/woocommerce/{SLUG}/"
+    stop_at = time.monotonic() + deadline
+
+    def worker():
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        while time.monotonic() < stop_at:
+            with lock:
+                index = next(cursor, None)
+            if index is None:
+                break
+            headers, body = distinct[sequence[index]]
+            started = time.perf_counter()
+            try:
+                connection.request("POST", path, body=body, headers=headers)
+                response = connection.getresponse()
+                answer = response.read()
+                status = response.status
+                if response.will_close:
+                    connection.close()
+            except (OSError, http.client.HTTPException) as exc:
+                connection.close()
+                status, answer = 0, f"{type(exc).__name__}: {exc}".encode()
+            results[index] = (time.perf_counter() - started, status, answer[:100].decode(errors="replace"))
+        connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    conn.send({"wall": time.perf_counter() - started, "results": results, "cpu": time.process_time()})
+    conn.close()
+
+
+def ping(port, count):
+    """WooCommerce's ping (form body, no signature): warms each worker up (imports, DB connection)."""
+    for _ in range(count):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("POST", f"/webhooks/woocommerce/{SLUG}/", body=b"webhook_id=7",
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        if response.status != 200:
+            raise SystemExit(f"warm-up ping answered {response.status}")
+
+
+# -- gunicorn -------------------------------------------------------------------------------------------------------
+
+def parse_config(text):
+    """"sync:4" → 4 sync workers; "gthread:2x8" → 2 workers with 8 threads each."""
+    kind, _, size = text.partition(":")
+    if kind == "sync":
+        return {"label": text, "args": ["--worker-class", "sync", "--workers", str(int(size))]}
+    if kind == "gthread":
+        workers, _, threads = size.partition("x")
+        return {"label": text, "args": ["--worker-class", "gthread", "--workers", str(int(workers)),
+                                        "--threads", str(int(threads))]}
+    raise SystemExit(f"unknown configuration {text!r}: use sync:N or gthread:WxT")
+
+
+def start_gunicorn(config, port, env):
+    command = [sys.executable, "-m", "gunicorn", "backoffice.wsgi:application", "--bind", f"127.0.0.1:{port}",
+               *config["args"], "--log-level", "warning", "--backlog", "2048", "--timeout", "60"]
+    process = subprocess.Popen(command, cwd=_support.ROOT, env=env, start_new_session=True)
+    for _ in range(200):
+        if process.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process
+        except OSError:
+            time.sleep(0.05)
+    stop_gunicorn(process)
+    raise SystemExit("gunicorn did not start listening")
+
+
+def stop_gunicorn(process):
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)  # its own session: the arbiter and its workers, nothing else
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def gunicorn_cpu(process):
+    """CPU seconds of the arbiter and its workers so far (from /proc; 0 where unavailable)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in [process.pid, *children(process.pid)]:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def children(pid):
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+# -- one round ------------------------------------------------------------------------------------------------------
+
+def run_round(config, args, env, redis, round_index):
+    from django.db import connection
+
+    from fulfillment.models import Store, WebhookDelivery
+
+    WebhookDelivery.objects.all().delete()
+    redis.flushdb()
+    Store.objects.filter(slug=SLUG).update(last_webhook_at=None)
+    distinct, sequence = build_deliveries(args.deliveries, args.repeats, seed=args.seed + round_index,
+                                          first_id=1_000_000 * (round_index + 1))
+    repeats = len(sequence) - len(distinct)
+
+    process = start_gunicorn(config, args.port, env)
+    try:
+        ping(args.port, args.warmup)
+        cpu0 = gunicorn_cpu(process)
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe(duplex=False)
+        client = context.Process(target=fire, args=(args.port, distinct, sequence, args.concurrency, 10.0,
+                                                    args.deadline, theirs))
+        client.start()
+        theirs.close()
+        report = ours.recv()
+        client.join()
+        server_cpu = gunicorn_cpu(process) - cpu0
+    finally:
+        stop_gunicorn(process)
+
+    results = report["results"]
+    sent = [r for r in results if r is not None]
+    by_status = {}
+    for _, status, _ in sent:
+        by_status[status] = by_status.get(status, 0) + 1
+    answers = {}
+    for _, status, answer in sent:
+        if status == 200:
+            answers[answer] = answers.get(answer, 0) + 1
+    latencies = sorted(r[0] * 1000 for r in sent)
+    accepted = by_status.get(200, 0)
+    rate = accepted / report["wall"] if report["wall"] else 0.0
+    p50, p99 = _support.percentile(latencies, 0.50), _support.percentile(latencies, 0.99)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*), count(DISTINCT body_sha256), coalesce(sum(repeats), 0) "
+                       "FROM fulfillment_webhookdelivery")
+        rows, distinct_rows, repeats_counted = cursor.fetchone()
+    stored_hashes = set(WebhookDelivery.objects.values_list("body_sha256", flat=True))
+    sent_hashes = {hashlib.sha256(body).hexdigest() for _, body in distinct}
+    queued = redis.llen(QUEUE_KEY)
+    exactly_once = (rows == distinct_rows == len(distinct) and stored_hashes == sent_hashes
+                    and repeats_counted == repeats and queued == len(distinct)
+                    and answers.get("stored", 0) == len(distinct) and answers.get("duplicate", 0) == repeats)
+
+    print(f"\n== gunicorn {config['label']} · concurrency {args.concurrency} ==")
+    print(f"  sent              : {len(sent):,} requests ({len(distinct):,} distinct + {repeats:,} exact repeats) "
+          f"in {report['wall']:.2f} s; answers {dict(sorted(by_status.items()))}, {answers}")
+    print(f"  accepted          : {rate:,.0f} deliveries/s   (target ≥ {TARGET_PER_SECOND}: "
+          f"{'met' if rate >= TARGET_PER_SECOND else 'NOT MET'})")
+    print(f"  latency           : p50 {p50:.1f} ms, p90 {_support.percentile(latencies, 0.90):.1f} ms, "
+          f"p99 {p99:.1f} ms, max {latencies[-1] if latencies else float('nan'):.1f} ms   "
+          f"(target p99 < {TARGET_P99_MS} ms: {'met' if p99 < TARGET_P99_MS else 'NOT MET'})")
+    print(f"  stored            : {rows:,} rows, {distinct_rows:,} distinct bodies, repeats counted {repeats_counted:,}"
+          f", queued in Redis {queued:,}; sent {len(distinct):,} distinct + {repeats:,} repeats → "
+          f"{'each distinct delivery stored and queued exactly once' if exactly_once else 'MISMATCH'}")
+    print(f"  CPU               : gunicorn {server_cpu:.2f} s ({1000 * server_cpu / max(len(sent), 1):.2f} ms a "
+          f"request), client {report['cpu']:.2f} s; load average now {os.getloadavg()[0]:.2f}")
+    redis.flushdb()
+    return {"config": config["label"], "rate": rate, "p50": p50, "p99": p99, "ok": exactly_once and
+            by_status.get(200, 0) == len(sent) == len(sequence)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--deliveries", type=int, default=5000, help="distinct deliveries (default 5000)")
+    parser.add_argument("--repeats", type=float, default=0.05, help="share of exact repeats (default 0.05)")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--configs", default="sync:4,sync:8,gthread:2x8,gthread:4x4",
+                        help="gunicorn set-ups to try, comma-separated: sync:N, gthread:WxT")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--warmup", type=int, default=100, help="pings before measuring (default 100)")
+    parser.add_argument("--deadline", type=float, default=300, help="stop a round after this many seconds")
+    parser.add_argument("--seed", type=int, default=2027)
+    args = parser.parse_args()
+    configs = [parse_config(c.strip()) for c in args.configs.split(",") if c.strip()]
+
+    env = {**os.environ, "DATABASE_URL": _support.DATABASE_URL, "REDIS_URL": REDIS_URL,
+           "DJANGO_SETTINGS_MODULE": "backoffice.settings", "DEBUG": "0", "LOG_LEVEL": "WARNING",
+           "SECRET_KEY": "bench-" + base64.b64encode(os.urandom(30)).decode(),
+           "ALLOWED_HOSTS": "127.0.0.1,localhost", "PYTHONUNBUFFERED": "1"}
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "DEBUG",
+                                           "LOG_LEVEL", "SECRET_KEY", "ALLOWED_HOSTS")})
+    print(f"bench_webhooks: {args.deliveries:,} distinct deliveries + {args.repeats:.0%} repeats, concurrency "
+          f"{args.concurrency}, PostgreSQL database {_support.BENCH_DB} (recreated), Redis {REDIS_URL}; "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    _support.reset_database()
+
+    import django
+    import redis as redis_module
+
+    django.setup()
+    from fulfillment.models import Store
+
+    Store.objects.create(slug=SLUG, name="Bench shop", base_url="http://shop.example.com", consumer_key="ck_bench",
+                         consumer_secret="cs_bench", webhook_secret=SECRET)
+    redis = redis_module.Redis.from_url(REDIS_URL)
+    outcomes = []
+    try:
+        for index, config in enumerate(configs):
+            outcomes.append(run_round(config, args, env, redis, index))
+    finally:
+        redis.flushdb()
+        from django.db import connections
+
+        connections.close_all()
+
+    print("\n== summary (best first) ==")
+    outcomes.sort(key=lambda o: (not o["ok"], o["p99"] >= TARGET_P99_MS, -o["rate"]))
+    for outcome in outcomes:
+        print(f"  {outcome['config']:<12} {outcome['rate']:7,.0f} deliveries/s  p50 {outcome['p50']:6.1f} ms  "
+              f"p99 {outcome['p99']:6.1f} ms  {'exactly once' if outcome['ok'] else 'PROBLEM'}")
+    print("  Redis db 15 flushed.")
+    return 0 if outcomes and all(o["ok"] for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
