@@ -110,6 +110,13 @@ def import_run_execute(*, run, client=None, progress=None):
     except WooError as exc:
         run.state, run.error = RunState.FAILED, str(exc)
         logger.warning("import %s of store %s stopped: %s", run.pk, run.store.slug, exc)
+    except Exception as exc:
+        # Anything else (a row the database refuses, a bug) must not leave the run "running" for ever:
+        # the task would then refuse to run it again and staff would wait for nothing.
+        run.state, run.finished_at = RunState.FAILED, timezone.now()
+        run.error = _("Stopped by an unexpected error: %(error)s") % {"error": f"{type(exc).__name__}: {exc}"}
+        run.save(update_fields=["state", "error", "finished_at"])
+        raise
     else:
         run.state = RunState.DONE
         if run.mode == ImportMode.IDS:

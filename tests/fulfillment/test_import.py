@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
+from django.db import DatabaseError
 from django.urls import reverse
 
 from fulfillment.choices import EventSource, EventType, ImportMode, OrderType, RunState, SubmitStatus
@@ -433,6 +434,27 @@ def test_wrong_keys_fail_the_run_with_woocommerce_reason_and_import_nothing(woo,
     assert run.error == ("GET orders: HTTP 401 woocommerce_rest_authentication_error: "
                          "Invalid signature - provided signature does not match.")
     assert "cs_old_secret" not in run.error
+    assert Order.objects.count() == 0
+    assert OrderEvent.objects.count() == 0
+
+
+def test_an_unexpected_error_fails_the_run_instead_of_leaving_it_running(woo, woo_store, woo_client):
+    # given a page holding an order whose id no 64-bit column can store
+    huge = order_payload(2)
+    huge.update(id=2**63, number=str(2**63))
+    woo.add_orders([order_payload(1), huge])
+    run = import_run_create(store=woo_store, mode=ImportMode.ALL)
+
+    # when
+    with pytest.raises((OverflowError, DatabaseError)):
+        import_run_execute(run=run, client=woo_client)
+
+    # then the run says it stopped, and the page's transaction left nothing behind
+    run.refresh_from_db()
+    assert run.state == RunState.FAILED
+    assert run.error.startswith("Stopped by an unexpected error: ")
+    assert run.finished_at is not None
+    assert (run.pages_done, run.created) == (0, 0)
     assert Order.objects.count() == 0
     assert OrderEvent.objects.count() == 0
 
