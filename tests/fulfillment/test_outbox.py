@@ -29,6 +29,12 @@ NEW_ADDRESS = {"first_name": "Anna", "last_name": "de Vries", "company": "", "ad
                "phone": "+31 20 555 0101"}
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Staff users and admin_client are made with a password: the default hasher costs half a second each.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def user(db):
     return UserFactory(username="support")

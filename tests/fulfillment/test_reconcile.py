@@ -5,13 +5,13 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from fulfillment.choices import EventSource, EventType
-from fulfillment.models import Order, OrderEvent, Store
+from fulfillment.choices import EventSource, EventType, PushKind, PushState
+from fulfillment.models import Order, OrderEvent, Store, StorePush
 from fulfillment.services.mirror import orders_upsert
 from fulfillment.services.reconcile import store_sync, stores_sync_all
 from fulfillment.tasks import sync_store
 from tests.conftest import on_postgres
-from tests.factories import StoreFactory
+from tests.factories import OrderFactory, StoreFactory
 from tests.fakes.woocommerce import FakeWooCommerce
 from tests.woo_payloads import order_payload
 
@@ -574,8 +574,14 @@ def test_store_changelist_shows_health_and_no_secret(admin_client):
     # Given a healthy store and one whose sync has been failing for an hour
     now = timezone.now()
     StoreFactory(slug="healthy", name="Healthy shop", last_webhook_at=now, last_sync_at=now)
-    StoreFactory(slug="failing", name="Failing shop", last_webhook_at=now, last_sync_at=now - timedelta(hours=1),
-                 sync_failing_since=now - timedelta(hours=1), last_sync_error="GET orders: HTTP 503 from the host")
+    failing = StoreFactory(slug="failing", name="Failing shop", last_webhook_at=now,
+                           last_sync_at=now - timedelta(hours=1), sync_failing_since=now - timedelta(hours=1),
+                           last_sync_error="GET orders: HTTP 503 from the host")
+    # with one failed, one retrying and one sent push
+    order = OrderFactory(store=failing)
+    for state in (PushState.FAILED, PushState.RETRYING, PushState.SENT):
+        StorePush.objects.create(store=failing, order=order, kind=PushKind.NOTE, payload={"note": "x"}, state=state,
+                                 next_attempt_at=now)
 
     # When staff open the store list
     response = admin_client.get("/admin/fulfillment/store/")
@@ -584,6 +590,8 @@ def test_store_changelist_shows_health_and_no_secret(admin_client):
     html = response.content.decode()
     assert response.status_code == 200
     assert html.count("✔ OK") == 1
+    assert html.count('<td class="field-failing_pushes">0</td>') == 1
+    assert html.count('<td class="field-failing_pushes">2</td>') == 1
     since = timezone.localtime(now - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M")
     assert f"⚠ Sync failing since {since}: GET orders: HTTP 503 from the host" in html
     assert_no_secret(html)
