@@ -50,6 +50,11 @@ class EventType(models.TextChoices):
     TRASHED = "trashed", _("Moved to trash in WooCommerce")
     RESTORED = "restored", _("Restored in WooCommerce")
     SHIPPED = "shipped", _("Shipment recorded")
+    SUBMISSION_QUEUED = "submission_queued", _("Submission queued")
+    SUBMITTED = "submitted", _("Submitted to production")
+    SUBMISSION_FAILED = "submission_failed", _("Submission failed")
+    SUBMISSION_CANCELLED = "submission_cancelled", _("Submission cancelled")
+    COUNTDOWN = "countdown", _("Automatic submission countdown")
     PUSH_SENT = "push_sent", _("Sent to WooCommerce")
     PUSH_FAILED = "push_failed", _("Sending to WooCommerce failed")
     PUSH_RETRIED = "push_retried", _("Sending to WooCommerce retried")
@@ -61,6 +66,8 @@ class EventSource(models.TextChoices):
     IMPORT = "import", _("Import")
     RECONCILE = "reconcile", _("Reconcile")
     PUSH = "push", _("Push to WooCommerce")
+    PROVIDER = "provider", _("Fulfillment provider")
+    COUNTDOWN = "countdown", _("Automatic submission")
     SYSTEM = "system", _("System")
 
 
@@ -105,3 +112,17 @@ class RefundState(models.TextChoices):
     PENDING = "pending", _("Waiting to be sent to WooCommerce")
     PUSHED = "pushed", _("Sent to WooCommerce")
     FAILED = "failed", _("Refused by WooCommerce")
+
+
+class ProviderKind(models.TextChoices):
+    PRINTFUL = "printful", _("Printful-compatible API")
+    FILE_DROP = "file_drop", _("File drop (in-house printing)")
+
+
+class SubmissionState(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    SUBMITTING = "submitting", _("Submitting")
+    SUBMITTED = "submitted", _("Submitted")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+    REPRINTED = "reprinted", _("Replaced by a reprint")

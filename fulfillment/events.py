@@ -64,3 +64,36 @@ def push_retried_event(push, *, user):
     return OrderEvent(order_id=push.order_id, type=EventType.PUSH_RETRIED, source=EventSource.STAFF, user=user,
                       message=f"{push.get_kind_display()}: sent again after: {push.last_error}",
                       data={"push_id": push.pk, "kind": push.kind})
+
+
+def submission_event(submission, *, user, source, retry=False, reprint=False):
+    if reprint:
+        message = f"Reprint queued for {submission.provider.name} ({submission.external_id}): {submission.reason}"
+    elif retry:
+        message = f"Queued again for {submission.provider.name} ({submission.external_id})"
+    else:
+        message = f"Queued for {submission.provider.name} ({submission.external_id})"
+    return OrderEvent(order_id=submission.order_id, type=EventType.SUBMISSION_QUEUED, source=source, user=user,
+                      message=message, data={"submission_id": submission.pk, "reprint_of": submission.reprint_of_id})
+
+
+def submitted_event(submission):
+    return OrderEvent(order_id=submission.order_id, type=EventType.SUBMITTED, source=EventSource.PROVIDER,
+                      message=f"{submission.provider.name} accepted it as {submission.remote_id}",
+                      data={"submission_id": submission.pk, "remote_id": submission.remote_id})
+
+
+def submission_failed_event(submission):
+    return OrderEvent(order_id=submission.order_id, type=EventType.SUBMISSION_FAILED, source=EventSource.PROVIDER,
+                      message=f"{submission.provider.name}: {submission.failure_reason}",
+                      data={"submission_id": submission.pk})
+
+
+def submission_cancelled_event(submission, *, user):
+    return OrderEvent(order_id=submission.order_id, type=EventType.SUBMISSION_CANCELLED, source=EventSource.STAFF,
+                      user=user, message=f"{submission.provider.name} ({submission.external_id})",
+                      data={"submission_id": submission.pk})
+
+
+def countdown_event(order, *, message, source):
+    return OrderEvent(order_id=order.pk, type=EventType.COUNTDOWN, source=source, message=message)

@@ -92,9 +92,25 @@ def dashboard(now=None, days=30):
     ]
 
 
+def store_choices():
+    """[(id, name)] of the stores, cached a minute: the order list's store filter and store column both need it."""
+    choices = cache.get("store-choices")
+    if choices is None:
+        choices = list(Store.objects.order_by("name", "pk").values_list("pk", "name"))
+        cache.set("store-choices", choices, 60)
+    return choices
+
+
 def store_count():
-    count = cache.get("store-count")
-    if count is None:
-        count = Store.objects.count()
-        cache.set("store-count", count, 60)
-    return count
+    return len(store_choices())
+
+
+def countdown_display(order, now=None):
+    """{"state": "running"|"paused", "seconds": n, "due_at": dt} or None, for the list and the order page."""
+    now = now or timezone.now()
+    if order.countdown_due_at:
+        return {"state": "running", "seconds": max(int((order.countdown_due_at - now).total_seconds()), 0),
+                "due_at": order.countdown_due_at}
+    if order.countdown_paused_seconds is not None:
+        return {"state": "paused", "seconds": order.countdown_paused_seconds, "due_at": None}
+    return None

@@ -37,3 +37,30 @@ def dispatch_pushes(store_id=None):
 def dispatch_due_pushes():
     store_ids = stores_with_due_pushes()
     return pushes_dispatch(store_ids=store_ids) if store_ids else {}
+
+
+def execute_submission(submission_id):
+    from fulfillment.services.submissions import submission_execute
+
+    submission = submission_execute(submission_id=submission_id)
+    return f"{submission.state} {submission.failure_reason}".strip()
+
+
+def production_tick():
+    """Every minute: countdowns that reached zero, submissions due for a retry or left by a dead worker."""
+    from django_q.tasks import async_task
+
+    from fulfillment.services.countdown import orders_submit_due
+    from fulfillment.services.submissions import submissions_due
+
+    submitted, refused = orders_submit_due()
+    due = submissions_due()
+    for submission_id in due:
+        async_task("fulfillment.tasks.execute_submission", submission_id)
+    return f"{len(submitted)} submitted by countdown, {len(refused)} refused, {len(due)} submissions run"
+
+
+def poll_provider_shipments():
+    from fulfillment.services.provider_tracking import shipments_poll
+
+    return f"{shipments_poll()} shipments recorded"

@@ -23,7 +23,16 @@ from fulfillment.services.orders import (
     order_update_shipping_address,
 )
 from fulfillment.services.refunds import order_refund, refundable_items, refunded_so_far
+from fulfillment.services.production import production_plan
+from fulfillment.services.submissions import (
+    SubmissionError,
+    order_reprint,
+    order_submit,
+    submission_cancel,
+    submission_retry,
+)
 from fulfillment.services.tracking import shipment_add, shipped_quantities
+from fulfillment.selectors import countdown_display
 
 # action name → (permission, handler method name)
 ACTIONS = {
@@ -32,6 +41,10 @@ ACTIONS = {
     "address": "fulfillment.change_order_address",
     "refund": "fulfillment.refund_order",
     "tracking": "fulfillment.add_tracking",
+    "submit": "fulfillment.submit_order",
+    "reprint": "fulfillment.submit_order",
+    "retry_submission": "fulfillment.submit_order",
+    "cancel_submission": "fulfillment.submit_order",
 }
 
 
@@ -112,6 +125,41 @@ class OrderPageMixin:
         return _("Shipment %(number)s recorded; the customer will get the tracking number.") % {
             "number": shipment.tracking_number}
 
+    def do_submit(self, request, order):
+        try:
+            submissions = order_submit(order=order, user=request.user)
+        except SubmissionError as exc:
+            raise OrderActionError(_("Not submitted: %(why)s") % {"why": exc}) from None
+        return _("Queued for %(providers)s.") % {"providers": ", ".join(s.provider.name for s in submissions)}
+
+    def do_reprint(self, request, order):
+        try:
+            submissions = order_reprint(order=order, reason=request.POST.get("reason", ""), user=request.user)
+        except SubmissionError as exc:
+            raise OrderActionError(str(exc), {"reason": str(exc)}) from None
+        return _("Reprint queued for %(providers)s.") % {"providers": ", ".join(s.provider.name for s in submissions)}
+
+    def _submission(self, request, order):
+        submission_id = request.POST.get("submission", "")
+        submission = order.submissions.filter(pk=int(submission_id) if submission_id.isdigit() else 0).first()
+        if submission is None:
+            raise OrderActionError(_("That submission does not belong to this order."))
+        return submission
+
+    def do_retry_submission(self, request, order):
+        try:
+            submission_retry(submission=self._submission(request, order), user=request.user)
+        except SubmissionError as exc:
+            raise OrderActionError(str(exc)) from None
+        return _("Submission queued again.")
+
+    def do_cancel_submission(self, request, order):
+        try:
+            submission_cancel(submission=self._submission(request, order), user=request.user)
+        except SubmissionError as exc:
+            raise OrderActionError(str(exc)) from None
+        return _("Submission cancelled.")
+
     # -- the page ------------------------------------------------------------------------------
 
     def render_order_page(self, request, order, *, failed_action=None, errors=None, status=200):
@@ -128,8 +176,13 @@ class OrderPageMixin:
         shipped = shipped_quantities(order)
         refunded = refunded_so_far(order)
         shipping_initial = {name: order.shipping.get(name, "") for name in ADDRESS_FIELDS}
+        plan = production_plan(order, list(order.store.providers.filter(active=True).order_by("priority", "pk")))
         context = {
             **self.admin_site.each_context(request),
+            "submissions": order.submissions.select_related("provider", "requested_by", "reprint_of")
+            .order_by("-created_at"),
+            "production_problems": plan.problems,
+            "countdown": countdown_display(order),
             "opts": self.model._meta,
             "title": _("Order #%(number)s") % {"number": order.number},
             "order": order,

@@ -46,6 +46,8 @@ class StoreAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "slug", "base_url", "timezone", "currency")}),
         (_("WooCommerce keys"), {"fields": SECRET_FIELDS}),
+        (_("Order desk"), {"fields": ("auto_submit_minutes", "complete_when_shipped", "has_shipment_tracking",
+                                      "allow_gateway_refunds")}),
         (_("Sync"), {"fields": ("webhook_url", "silence_alert_minutes", "health", "last_webhook_at", "last_sync_at",
                                 "sync_watermark", "last_sync_error", "sync_failing_since")}),
     )

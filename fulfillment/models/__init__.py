@@ -2,6 +2,7 @@ from fulfillment.models.orders import Order, OrderEvent, OrderLine, Refund
 from fulfillment.models.shipments import Shipment
 from fulfillment.models.staff import StaffProfile
 from fulfillment.models.stores import Store
+from fulfillment.models.submissions import Provider, Submission
 from fulfillment.models.sync import ImportRun, StorePush, WebhookDelivery
 
-__all__ = ["ImportRun", "Order", "OrderEvent", "OrderLine", "Refund", "Shipment", "StaffProfile", "Store", "StorePush", "WebhookDelivery"]
+__all__ = ["ImportRun", "Order", "OrderEvent", "OrderLine", "Refund", "Provider", "Shipment", "StaffProfile", "Store", "Submission", "StorePush", "WebhookDelivery"]

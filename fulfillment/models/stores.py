@@ -51,6 +51,10 @@ class Store(models.Model):
         _("shop has the Shipment Tracking extension"), default=False,
         help_text=_("On: tracking numbers are also sent as shipment-tracking items (wc-shipment-tracking/v3)."),
     )
+    auto_submit_minutes = models.PositiveIntegerField(
+        _("automatic submission after (minutes)"), default=0,
+        help_text=_("In-app orders are submitted this long after they reach processing; 0: manual only."),
+    )
     complete_when_shipped = models.BooleanField(
         _("complete the order when everything has shipped"), default=True,
     )

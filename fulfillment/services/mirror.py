@@ -7,8 +7,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from fulfillment import events
+from fulfillment.choices import EventSource
 from fulfillment.integrations.woocommerce.mapping import MappingError, map_order
 from fulfillment.models import Order, OrderEvent, OrderLine, Refund
+from fulfillment.services.countdown import countdowns_follow_status
 
 logger = logging.getLogger("fulfillment.mirror")
 
@@ -107,7 +109,20 @@ def orders_upsert(*, store, payloads, source):
         _upsert_lines(to_write, saved)
         _upsert_refunds(to_write, saved)
         _write_events(to_write, saved, existing, source)
+        _follow_countdowns(to_write, saved, existing, source)
     return result
+
+
+def _follow_countdowns(mapped_orders, saved, existing, source):
+    # A status that changed in WooCommerce drives the automatic-submission countdown as a staff change would.
+    changes = []
+    for mapped in mapped_orders:
+        before = existing[mapped.woo_id].status if mapped.woo_id in existing else None
+        after = mapped.fields["status"]
+        if before != after and not (before is None and source == EventSource.IMPORT):
+            changes.append((saved[mapped.woo_id].pk, before, after))
+    if changes:
+        countdowns_follow_status(changes=changes, source=source)
 
 
 def _upsert_lines(mapped_orders, saved):

@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 from fulfillment import events
 from fulfillment.choices import EventSource, OrderStatus, PushKind
 from fulfillment.models import Order
+from fulfillment.services.countdown import countdowns_follow_status
 from fulfillment.services.outbox import push_create
 
 # Which statuses staff may move an order to from each status. Custom statuses may go anywhere
@@ -64,6 +65,7 @@ def order_change_status(*, order, status, user, note=""):
         events.status_changed_event(order, before=before, after=status, source=EventSource.STAFF, user=user,
                                     note=note).save()
         push_create(order=order, kind=PushKind.STATUS, payload={"status": status}, user=user)
+        countdowns_follow_status(changes=[(order.pk, before, status)], source=EventSource.STAFF)
     return order
 
 

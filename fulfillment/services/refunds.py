@@ -128,11 +128,13 @@ def order_refund(*, order, amounts, quantities, reason, restock, user, api_refun
             if quantity > item.remaining_quantity:
                 errors[f"quantity_{item_id}"] = _("Only %(n)s left to refund on this line.") % {
                     "n": item.remaining_quantity}
+            elif quantity and not amount and f"amount_{item_id}" not in errors:
+                # The last units take what is left of the line: rounding each unit must not strand a cent.
+                amount = quantize(item.remaining_amount if quantity == item.remaining_quantity
+                                  else item.unit_amount * quantity, order.currency)
             if amount > item.remaining_amount:
                 errors[f"amount_{item_id}"] = _("At most %(amount)s is left to refund on this line.") % {
                     "amount": quantize(item.remaining_amount, order.currency)}
-            if quantity and not amount:
-                amount = quantize(item.unit_amount * quantity, order.currency)
             if amount or quantity:
                 parts.append((item, quantity, amount))
                 total += amount
@@ -180,7 +182,7 @@ def refund_request_body(refund):
             item["refund_tax"] = [{"id": part["tax_rate_id"], "refund_total": str(tax)}]
         line_items.append(item)
     return {
-        "amount": str(refund.amount),
+        "amount": str(quantize(refund.amount, refund.order.currency)),
         "reason": refund.reason,
         # False: WooCommerce records the refund without asking the payment gateway to move money.
         "api_refund": refund.api_refund,

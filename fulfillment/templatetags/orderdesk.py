@@ -54,3 +54,18 @@ def order_dashboard(context):
             row["chart"] = bar_chart_svg(row["per_day"], title=title)
         cache.set(cache_key, rows, 60)
     return rows
+
+
+@register.filter
+def duration_text(seconds):
+    """3725 → "1 h 2 min"; under a minute → "< 1 min"."""
+    from django.utils.translation import gettext
+
+    try:
+        seconds = int(seconds)
+    except (TypeError, ValueError):
+        return ""
+    hours, minutes = seconds // 3600, (seconds % 3600) // 60
+    if hours:
+        return gettext("%(h)d h %(m)d min") % {"h": hours, "m": minutes}
+    return gettext("%(m)d min") % {"m": minutes} if minutes else gettext("< 1 min")

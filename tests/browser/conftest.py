@@ -32,7 +32,7 @@ def browser():
 def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-GB")
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(30_000)
     yield page
     context.close()
 
@@ -43,6 +43,7 @@ def staff(db):
     from django.apps import apps
 
     importlib.import_module("fulfillment.migrations.0004_roles").create_roles(apps, None)
+    importlib.import_module("fulfillment.migrations.0011_production_schedules_and_roles").forwards(apps, None)
 
     def make(role):
         user = UserFactory(username=role)

@@ -17,6 +17,8 @@ logger = logging.getLogger("fulfillment.woocommerce")
 
 PER_PAGE = 100  # WooCommerce's maximum: more gives 400 rest_invalid_param
 RETRYABLE_STATUSES = {408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524}
+# Statuses whose Retry-After we follow: throttling, and WordPress's maintenance mode during updates (503).
+RETRY_AFTER_STATUSES = {429, 503}
 
 
 class WooError(Exception):
@@ -141,7 +143,7 @@ class WooClient:
                 f"{what}: HTTP {status}, the answer is not JSON (an error page?): {_snippet(text)}",
                 status=status, body=text,
             )
-            if status == 429:
+            if status in RETRY_AFTER_STATUSES:
                 error.retry_after = _retry_after(response)
             raise error
         if 200 <= status < 300:
@@ -158,7 +160,7 @@ class WooClient:
             raise WooRequestError(detail, status=status, code=code, body=text)
         if status in RETRYABLE_STATUSES or status >= 500:
             error = WooRetryableError(detail, status=status, code=code, body=text)
-            if status == 429:
+            if status in RETRY_AFTER_STATUSES:
                 error.retry_after = _retry_after(response)
             raise error
         raise WooRequestError(detail, status=status, code=code, body=text)
