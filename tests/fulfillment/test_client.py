@@ -267,6 +267,22 @@ def test_a_429_html_page_is_retried_and_a_long_retry_after_is_capped(woo, client
     assert sleeps == [60, 0]
 
 
+def test_wordpress_maintenance_mode_is_waited_out_as_it_asks(woo, client, sleeps):
+    # given a shop updating its plugins: WordPress answers 503 with Retry-After during maintenance
+    woo.add_orders([order_payload(17)])
+    woo.fail_next(status=503, body="<h1>Briefly unavailable for scheduled maintenance. Check back in a minute.</h1>",
+                  headers={"Retry-After": "30"})
+    woo.fail_next(status=503, body={"code": "maintenance", "message": "Down", "data": {"status": 503}},
+                  headers={"Retry-After": "600"})
+
+    # when
+    order = client.get_order(17)
+
+    # then
+    assert order["id"] == 17
+    assert sleeps == [30.0, 60]
+
+
 def test_backs_off_exponentially_between_attempts(woo, sleeps):
     # given
     client = make_client(woo, sleeps, retry_base=1, max_retries=3)
