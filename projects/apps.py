@@ -1,5 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ProjectsConfig(AppConfig):
-    name = 'projects'
+    name = "projects"
+    verbose_name = _("Personalisation projects")
+    default_auto_field = "django.db.models.BigAutoField"

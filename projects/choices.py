@@ -1,0 +1,20 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class ProjectState(models.TextChoices):
+    DRAFT = "draft", _("Saved")  # being made in the editor; the customer may change it
+    ORDERED = "ordered", _("Ordered")  # its cart line became an order line: read-only to the customer
+    ARCHIVED = "archived", _("Archived")
+
+
+class RenderState(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RENDERING = "rendering", _("Rendering")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class RenderPurpose(models.TextChoices):
+    PREVIEW = "preview", _("Preview")  # previews and mock-up only, while editing
+    PRODUCTION = "production", _("Production")  # with the print PDF, for an order

@@ -1,0 +1,161 @@
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from projects.choices import ProjectState, RenderPurpose, RenderState
+
+
+def new_ref():
+    return f"p{secrets.token_hex(8)}"
+
+
+def new_token():
+    return secrets.token_urlsafe(24)
+
+
+class CustomerProfile(models.Model):
+    """A shop customer's account here, linked to the WooCommerce customer by id or email."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="customer_profile")
+    store = models.ForeignKey("fulfillment.Store", on_delete=models.CASCADE, related_name="customers")
+    woo_customer_id = models.BigIntegerField(_("WooCommerce customer id"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        constraints = [
+            models.UniqueConstraint(fields=["store", "woo_customer_id"], condition=models.Q(woo_customer_id__isnull=False),
+                                    name="customer_unique_woo_id"),
+        ]
+
+    def __str__(self):
+        return self.user.email or self.user.username
+
+
+class ProductTemplate(models.Model):
+    """What a personalised product looks like: size, bleed, DPI, pages and their slots, mock-up."""
+
+    store = models.ForeignKey("fulfillment.Store", on_delete=models.CASCADE, related_name="product_templates")
+    name = models.CharField(_("name"), max_length=200)
+    product_ids = models.JSONField(_("WooCommerce product/variation ids"), default=list, blank=True)
+    trim_width_mm = models.DecimalField(_("trim width (mm)"), max_digits=7, decimal_places=2)
+    trim_height_mm = models.DecimalField(_("trim height (mm)"), max_digits=7, decimal_places=2)
+    bleed_mm = models.DecimalField(_("bleed (mm)"), max_digits=5, decimal_places=2, default=3)
+    dpi = models.PositiveIntegerField(_("DPI"), default=300)
+    min_pages = models.PositiveIntegerField(_("minimum pages"), default=1)
+    max_pages = models.PositiveIntegerField(_("maximum pages"), default=1)
+    # [{"background": "#RRGGBB", "slots": [{"id", "kind": "photo"|"text", "box": [x, y, w, h] (mm, trim box),
+    #   "font", "size_pt", "colour", "align"}]}]; a book repeats its last page layout up to max_pages.
+    page_layouts = models.JSONField(_("page layouts"), default=list)
+    mockup = models.ImageField(_("mock-up base image"), upload_to="templates/mockups/", blank=True)
+    mockup_area = models.JSONField(_("design area on the mock-up (px)"), default=list, blank=True)
+    min_effective_dpi = models.PositiveIntegerField(_("warn below effective DPI"), default=150)
+
+    class Meta:
+        verbose_name = _("product template")
+        verbose_name_plural = _("product templates")
+        ordering = ["store", "name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Project(models.Model):
+    """A personalisation made in the editor: saved, or linked to the order line it became."""
+
+    ref = models.CharField(_("reference"), max_length=32, unique=True, default=new_ref,
+                           help_text=_("Put in the cart line's meta as _project_id."))
+    store = models.ForeignKey("fulfillment.Store", on_delete=models.CASCADE, related_name="projects")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="projects")
+    # Anonymous editors resume with this; it is never shown to staff lists.
+    resume_token = models.CharField(max_length=64, default=new_token)
+    template = models.ForeignKey(ProductTemplate, on_delete=models.PROTECT, related_name="projects")
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    # [{"slots": {"<slot id>": {"asset": <ProjectAsset id>, "focal": [fx, fy], "scale": 1.0} | {"text": "..."}}}]
+    pages = models.JSONField(_("pages"), default=list)
+    state = models.CharField(_("state"), max_length=16, choices=ProjectState.choices, default=ProjectState.DRAFT)
+    order_line = models.OneToOneField("fulfillment.OrderLine", null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="project")
+    warnings = models.JSONField(_("warnings"), default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("project")
+        verbose_name_plural = _("projects")
+        ordering = ["-updated_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "-updated_at"], name="project_owner_idx"),
+            models.Index(fields=["store", "state", "-updated_at"], name="project_store_state_idx"),
+        ]
+
+    def __str__(self):
+        return self.title or self.ref
+
+
+class ProjectAsset(models.Model):
+    """A client image, validated and normalised (orientation applied); the original is kept beside it."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assets")
+    original = models.FileField(upload_to="assets/originals/%Y/%m/")
+    image = models.ImageField(upload_to="assets/images/%Y/%m/", width_field="width", height_field="height")
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    format = models.CharField(max_length=10)
+    size = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("client image")
+        verbose_name_plural = _("client images")
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"{self.project.ref}/{self.pk}"
+
+
+class Render(models.Model):
+    """A numbered version of a project's output: previews, mock-up and (for production) the print PDF."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="renders")
+    version = models.PositiveIntegerField()
+    purpose = models.CharField(max_length=16, choices=RenderPurpose.choices, default=RenderPurpose.PRODUCTION)
+    state = models.CharField(_("state"), max_length=16, choices=RenderState.choices, default=RenderState.QUEUED)
+    error = models.TextField(blank=True)
+    previews = models.JSONField(default=list, blank=True)  # storage names of the page previews (JPEG)
+    mockup = models.FileField(upload_to="renders/", blank=True)
+    production_file = models.FileField(upload_to="renders/", blank=True)
+    checksum = models.CharField(max_length=64, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("render")
+        verbose_name_plural = _("renders")
+        ordering = ["project", "-version"]
+        constraints = [models.UniqueConstraint(fields=["project", "version"], name="render_unique_version")]
+
+    def __str__(self):
+        return f"{self.project.ref} v{self.version}"
+
+
+class ProjectEvent(models.Model):
+    """A project's history: saved, rendered, edited by staff, reprocessed."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=32)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    message = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "-created_at"], name="projectevent_project_idx")]
