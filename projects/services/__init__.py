@@ -1,0 +1,1 @@
+"""Business actions on projects: one keyword-only function per action."""
