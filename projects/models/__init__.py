@@ -1,3 +1,4 @@
+from projects.models.api_keys import EditorApiKey
 from projects.models.projects import CustomerProfile, ProductTemplate, Project, ProjectAsset, ProjectEvent, Render
 
-__all__ = ["CustomerProfile", "ProductTemplate", "Project", "ProjectAsset", "ProjectEvent", "Render"]
+__all__ = ["CustomerProfile", "EditorApiKey", "ProductTemplate", "Project", "ProjectAsset", "ProjectEvent", "Render"]

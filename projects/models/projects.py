@@ -21,6 +21,9 @@ class CustomerProfile(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="customer_profile")
     store = models.ForeignKey("fulfillment.Store", on_delete=models.CASCADE, related_name="customers")
     woo_customer_id = models.BigIntegerField(_("WooCommerce customer id"), null=True, blank=True)
+    # Set when the customer opened the link mailed at sign-up: only then is the account linked to the shop's
+    # customer by email, or anyone could sign up with someone else's address and receive their projects.
+    email_confirmed_at = models.DateTimeField(_("email confirmed"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("customer")
@@ -102,6 +105,8 @@ class ProjectAsset(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assets")
     original = models.FileField(upload_to="assets/originals/%Y/%m/")
     image = models.ImageField(upload_to="assets/images/%Y/%m/", width_field="width", height_field="height")
+    # A small JPEG for the customer's pages: a phone should not load 20 MB photos to pick one.
+    thumbnail = models.ImageField(upload_to="assets/thumbnails/%Y/%m/", blank=True)
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)
     format = models.CharField(max_length=10)
