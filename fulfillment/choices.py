@@ -58,6 +58,11 @@ class EventType(models.TextChoices):
     PUSH_SENT = "push_sent", _("Sent to WooCommerce")
     PUSH_FAILED = "push_failed", _("Sending to WooCommerce failed")
     PUSH_RETRIED = "push_retried", _("Sending to WooCommerce retried")
+    # Written by the projects app: a line's personalisation project, its production file, reprocess.
+    PROJECT_LINKED = "project_linked", _("Personalisation project linked")
+    PROJECT_RENDERED = "project_rendered", _("Production file ready")
+    RENDER_FAILED = "render_failed", _("Production file failed")
+    REPROCESSED = "reprocessed", _("Reprocessed")
 
 
 class EventSource(models.TextChoices):

@@ -18,3 +18,10 @@ class RenderState(models.TextChoices):
 class RenderPurpose(models.TextChoices):
     PREVIEW = "preview", _("Preview")  # previews and mock-up only, while editing
     PRODUCTION = "production", _("Production")  # with the print PDF, for an order
+
+
+class ReprocessState(models.TextChoices):
+    RENDERING = "rendering", _("Rendering")
+    REPRINTED = "reprinted", _("Sent to production again")
+    RENDERED = "rendered", _("Rendered; nothing had been submitted")  # the next submission uses the new files
+    FAILED = "failed", _("Render failed")

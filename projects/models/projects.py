@@ -90,6 +90,9 @@ class Project(models.Model):
         verbose_name = _("project")
         verbose_name_plural = _("projects")
         ordering = ["-updated_at", "-id"]
+        permissions = [
+            ("reprocess_project", _("Can reprocess orders: render their projects again and produce them again")),
+        ]
         indexes = [
             models.Index(fields=["owner", "-updated_at"], name="project_owner_idx"),
             models.Index(fields=["store", "state", "-updated_at"], name="project_store_state_idx"),
@@ -131,6 +134,11 @@ class Render(models.Model):
     purpose = models.CharField(max_length=16, choices=RenderPurpose.choices, default=RenderPurpose.PRODUCTION)
     state = models.CharField(_("state"), max_length=16, choices=RenderState.choices, default=RenderState.QUEUED)
     error = models.TextField(blank=True)
+    # The pages as they were when the version was asked for: an edit made while it waits is the next version's.
+    pages = models.JSONField(default=list, blank=True)
+    # Set when staff reprocess an order: the reprint follows once every render of the reprocess is done.
+    reprocess = models.ForeignKey("projects.Reprocess", null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="renders")
     previews = models.JSONField(default=list, blank=True)  # storage names of the page previews (JPEG)
     mockup = models.FileField(upload_to="renders/", blank=True)
     production_file = models.FileField(upload_to="renders/", blank=True)
