@@ -148,6 +148,21 @@ SYNC_INTERVAL_MINUTES = int(os.environ.get("SYNC_INTERVAL_MINUTES", "5"))
 
 LOGIN_URL = "admin:login"
 
+# Mail to customers (password reset, email confirmation): printed on the console unless a backend is set,
+# e.g. EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend with EMAIL_HOST/EMAIL_PORT/EMAIL_HOST_USER/...
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
+
+# Client images: 25 MB covers any phone photo; 60 Mpx is above the largest phone sensors and keeps a decoded
+# image under ~240 MB (RGBA), so a small file cannot expand into gigabytes of memory (a decompression bomb).
+PROJECT_ASSET_MAX_BYTES = int(os.environ.get("PROJECT_ASSET_MAX_BYTES", str(25 * 1024 * 1024)))
+PROJECT_ASSET_MAX_PIXELS = int(os.environ.get("PROJECT_ASSET_MAX_PIXELS", "60000000"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -8,3 +8,7 @@ class ProjectError(ValueError):
         super().__init__(message)
         self.message = str(message)
         self.field = field
+
+
+class ProjectReadOnly(ProjectError):
+    """The project may not be changed any more by a customer (ordered, or deleted)."""

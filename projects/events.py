@@ -38,3 +38,8 @@ def asset_uploaded_event(asset, *, user=None):
     return ProjectEvent(project_id=asset.project_id, type=ProjectEventType.ASSET_UPLOADED, user=user,
                         message=f"Image uploaded ({asset.format}, {asset.width}×{asset.height})",
                         data={"asset_id": asset.pk, "sha256": asset.sha256})
+
+
+def deleted_event(project, *, user=None):
+    return ProjectEvent(project=project, type=ProjectEventType.DELETED, user=user,
+                        message="Deleted by the customer (archived)", data={})
