@@ -148,14 +148,19 @@ SYNC_INTERVAL_MINUTES = int(os.environ.get("SYNC_INTERVAL_MINUTES", "5"))
 
 LOGIN_URL = "admin:login"
 
-# Mail to customers (password reset, email confirmation): printed on the console unless a backend is set,
-# e.g. EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend with EMAIL_HOST/EMAIL_PORT/EMAIL_HOST_USER/...
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
-EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
-EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+# Mail to customers (password reset, email confirmation): printed on the console unless EMAIL_BACKEND is set,
+# e.g. EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend EMAIL_HOST=smtp.example.com EMAIL_PORT=587
+# EMAIL_HOST_USER=... EMAIL_HOST_PASSWORD=... EMAIL_USE_TLS=1 (Django 6.1's MAILERS; the old EMAIL_* settings
+# are deprecated). Only the options given are passed: the console backend refuses SMTP ones.
+_mail_options = {option: os.environ[variable] for option, variable in
+                 (("host", "EMAIL_HOST"), ("username", "EMAIL_HOST_USER"), ("password", "EMAIL_HOST_PASSWORD"))
+                 if os.environ.get(variable)}
+if os.environ.get("EMAIL_PORT"):
+    _mail_options["port"] = int(os.environ["EMAIL_PORT"])
+if os.environ.get("EMAIL_USE_TLS"):
+    _mail_options["use_tls"] = env_bool("EMAIL_USE_TLS")
+MAILERS = {"default": {"BACKEND": os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"),
+                       "OPTIONS": _mail_options}}
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
 
 # Client images: 25 MB covers any phone photo; 60 Mpx is above the largest phone sensors and keeps a decoded

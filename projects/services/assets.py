@@ -107,7 +107,7 @@ def _normalised(image):
     thumbnail.thumbnail(THUMBNAIL_SIZE)
     thumb_out = io.BytesIO()
     thumbnail.convert("RGB").save(thumb_out, "JPEG", quality=80)
-    return out.getvalue(), extension, thumb_out.getvalue()
+    return out.getvalue(), extension, thumb_out.getvalue(), image.size
 
 
 def asset_upload(*, project, uploaded_file, user=None):
@@ -130,13 +130,15 @@ def asset_upload(*, project, uploaded_file, user=None):
     existing = ProjectAsset.objects.filter(project=project, sha256=sha256).first()
     if existing is not None:
         return existing  # the same photo uploaded twice: one asset, so its slots keep pointing at one id
-    normalised, extension, thumbnail = _normalised(image)
+    normalised, extension, thumbnail, (width, height) = _normalised(image)
 
     name = sha256[:20]
     asset = ProjectAsset(project=project, format=source_format, size=len(data), sha256=sha256)
     asset.original.save(f"{name}.{ACCEPTED_FORMATS[source_format]}", ContentFile(data), save=False)
     asset.image.save(f"{name}.{extension}", ContentFile(normalised), save=False)
     asset.thumbnail.save(f"{name}.jpg", ContentFile(thumbnail), save=False)
+    # Set last: assigning a file resets the dimension fields, and ContentFile cannot tell them.
+    asset.width, asset.height = width, height
     with transaction.atomic():
         asset.save()
         events.asset_uploaded_event(asset, user=user).save()
