@@ -1,4 +1,3 @@
-import sys
 from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
@@ -44,7 +43,7 @@ class Command(BaseCommand):
         except ImportRequestError as exc:
             raise CommandError(str(exc))
         run = import_run_execute(run=run, progress=self.progress)
-        sys.stderr.write("\n")
+        self.stderr.write("")
         self.stdout.write(
             f"{run.get_state_display()}: {run.orders_seen} orders in {run.pages_done} pages — "
             f"{run.created} created, {run.updated} updated, {run.unchanged} unchanged, {run.failed} failed"
@@ -59,8 +58,9 @@ class Command(BaseCommand):
         width = 30
         filled = int(width * run.pages_done / total) if total else width
         rate = run.orders_seen / elapsed if elapsed > 0 else 0
-        sys.stderr.write(
+        self.stderr.write(
             f"\r[{'#' * filled}{'.' * (width - filled)}] page {run.pages_done}/{total} · "
-            f"{run.orders_seen} orders · {rate:,.0f} orders/s"
+            f"{run.orders_seen} orders · {rate:,.0f} orders/s",
+            ending="",
         )
-        sys.stderr.flush()
+        self.stderr.flush()
