@@ -10,6 +10,12 @@ class ProjectEventType:
     DUPLICATED = "duplicated"
     DELETED = "deleted"
     ASSET_UPLOADED = "asset_uploaded"
+    ORDERED = "ordered"
+    RENDER_REQUESTED = "render_requested"
+    RENDERED = "rendered"
+    RENDER_FAILED = "render_failed"
+    STAFF_EDITED = "staff_edited"
+    REPROCESSED = "reprocessed"
 
 
 def project_created_event(project, *, user=None, source="editor"):
@@ -43,3 +49,42 @@ def asset_uploaded_event(asset, *, user=None):
 def deleted_event(project, *, user=None):
     return ProjectEvent(project=project, type=ProjectEventType.DELETED, user=user,
                         message="Deleted by the customer (archived)", data={})
+
+
+# -- ordering, rendering and staff changes -----------------------------------------------------------------
+
+def ordered_event(project, *, order):
+    return ProjectEvent(project=project, type=ProjectEventType.ORDERED,
+                        message=f"Ordered in #{order.number}", data={"order_id": order.pk, "number": order.number})
+
+
+def render_requested_event(render):
+    purpose = render.get_purpose_display().lower()
+    return ProjectEvent(project_id=render.project_id, type=ProjectEventType.RENDER_REQUESTED, user=render.requested_by,
+                        message=f"Version {render.version} ({purpose}) asked for" + (
+                            f": {render.reason}" if render.reason else ""),
+                        data={"render_id": render.pk, "version": render.version, "purpose": render.purpose})
+
+
+def rendered_event(render):
+    return ProjectEvent(project_id=render.project_id, type=ProjectEventType.RENDERED,
+                        message=f"Version {render.version} rendered ({len(render.previews)} pages"
+                                + (f", {len(render.warnings)} warnings)" if render.warnings else ")"),
+                        data={"render_id": render.pk, "version": render.version, "checksum": render.checksum})
+
+
+def render_failed_event(render):
+    return ProjectEvent(project_id=render.project_id, type=ProjectEventType.RENDER_FAILED,
+                        message=f"Version {render.version} failed: {render.error}",
+                        data={"render_id": render.pk, "version": render.version})
+
+
+def staff_edited_event(project, *, user, changes):
+    return ProjectEvent(project=project, type=ProjectEventType.STAFF_EDITED, user=user,
+                        message="Changed by staff: " + "; ".join(changes), data={"changes": changes})
+
+
+def reprocessed_event(render, *, order):
+    return ProjectEvent(project_id=render.project_id, type=ProjectEventType.REPROCESSED, user=render.requested_by,
+                        message=f"Reprocess of #{order.number}: {render.reason}",
+                        data={"order_id": order.pk, "render_id": render.pk, "version": render.version})
