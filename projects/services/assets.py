@@ -14,6 +14,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from projects import events
 from projects.errors import ProjectError
 from projects.models import ProjectAsset
+from projects.services.projects import ensure_customer_may_edit
 
 # Pillow format name → extension of the stored original. HEIC joins when a plugin (pillow-heif) registers it.
 ACCEPTED_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
@@ -112,6 +113,7 @@ def _normalised(image):
 
 def asset_upload(*, project, uploaded_file, user=None):
     """Store a client image in a project: format, size and pixels checked, orientation applied, original kept."""
+    ensure_customer_may_edit(project, user)
     size = uploaded_file.size
     if size is None or size > _max_bytes():
         raise ProjectError(_("This file is too large (%(size)s): at most %(limit)s are accepted.") % {
