@@ -17,7 +17,7 @@ logger = logging.getLogger("fulfillment.webhooks")
 @require_POST
 def woocommerce_webhook(request, slug):
     """WooCommerce posts order webhooks here; see services.webhooks for the rules."""
-    store = get_object_or_404(Store.objects.only("pk", "slug", "webhook_secret"), slug=slug)
+    store = get_object_or_404(Store.objects.only("pk", "slug", "webhook_secret", "last_webhook_at"), slug=slug)
     receipt = delivery_receive(store=store, headers=request.headers, body=request.body)
     if receipt.status == 200:
         return HttpResponse(receipt.message, content_type="text/plain")

@@ -76,11 +76,19 @@ def delivery_receive(*, store, headers, body):
         # The very same body for the same topic: WooCommerce sent it again. Acknowledge, apply nothing.
         WebhookDelivery.objects.filter(store=store, topic=topic, body_sha256=digest).update(repeats=F("repeats") + 1)
         return Receipt(200, "duplicate")
-    # At most one write a minute on the store's row: a busy shop must not queue on that row lock.
-    Store.objects.filter(pk=store.pk).exclude(last_webhook_at__gt=now - timedelta(minutes=1)).update(
-        last_webhook_at=now
-    )
+    # At most one write a minute on the store's row: a busy shop must not queue on that row lock, nor pay a
+    # query per delivery when the store as read for this request already says so.
+    if not _heard_within(store, now - timedelta(minutes=1)):
+        Store.objects.filter(pk=store.pk).exclude(last_webhook_at__gt=now - timedelta(minutes=1)).update(
+            last_webhook_at=now
+        )
     return Receipt(200, "stored", delivery)
+
+
+def _heard_within(store, since):
+    if "last_webhook_at" in store.get_deferred_fields():
+        return False  # not loaded: the UPDATE's own condition decides
+    return store.last_webhook_at is not None and store.last_webhook_at > since
 
 
 def delivery_apply(*, delivery_id):
