@@ -1,0 +1,136 @@
+"""Rendering a 24-page A4 photo book at 300 DPI: print PDF, page previews and mock-up.
+
+    .venv/bin/python bench/bench_render.py                 # 24 pages, 3 runs
+    .venv/bin/python bench/bench_render.py --pages 8 --runs 1 --photo-size 3000x2000 --keep /tmp/book
+
+No database, no Django: the pure renderer (`projects/rendering.py`) on synthetic photos (12-megapixel camera
+JPEGs: gradients, shapes and sensor-like noise, so they compress and decode like real photos). The layout of a
+typical photo book: odd pages one full-bleed photo, even pages two photos and a caption.
+
+Prints, per run: seconds, pages per second (one worker = one process rendering one book), the peak resident
+memory of the process (ru_maxrss: everything, the interpreter and Pillow included; the photos are made in a
+child process beforehand so that they do not count); the print file's size and its checksum, identical across
+runs. Targets: under 20 s and under 600 MB for the book.
+"""
+
+import argparse
+import multiprocessing
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from PIL import Image, ImageDraw  # noqa: E402
+
+from projects.rendering import Photo, TemplateSpec, Text, render  # noqa: E402
+
+FONTS = {p.stem: str(p) for p in (ROOT / "static" / "projects" / "fonts").glob("*.ttf")}
+TARGET_SECONDS, TARGET_MB = 20, 600
+
+FULL_PAGE, TWO_PHOTOS = [
+    {"background": "#FFFFFF", "slots": [{"id": "photo", "kind": "photo", "box": [0, 0, 210, 297]}]},
+    {"background": "#F4F1EA", "slots": [
+        {"id": "top", "kind": "photo", "box": [15, 15, 180, 120]},
+        {"id": "bottom", "kind": "photo", "box": [15, 145, 180, 120]},
+        {"id": "caption", "kind": "text", "box": [15, 272, 180, 15], "font": "DejaVuSerif", "size_pt": 14,
+         "colour": "#333333", "align": "center"},
+    ]},
+]
+
+
+def synthetic_photo(path, size, seed):
+    """A camera-like JPEG: a colour gradient, a few shapes, and noise so that it does not compress to nothing."""
+    width, height = size
+    small = (width // 8, height // 8)
+    hue = seed * 37 % 255
+    gradient = Image.merge("RGB", (
+        Image.linear_gradient("L").resize(small).point(lambda v: (v + hue) % 256),
+        Image.radial_gradient("L").resize(small),
+        Image.linear_gradient("L").rotate(90).resize(small).point(lambda v: 255 - v),
+    )).resize(size, Image.Resampling.BICUBIC)
+    draw = ImageDraw.Draw(gradient)
+    for i in range(6):
+        x, y = (seed * 97 + i * 613) % width, (seed * 53 + i * 389) % height
+        r = width // (6 + i)
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=((hue + 60 * i) % 256, (40 * i) % 256, 200 - 20 * i))
+    noise = Image.effect_noise(size, 24).convert("RGB")
+    Image.blend(gradient, noise, 0.12).save(path, "JPEG", quality=90)
+
+
+def make_photos(paths, size):
+    for seed, path in enumerate(paths):
+        synthetic_photo(path, size, seed)
+
+
+def book_pages(photos, count):
+    pages = []
+    for index in range(count):
+        if index % 2 == 0:
+            pages.append({"photo": Photo(photos[index % len(photos)], focal=(0.4, 0.5))})
+        else:
+            pages.append({"top": Photo(photos[index % len(photos)]),
+                          "bottom": Photo(photos[(index + 1) % len(photos)], scale=1.2),
+                          "caption": Text(f"Summer {2000 + index} — day {index} at the lake")})
+    return pages
+
+
+def rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=24)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--photo-size", default="4000x3000")
+    parser.add_argument("--keep", help="write the outputs here instead of a temporary folder")
+    args = parser.parse_args()
+    photo_size = tuple(int(v) for v in args.photo_size.split("x"))
+    layouts = [FULL_PAGE if index % 2 == 0 else TWO_PHOTOS for index in range(args.pages)]
+    template = TemplateSpec.from_layouts(page_layouts=layouts, trim_width_mm=210, trim_height_mm=297, bleed_mm=3,
+                                         dpi=300, min_pages=1, max_pages=max(args.pages, 1))
+    print(f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}; {os.cpu_count()} CPUs")
+    with tempfile.TemporaryDirectory() as scratch:
+        out_root = Path(args.keep) if args.keep else Path(scratch)
+        photos = [str(Path(scratch) / f"photo-{i:02d}.jpg") for i in range(12)]
+        started = time.perf_counter()
+        # Made in a child process: its memory must not count in this process's peak.
+        maker = multiprocessing.get_context("fork").Process(target=make_photos, args=(photos, photo_size))
+        maker.start()
+        maker.join()
+        print(f"12 synthetic photos {photo_size[0]}×{photo_size[1]} made in {time.perf_counter() - started:.1f} s "
+              f"(not counted); RSS before rendering {rss_mb():.0f} MB")
+        pages = book_pages(photos, args.pages)
+        checksums, worst = set(), 0.0
+        for run in range(1, args.runs + 1):
+            started = time.perf_counter()
+            cpu = time.process_time()
+            output = render(template, pages, fonts=FONTS, out_dir=out_root / f"run{run}", production=True,
+                            title="bench book")
+            seconds = time.perf_counter() - started
+            worst = max(worst, seconds)
+            checksums.add(output.checksum)
+            size_mb = output.production_file.stat().st_size / 1e6
+            print(f"run {run}: {seconds:.2f} s wall, {time.process_time() - cpu:.2f} s CPU, "
+                  f"{args.pages / seconds:.2f} pages/s per worker, peak RSS {rss_mb():.0f} MB; "
+                  f"PDF {size_mb:.1f} MB, {len(output.previews)} previews, mock-up, "
+                  f"{len(output.warnings)} warnings; sha256 {output.checksum[:16]}…")
+        started = time.perf_counter()
+        preview = render(template, pages, fonts=FONTS, out_dir=out_root / "preview", production=False)
+        print(f"preview-only render (editor): {time.perf_counter() - started:.2f} s for {len(preview.previews)} "
+              f"pages")
+    peak = rss_mb()
+    deterministic = len(checksums) == 1
+    print(f"\nworst {worst:.2f} s (target < {TARGET_SECONDS} s), peak RSS {peak:.0f} MB (target < {TARGET_MB} MB), "
+          f"same checksum every run: {'yes' if deterministic else 'NO'}")
+    return 0 if deterministic else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

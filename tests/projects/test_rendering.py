@@ -1,0 +1,271 @@
+"""The pure renderer: pixels where photos and texts must be, bleed, PDF pages and resolution, determinism."""
+
+import hashlib
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image, PdfParser
+
+from projects.rendering import (
+    Photo,
+    RenderError,
+    TemplateSpec,
+    Text,
+    cover_crop,
+    page_pixel_size,
+    render,
+    render_page,
+)
+
+FONT_DIR = Path(__file__).resolve().parents[2] / "static" / "projects" / "fonts"
+FONTS = {"DejaVuSans": str(FONT_DIR / "DejaVuSans.ttf"), "DejaVuSerif": str(FONT_DIR / "DejaVuSerif.ttf")}
+RED, GREEN, BLUE, CREAM = (255, 0, 0), (0, 255, 0), (0, 0, 255), (250, 245, 230)
+# 254 DPI is 10 px per mm: every position below is a round number of pixels.
+DPI = 254
+PHOTO = {"id": "photo", "kind": "photo", "box": [10, 10, 40, 30]}  # px 130..530 × 130..430 with the 3 mm bleed
+CAPTION = {"id": "caption", "kind": "text", "box": [10, 60, 80, 30], "font": "DejaVuSans", "size_pt": 24,
+           "colour": "#0000FF", "align": "left"}  # px 130..930 × 630..930
+
+
+def template(*, layouts=None, pages=1, dpi=DPI, **extra):
+    return TemplateSpec.from_layouts(
+        page_layouts=layouts or [{"background": "#FAF5E6", "slots": [PHOTO, CAPTION]}], trim_width_mm=100,
+        trim_height_mm=100, bleed_mm=3, dpi=dpi, min_pages=1, max_pages=pages, **extra)
+
+
+def image_file(tmp_path, name, size, colour=RED, fmt="PNG"):
+    path = tmp_path / name
+    Image.new("RGB", size, colour).save(path, fmt)
+    return str(path)
+
+
+def halves(tmp_path, name="halves.png"):
+    """200 × 100 px: the left half red, the right half green."""
+    image = Image.new("RGB", (200, 100), GREEN)
+    image.paste(RED, (0, 0, 100, 100))
+    image.save(tmp_path / name)
+    return str(tmp_path / name)
+
+
+def pdf_pages(path):
+    """[(MediaBox, TrimBox, image width px, image height px, JPEG bytes)] of each page, in order."""
+    pdf = PdfParser.PdfParser(str(path))
+    try:
+        pages = []
+        for ref in pdf.pages:
+            page = pdf.read_indirect(ref)
+            image = pdf.read_indirect(page[b"Resources"][b"XObject"][b"Im0"])
+            pages.append((list(page[b"MediaBox"]), list(page[b"TrimBox"]), image.dictionary[b"Width"],
+                          image.dictionary[b"Height"], bytes(image.buf)))
+        return pages
+    finally:
+        pdf.close()
+
+
+def close(colour, expected, tolerance=8):
+    return all(abs(a - b) <= tolerance for a, b in zip(colour, expected))
+
+
+def test_a_page_has_the_trim_and_bleed_size_in_pixels():
+    assert page_pixel_size(template()) == (1060, 1060)
+    assert page_pixel_size(template(dpi=300)) == (1252, 1252)  # 106 mm at 300 DPI: 1251.97 px
+
+
+def test_the_photo_fills_its_slot_and_nothing_else(tmp_path):
+    photo = image_file(tmp_path, "red.png", (800, 600))
+
+    page = render_page(template(), 0, {"photo": Photo(photo)}, dpi=DPI, fonts=FONTS)
+
+    assert page.size == (1060, 1060)
+    assert page.getpixel((130, 130)) == RED and page.getpixel((529, 429)) == RED
+    assert page.getpixel((330, 280)) == RED
+    assert page.getpixel((129, 280)) == CREAM and page.getpixel((530, 280)) == CREAM
+    assert page.getpixel((330, 129)) == CREAM and page.getpixel((330, 430)) == CREAM
+    assert page.getpixel((5, 5)) == CREAM  # the bleed has the page's background
+
+
+def test_a_photo_touching_the_trim_edge_runs_over_the_bleed(tmp_path):
+    layouts = [{"background": "#FAF5E6", "slots": [{"id": "photo", "kind": "photo", "box": [0, 0, 50, 100]}]}]
+    photo = image_file(tmp_path, "red.png", (1000, 2000))
+
+    page = render_page(template(layouts=layouts), 0, {"photo": Photo(photo)}, dpi=DPI, fonts=FONTS)
+
+    # Left, top and bottom edges touch the trim: the photo reaches the page's edges; the right edge does not.
+    assert page.getpixel((0, 0)) == RED and page.getpixel((0, 1059)) == RED
+    assert page.getpixel((529, 530)) == RED and page.getpixel((530, 530)) == CREAM
+    assert page.getpixel((1059, 0)) == CREAM
+
+
+def test_text_is_drawn_in_its_colour_inside_its_box_only(tmp_path):
+    page = render_page(template(), 0, {"caption": Text("Holiday 2026 HHHH")}, dpi=DPI, fonts=FONTS)
+
+    inside = page.crop((130, 630, 930, 930))
+    blue_inside = sum(1 for pixel in inside.get_flattened_data() if pixel == BLUE)
+    blue_total = sum(1 for pixel in page.get_flattened_data() if pixel == BLUE)
+    assert blue_inside > 2000
+    assert blue_total == blue_inside
+    # Left aligned at the top of the box: ink in the first line's band, starting near the box's left edge.
+    first_line = page.crop((130, 630, 330, 730))
+    assert any(pixel == BLUE for pixel in first_line.get_flattened_data())
+
+
+def test_long_text_wraps_and_centred_text_is_centred(tmp_path):
+    centred = {**CAPTION, "align": "center"}
+    layouts = [{"background": "#FFFFFF", "slots": [centred]}]
+
+    page = render_page(template(layouts=layouts), 0, {"caption": Text("I")}, dpi=DPI, fonts=FONTS)
+    columns = [x for x in range(1060) if any(page.getpixel((x, y)) == BLUE for y in range(630, 930))]
+    assert abs((columns[0] + columns[-1]) / 2 - 530) <= 2  # the glyph sits in the middle of the 130..930 box
+
+    wrapped = render_page(template(layouts=layouts), 0, {"caption": Text("one two three four five six seven")},
+                          dpi=DPI, fonts=FONTS)
+    rows = [y for y in range(630, 930) if any(wrapped.getpixel((x, y)) == BLUE for x in range(130, 930))]
+    assert rows[-1] - rows[0] > 100  # two lines at 24 pt (84 px) each
+
+
+def test_cover_crop_keeps_the_aspect_and_centres_on_the_focal_point():
+    assert cover_crop((200, 100), (400, 400)) == ((50.0, 0.0, 150.0, 100.0), 4.0)
+    assert cover_crop((200, 100), (400, 400), focal=(0.0, 0.5)) == ((0.0, 0.0, 100.0, 100.0), 4.0)
+    assert cover_crop((200, 100), (400, 400), focal=(1.0, 0.5)) == ((100.0, 0.0, 200.0, 100.0), 4.0)
+    # Zoomed twice around a focal point at 3/4 of the width: a 50 px square centred on x = 150.
+    assert cover_crop((200, 100), (400, 400), focal=(0.75, 0.5), scale=2) == ((125.0, 25.0, 175.0, 75.0), 8.0)
+
+
+def test_the_focal_point_chooses_the_part_of_the_photo_shown(tmp_path):
+    square = [{"background": "#FFFFFF", "slots": [{"id": "photo", "kind": "photo", "box": [10, 10, 40, 40]}]}]
+    photo = halves(tmp_path)
+
+    centred = render_page(template(layouts=square), 0, {"photo": Photo(photo)}, dpi=DPI, fonts=FONTS)
+    left = render_page(template(layouts=square), 0, {"photo": Photo(photo, focal=(0.0, 0.5))}, dpi=DPI, fonts=FONTS)
+    right = render_page(template(layouts=square), 0, {"photo": Photo(photo, focal=(1.0, 0.5))}, dpi=DPI,
+                        fonts=FONTS)
+
+    # The slot is px 130..530: the centre crop shows red on its left half, green on its right half.
+    assert centred.getpixel((140, 330)) == RED and centred.getpixel((520, 330)) == GREEN
+    assert left.getpixel((140, 330)) == RED and left.getpixel((520, 330)) == RED
+    assert right.getpixel((140, 330)) == GREEN and right.getpixel((520, 330)) == GREEN
+
+
+def test_a_photo_below_the_resolution_threshold_is_warned_about(tmp_path):
+    small = image_file(tmp_path, "small.png", (100, 75))  # 4 px of slot per px of photo: 254 / 4 = 64 DPI
+    large = image_file(tmp_path, "large.png", (400, 300))  # 1:1, 254 DPI
+    warnings = []
+
+    render_page(template(), 0, {"photo": Photo(small)}, dpi=DPI, fonts=FONTS, warnings=warnings)
+    render_page(template(), 0, {"photo": Photo(large)}, dpi=DPI, fonts=FONTS, warnings=warnings)
+
+    assert warnings == [{"page": 1, "slot": "photo", "code": "low_resolution", "effective_dpi": 64,
+                         "minimum_dpi": 150, "message": "page 1, photo: the photo prints at 64 DPI, below 150"}]
+
+
+def test_the_effective_resolution_does_not_depend_on_the_preview_size(tmp_path):
+    small = image_file(tmp_path, "small.png", (100, 75))
+
+    output = render(template(), [{"photo": Photo(small)}], fonts=FONTS, out_dir=tmp_path / "out", production=False)
+
+    assert [w["effective_dpi"] for w in output.warnings] == [64]
+
+
+def test_the_print_pdf_has_one_page_per_page_at_the_template_size_and_dpi(tmp_path):
+    photo = image_file(tmp_path, "red.jpg", (800, 600), fmt="JPEG")
+    pages = [{"photo": Photo(photo), "caption": Text(f"Page {n}")} for n in range(1, 4)]
+
+    output = render(template(pages=3), pages, fonts=FONTS, out_dir=tmp_path / "out")
+
+    read = pdf_pages(output.production_file)
+    assert len(read) == 3
+    for media_box, trim_box, width, height, jpeg in read:
+        assert media_box == [0, 0, 300.4724, 300.4724]  # 106 mm in points (72 per inch)
+        assert trim_box == [8.5039, 8.5039, 291.9685, 291.9685]  # 3 mm of bleed on each side
+        assert (width, height) == (1060, 1060)
+        assert round(width / (media_box[2] / 72), 2) == 254.0  # pixels per inch of the page
+        image = Image.open(io.BytesIO(jpeg))
+        assert image.size == (1060, 1060) and image.mode == "RGB"
+        assert close(image.getpixel((330, 280)), RED) and close(image.getpixel((5, 5)), CREAM)
+    assert output.page_count == 3
+    assert [p.name for p in output.previews] == ["page-01.jpg", "page-02.jpg", "page-03.jpg"]
+    assert output.checksum == hashlib.sha256(output.production_file.read_bytes()).hexdigest()
+
+
+def test_previews_show_the_trimmed_page_at_1000_px(tmp_path):
+    photo = image_file(tmp_path, "red.png", (800, 600))
+
+    output = render(template(), [{"photo": Photo(photo)}], fonts=FONTS, out_dir=tmp_path / "out", production=False)
+
+    preview = Image.open(output.previews[0])
+    assert preview.size == (1000, 1000)
+    # The photo slot is 10..50 mm of the 100 mm trim: px 100..500 of the preview.
+    assert close(preview.getpixel((300, 250)), RED) and close(preview.getpixel((700, 250)), CREAM)
+    assert output.production_file is None
+
+
+def test_the_mock_up_shows_the_first_page_in_the_base_images_area(tmp_path):
+    base = image_file(tmp_path, "mug.png", (600, 400), colour=(40, 40, 40))
+    photo = image_file(tmp_path, "red.png", (800, 600))
+    full = [{"background": "#FFFFFF", "slots": [{"id": "photo", "kind": "photo", "box": [0, 0, 100, 100]}]}]
+
+    output = render(template(layouts=full, mockup_path=base, mockup_area=(100, 50, 200, 200)),
+                    [{"photo": Photo(photo)}], fonts=FONTS, out_dir=tmp_path / "out", production=False)
+
+    mockup = Image.open(output.mockup)
+    assert mockup.size == (600, 400)
+    assert close(mockup.getpixel((200, 150)), RED) and close(mockup.getpixel((20, 20)), (40, 40, 40))
+    assert close(mockup.getpixel((350, 150)), (40, 40, 40))
+
+
+def test_without_a_base_image_the_mock_up_is_the_design_on_a_shadowed_card(tmp_path):
+    photo = image_file(tmp_path, "red.png", (800, 600))
+    full = [{"background": "#FFFFFF", "slots": [{"id": "photo", "kind": "photo", "box": [0, 0, 100, 100]}]}]
+
+    output = render(template(layouts=full), [{"photo": Photo(photo)}], fonts=FONTS, out_dir=tmp_path / "out",
+                    production=False)
+
+    mockup = Image.open(output.mockup)
+    assert mockup.size == (1000, 1000)
+    assert close(mockup.getpixel((500, 500)), RED) and close(mockup.getpixel((5, 5)), (238, 238, 238))
+    below_right = mockup.getpixel((910, 920))  # the card ends at 900: its shadow is darker than the backdrop
+    assert below_right[0] < 230
+
+
+def test_the_same_project_gives_the_same_bytes_and_a_changed_text_another_checksum(tmp_path):
+    photo = image_file(tmp_path, "red.jpg", (800, 600), fmt="JPEG")
+    pages = [{"photo": Photo(photo, focal=(0.3, 0.6), scale=1.5), "caption": Text("Anna & Ben")}]
+
+    first = render(template(), pages, fonts=FONTS, out_dir=tmp_path / "a")
+    second = render(template(), pages, fonts=FONTS, out_dir=tmp_path / "b")
+    changed = render(template(), [{**pages[0], "caption": Text("Anna & Bea")}], fonts=FONTS, out_dir=tmp_path / "c")
+
+    assert first.checksum == second.checksum
+    assert first.production_file.read_bytes() == second.production_file.read_bytes()
+    assert first.previews[0].read_bytes() == second.previews[0].read_bytes()
+    assert first.mockup.read_bytes() == second.mockup.read_bytes()
+    assert changed.checksum != first.checksum
+    assert len(first.checksum) == 64
+
+
+def test_a_book_repeats_its_last_layout_and_checks_its_page_count(tmp_path):
+    cover = {"background": "#000000", "slots": []}
+    inner = {"background": "#FAF5E6", "slots": [PHOTO]}
+    photo = image_file(tmp_path, "red.png", (400, 300))
+    book = template(layouts=[cover, inner], pages=4)
+
+    third = render_page(book, 2, {"photo": Photo(photo)}, dpi=DPI, fonts=FONTS)
+    assert third.getpixel((330, 280)) == RED and third.getpixel((5, 5)) == CREAM
+
+    with pytest.raises(RenderError, match="5 pages; this product has 1 to 4"):
+        render(book, [{}] * 5, fonts=FONTS, out_dir=tmp_path / "out")
+
+
+def test_an_unreadable_image_is_a_render_error_naming_it(tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+
+    with pytest.raises(RenderError, match="cannot read image broken.jpg"):
+        render(template(), [{"photo": Photo(str(broken))}], fonts=FONTS, out_dir=tmp_path / "out")
+
+
+def test_an_empty_photo_slot_is_a_warning_not_an_error(tmp_path):
+    output = render(template(), [{}], fonts=FONTS, out_dir=tmp_path / "out", production=False)
+
+    assert output.warnings == [{"page": 1, "slot": "photo", "code": "empty", "message": "page 1, photo: no photo"}]
