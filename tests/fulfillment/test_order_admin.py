@@ -1,0 +1,853 @@
+import copy
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group
+from django.contrib.messages import get_messages
+from django.core.cache import cache
+from django.urls import reverse
+from django.utils import timezone
+from pytest_django.asserts import assertContains, assertNotContains
+
+from fulfillment.admin.orders import OrderAdmin
+from fulfillment.choices import EventSource, EventType, OrderType, PushKind, PushState, SubmitStatus
+from fulfillment.models import Order, OrderEvent, Refund, Shipment, Store, StorePush
+from fulfillment.services.mirror import orders_upsert
+from fulfillment.services.orders import order_add_note
+from fulfillment.services.refunds import order_refund
+from tests.factories import OrderFactory, OrderLineFactory, StoreFactory, UserFactory
+from tests.woo_payloads import line_item, order_payload
+
+MUGS, CANVAS = 171, 172
+ACTIONS = ("status", "note", "address", "refund", "tracking")
+# What each role may do on the order page, as the roles migration grants it (operations add notes too: they
+# talk to customers about production).
+ALLOWED = {
+    "operations": {"status", "tracking", "note"},
+    "support": {"note", "address"},
+    "finance": {"refund"},
+}
+POSTS = {
+    "status": {"status": "on-hold", "note": "waiting for the customer's photo"},
+    "note": {"note": "Called the customer: the photo comes tomorrow.", "customer_note": "on"},
+    "address": {"first_name": "Anna", "last_name": "de Vries", "company": "", "address_1": "Prinsengracht 263",
+                "address_2": "2e etage", "postcode": "1016 GV", "city": "Amsterdam", "state": "", "country": "NL",
+                "phone": "+31 20 555 0101"},
+    "refund": {f"quantity_{MUGS}": "1", f"amount_{MUGS}": "", f"quantity_{CANVAS}": "0", f"amount_{CANVAS}": "",
+               "restock": "on", "reason": "arrived broken"},
+    "tracking": {"carrier": "DHL", "tracking_number": "00340434161234567890", "tracking_link": "",
+                 "shipped_on": "2026-11-20", f"ship_{MUGS}": "1", f"ship_{CANVAS}": "0"},
+}
+EVENT_OF = {"status": EventType.STATUS_CHANGED, "note": EventType.NOTE_ADDED, "address": EventType.ADDRESS_CHANGED,
+            "refund": EventType.REFUNDED, "tracking": EventType.SHIPPED}
+PUSH_OF = {"status": PushKind.STATUS, "note": PushKind.NOTE, "address": PushKind.ADDRESS, "refund": PushKind.REFUND,
+           "tracking": PushKind.NOTE}
+
+
+@pytest.fixture(autouse=True)
+def empty_cache(db):
+    # Status counts, the store count and the dashboard are cached: each test starts from the database.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def staff(role=None, **kwargs):
+    user = UserFactory(username=kwargs.pop("username", role or "nobody"), **kwargs)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def logged_in(client, user):
+    client.force_login(user)
+    return client
+
+
+def page_url(order):
+    return reverse("admin:fulfillment_order_change", args=[order.pk])
+
+
+def action_url(order, action):
+    return reverse("admin:fulfillment_order_action", args=[order.pk, action])
+
+
+def list_url(query=""):
+    return reverse("admin:fulfillment_order_changelist") + (f"?{query}" if query else "")
+
+
+def messages_of(response):
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def desk_order(store, woo_id=17, status="processing"):
+    """An order as WooCommerce sent it: 3 mugs, a canvas in a size, shipping; 63.08 EUR with Austrian VAT."""
+    payload = order_payload(
+        woo_id, status=status, first_name="Anna", last_name="Gruber", email="anna.gruber@example.at",
+        line_items=[
+            line_item(MUGS, name="Photo mug", quantity=3, total="28.50", total_tax="5.70", sku="MUG-11"),
+            line_item(CANVAS, name="Canvas print", product_id=12, variation_id=31, quantity=1, total="20.00",
+                      total_tax="4.00", sku="CANVAS-3040",
+                      meta=[{"id": 1, "key": "pa_size", "value": "30x40", "display_key": "Size",
+                             "display_value": "30 × 40 cm"}]),
+        ],
+        total="63.08", total_tax="10.68",
+    )
+    orders_upsert(store=store, payloads=[copy.deepcopy(payload)], source=EventSource.IMPORT)
+    return Order.objects.get(store=store, woo_id=woo_id)
+
+
+def assert_nothing_written(user, order):
+    order.refresh_from_db()
+    assert not OrderEvent.objects.filter(user=user).exists()
+    assert not OrderEvent.objects.filter(order=order, source=EventSource.STAFF).exists()
+    assert (StorePush.objects.count(), Refund.objects.count(), Shipment.objects.count()) == (0, 0, 0)
+    assert (order.status, order.shipping["address_1"]) == ("processing", "Hauptstraße 2")
+
+
+# -- the order page: who may do what ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["operations", "support", "finance"])
+def test_every_role_sees_the_order_page_with_only_its_own_forms(client, store, role):
+    # Given an order and a member of a role
+    order = desk_order(store)
+    user = staff(role)
+
+    # When they open the order page
+    response = logged_in(client, user).get(page_url(order))
+
+    # Then they see it, with the forms of their actions only
+    assert response.status_code == 200
+    for action in ACTIONS:
+        form = f'action="{action_url(order, action)}"'
+        if action in ALLOWED[role]:
+            assertContains(response, form)
+        else:
+            assertNotContains(response, form)
+
+
+def test_user_in_no_group_is_refused_the_order_page_and_the_list(client, store):
+    # Given a staff member without a role
+    order = desk_order(store)
+    user = staff()
+
+    # When they open the order page and the list
+    logged_in(client, user)
+    page, listing = client.get(page_url(order)), client.get(list_url())
+
+    # Then both are refused
+    assert (page.status_code, listing.status_code) == (403, 403)
+
+
+def test_non_staff_user_is_sent_to_the_login_page(client, store):
+    order = desk_order(store)
+    user = staff("finance", is_staff=False)
+
+    response = logged_in(client, user).get(page_url(order))
+
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("admin:login"))
+
+
+@pytest.mark.parametrize(("role", "action"), [(role, action) for role in ALLOWED for action in ACTIONS])
+def test_each_action_is_allowed_or_refused_by_role(client, store, role, action):
+    # Given an order and a member of a role
+    order = desk_order(store)
+    user = staff(role)
+
+    # When they post the action
+    response = logged_in(client, user).post(action_url(order, action), POSTS[action])
+
+    if action in ALLOWED[role]:
+        # Then it is done, with an event and a push by that user
+        assert response.status_code == 302, messages_of(response)
+        assert response.url == page_url(order)
+        assert list(OrderEvent.objects.filter(user=user).values_list("type", flat=True)) == [EVENT_OF[action]]
+        assert list(StorePush.objects.values_list("kind", "created_by")) == [(PUSH_OF[action], user.pk)]
+    else:
+        # Then it is refused on the server and nothing is written
+        assert response.status_code == 403
+        assert_nothing_written(user, order)
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_user_in_no_group_is_refused_every_action(client, store, action):
+    order = desk_order(store)
+    user = staff()
+
+    response = logged_in(client, user).post(action_url(order, action), POSTS[action])
+
+    assert response.status_code == 403
+    assert_nothing_written(user, order)
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_superuser_may_do_every_action(client, store, action):
+    order = desk_order(store)
+    user = staff(username="root", is_superuser=True)
+
+    response = logged_in(client, user).post(action_url(order, action), POSTS[action])
+
+    assert response.status_code == 302, messages_of(response)
+    assert list(OrderEvent.objects.filter(user=user).values_list("type", flat=True)) == [EVENT_OF[action]]
+    assert StorePush.objects.filter(created_by=user).count() == 1
+
+
+def test_unknown_action_is_refused(client, store):
+    order = desk_order(store)
+    user = staff(username="root", is_superuser=True)
+
+    response = logged_in(client, user).post(action_url(order, "delete"), {})
+
+    assert response.status_code == 403
+    assert StorePush.objects.count() == 0
+
+
+def test_action_by_get_only_leads_back_to_the_page(client, store):
+    order = desk_order(store)
+    user = staff("support")
+
+    response = logged_in(client, user).get(action_url(order, "note"))
+
+    assert (response.status_code, response.url) == (302, page_url(order))
+    assert not OrderEvent.objects.filter(type=EventType.NOTE_ADDED).exists()
+
+
+# -- the actions' results ----------------------------------------------------------------------------------
+
+
+def test_status_change_is_done_and_told_to_staff(client, store):
+    # Given a processing order
+    order = desk_order(store)
+    user = staff("operations")
+
+    # When operations put it on hold
+    response = logged_in(client, user).post(action_url(order, "status"), POSTS["status"], follow=True)
+
+    # Then it is on hold, the event says why and the page tells it
+    order.refresh_from_db()
+    assert order.status == "on-hold"
+    event = OrderEvent.objects.get(type=EventType.STATUS_CHANGED)
+    assert (event.user, event.message) == (user, "Processing → On hold: waiting for the customer's photo")
+    assert StorePush.objects.get().payload == {"status": "on-hold"}
+    assert messages_of(response) == ["Status changed to On hold; WooCommerce will be told."]
+
+
+def test_cancelling_without_confirmation_is_refused_and_writes_nothing(client, store):
+    # Given a processing order
+    order = desk_order(store)
+    user = staff("operations")
+
+    # When operations cancel it without ticking the confirmation
+    response = logged_in(client, user).post(action_url(order, "status"), {"status": "cancelled", "note": ""})
+
+    # Then the page comes back with the reason, and nothing changed
+    assert response.status_code == 400
+    assert messages_of(response) == ["Please correct the fields marked below."]
+    assertContains(response, "Cancelling cannot be undone in the shop: tick the box to confirm.", status_code=400)
+    assert_nothing_written(user, order)
+
+
+def test_cancelling_with_confirmation_cancels(client, store):
+    order = desk_order(store)
+    user = staff("operations")
+
+    response = logged_in(client, user).post(action_url(order, "status"),
+                                            {"status": "cancelled", "note": "customer asked", "confirm": "on"})
+
+    assert response.status_code == 302
+    order.refresh_from_db()
+    assert order.status == "cancelled"
+    assert StorePush.objects.get().payload == {"status": "cancelled"}
+    assert OrderEvent.objects.get(user=user).message == "Processing → Cancelled: customer asked"
+
+
+def test_status_not_allowed_from_the_current_one_is_refused(client, store):
+    # Given a processing order (it cannot go back to pending)
+    order = desk_order(store)
+    user = staff("operations")
+
+    response = logged_in(client, user).post(action_url(order, "status"), {"status": "pending"})
+
+    assert response.status_code == 400
+    assertContains(response, "Select a valid choice. pending is not one of the available choices.", status_code=400)
+    assert_nothing_written(user, order)
+
+
+def test_note_to_the_customer_and_private_note(client, store):
+    order = desk_order(store)
+    user = staff("support")
+    logged_in(client, user)
+
+    to_customer = client.post(action_url(order, "note"), POSTS["note"], follow=True)
+    private = client.post(action_url(order, "note"), {"note": "Customer is a reseller."}, follow=True)
+
+    assert messages_of(to_customer) == ["Note sent to the customer."]
+    assert messages_of(private) == ["Private note added."]
+    assert list(StorePush.objects.values_list("payload", flat=True)) == [
+        {"note": "Called the customer: the photo comes tomorrow.", "customer_note": True},
+        {"note": "Customer is a reseller.", "customer_note": False},
+    ]
+
+
+def test_address_correction_is_saved_and_a_wrong_one_writes_nothing(client, store):
+    # Given an order and support
+    order = desk_order(store)
+    user = staff("support")
+    logged_in(client, user)
+
+    # When support sends an address with a country name instead of its code and no city
+    wrong = client.post(action_url(order, "address"), {**POSTS["address"], "country": "Netherlands", "city": ""})
+
+    # Then the fields are marked and nothing changed
+    assert wrong.status_code == 400
+    assertContains(wrong, "Ensure this value has at most 2 characters (it has 11).", status_code=400)
+    assertContains(wrong, "This field is required.", status_code=400)
+    assert_nothing_written(user, order)
+
+    # When the address is right
+    right = client.post(action_url(order, "address"), POSTS["address"])
+
+    # Then the order has it
+    assert right.status_code == 302
+    order.refresh_from_db()
+    assert (order.shipping["address_1"], order.city, order.country) == ("Prinsengracht 263", "Amsterdam", "NL")
+    assert StorePush.objects.get().payload["shipping"]["postcode"] == "1016 GV"
+
+
+def test_refund_from_the_page_records_it_with_restock_and_reason(client, store):
+    order = desk_order(store)
+    user = staff("finance")
+
+    response = logged_in(client, user).post(action_url(order, "refund"), POSTS["refund"], follow=True)
+
+    made = Refund.objects.get()
+    assert (made.amount, made.restock, made.reason, made.api_refund, made.created_by) == (
+        Decimal("11.40"), True, "arrived broken", False, user)
+    assert messages_of(response) == ["Refund of 11.40 EUR recorded; it is being sent to WooCommerce."]
+
+
+@pytest.mark.parametrize(("posted", "shown"), [
+    ({f"amount_{MUGS}": "abc"}, '<div class="errornote">Enter an amount such as 12.50.</div>'),
+    ({f"amount_{MUGS}": "-3"}, '<div class="errornote">An amount cannot be negative.</div>'),
+    ({f"amount_{MUGS}": "1.999"}, '<div class="errornote">EUR amounts have at most 2 decimals.</div>'),
+    ({f"quantity_{MUGS}": "5"}, '<div class="errornote">Only 3 left to refund on this line.</div>'),
+    ({f"amount_{MUGS}": "99.00"}, '<div class="errornote">At most 34.20 is left to refund on this line.</div>'),
+    ({}, '<p class="errornote">Nothing to refund: enter a quantity or an amount on at least one line.</p>'),
+    ({f"quantity_{MUGS}": "1", "api_refund": "on"},
+     '<p class="errornote">This store does not allow refunds through the payment gateway.</p>'),
+])
+def test_wrong_refund_from_the_page_shows_the_message_and_writes_nothing(client, store, posted, shown):
+    # Given an order and finance
+    order = desk_order(store)
+    user = staff("finance")
+
+    # When finance posts a wrong refund
+    response = logged_in(client, user).post(action_url(order, "refund"), {"reason": "test", **posted})
+
+    # Then the refund panel comes back open with the message, and nothing is written
+    assert response.status_code == 400
+    assert messages_of(response) == ["The refund was not made."]
+    assertContains(response, shown, html=True, status_code=400)
+    assertContains(response, '<details open id="refund-panel">', status_code=400)
+    assert_nothing_written(user, order)
+
+
+def test_refund_form_keeps_what_was_typed_when_refused(client, store):
+    # Given an order and finance
+    order = desk_order(store)
+    user = staff("finance")
+
+    # When finance's refund is refused
+    response = logged_in(client, user).post(action_url(order, "refund"), {
+        f"quantity_{MUGS}": "1", f"amount_{CANVAS}": "30.00", "restock": "on", "reason": "arrived broken"})
+
+    # Then the form shows again what was typed, to correct and send again
+    assert response.status_code == 400
+    assertContains(response, f'name="quantity_{MUGS}" class="refund-qty" data-unit="11.4000" data-item="{MUGS}" '
+                             'value="1"', status_code=400)
+    assertContains(response, f'name="amount_{CANVAS}" class="refund-amount" data-item="{CANVAS}" '
+                             'data-max="24.0000" value="30.00"', status_code=400)
+    assertContains(response, '<input type="checkbox" name="restock" checked>', html=True, status_code=400)
+    assertContains(response, '<input type="text" name="reason" maxlength="500" size="40" value="arrived broken">',
+                   html=True, status_code=400)
+    assert Refund.objects.count() == 0
+
+
+def test_shipment_from_the_page_records_the_lines_posted(client, store):
+    order = desk_order(store)
+    user = staff("operations")
+
+    response = logged_in(client, user).post(action_url(order, "tracking"), {
+        **POSTS["tracking"], "tracking_link": "https://www.dhl.de/track?piececode=00340434161234567890",
+        f"ship_{MUGS}": "3", f"ship_{CANVAS}": "1"}, follow=True)
+
+    shipment = Shipment.objects.get()
+    assert (shipment.carrier, shipment.tracking_number, shipment.shipped_on.isoformat(), shipment.lines) == (
+        "DHL", "00340434161234567890", "2026-11-20", [{"line_id": MUGS, "quantity": 3},
+                                                       {"line_id": CANVAS, "quantity": 1}])
+    assert messages_of(response) == [
+        "Shipment 00340434161234567890 recorded; the customer will get the tracking number."]
+    # everything has shipped: the order completes
+    order.refresh_from_db()
+    assert order.status == "completed"
+    assert list(OrderEvent.objects.filter(user=user).order_by("pk").values_list("type", flat=True)) == [
+        EventType.SHIPPED, EventType.STATUS_CHANGED]
+
+
+def test_over_shipping_from_the_page_is_refused_and_writes_nothing(client, store):
+    order = desk_order(store)
+    user = staff("operations")
+
+    response = logged_in(client, user).post(action_url(order, "tracking"), {**POSTS["tracking"], f"ship_{MUGS}": "4"})
+
+    assert response.status_code == 400
+    assert messages_of(response) == ["The shipment was not recorded."]
+    assertContains(response, "Between 0 and 3.", status_code=400)
+    assert_nothing_written(user, order)
+
+
+# -- what the page shows ---------------------------------------------------------------------------------
+
+
+def test_page_shows_lines_totals_refunds_and_the_timeline(client, store):
+    # Given an order with a refund by finance, a note by support whose push failed
+    order = desk_order(store)
+    finance, support = staff("finance"), staff("support")
+    order_refund(order=order, amounts={}, quantities={MUGS: 1}, reason="arrived broken", restock=True, user=finance)
+    order_add_note(order=order, note="Photo received.", customer_note=False, user=support)
+    StorePush.objects.filter(kind=PushKind.NOTE).update(
+        state=PushState.FAILED, last_error="POST orders/17/notes: HTTP 401 woocommerce_rest_authentication_error")
+    at = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+    OrderEvent.objects.filter(type=EventType.CREATED).update(created_at=at)
+    OrderEvent.objects.filter(type=EventType.REFUNDED).update(created_at=at + timedelta(minutes=1))
+    Refund.objects.update(created_at=at + timedelta(minutes=1))
+    StorePush.objects.filter(kind=PushKind.REFUND).update(created_at=at + timedelta(minutes=2))
+    OrderEvent.objects.filter(type=EventType.NOTE_ADDED).update(created_at=at + timedelta(minutes=3))
+    StorePush.objects.filter(kind=PushKind.NOTE).update(created_at=at + timedelta(minutes=4))
+
+    # When support opens the page
+    response = logged_in(client, support).get(page_url(order))
+
+    # Then the lines show SKU, variation, quantity and what has shipped
+    assert response.status_code == 200
+    assertContains(response, '<td>MUG-11</td><td></td><td class="num">3</td><td class="num">28.50 EUR</td>'
+                             '<td class="num">5.70 EUR</td><td class="num">0 / 3</td>', html=True)
+    assertContains(response, '<td>CANVAS-3040</td><td>Size: 30 × 40 cm</td><td class="num">1</td>'
+                             '<td class="num">20.00 EUR</td><td class="num">4.00 EUR</td><td class="num">0 / 1</td>',
+                   html=True)
+    # the shipping, the totals and what was refunded so far
+    assertContains(response, '<tr><th>Shipping: Flat rate</th><td class="num">4.90 EUR</td></tr>', html=True)
+    assertContains(response, '<tr><th>Total tax</th><td class="num">10.68 EUR</td></tr>', html=True)
+    assertContains(response, '<tr class="grand"><th>Order total</th><td class="num">63.08 EUR</td></tr>', html=True)
+    assertContains(response, '<td class="num" id="refunded-so-far">−11.40 EUR</td>', html=True)
+    assertContains(response, '<tr><th>Net</th><td class="num">51.68 EUR</td></tr>', html=True)
+    refund_row = response.content.decode().split('<p class="refund">')[1].split("</p>")[0]
+    assert " ".join(refund_row.split()) == (
+        "2026-11-21 09:01 · <strong>11.40 EUR</strong> · arrived broken · Waiting to be sent to WooCommerce "
+        "· restocked · finance")
+    # and the timeline, newest first: events with who did them, pushes with their state
+    timeline = response.context["timeline"]
+    assert [(e["kind"], e["label"], e["user"], e["source"], e["message"]) for e in timeline] == [
+        ("push", "→ WooCommerce: Note", support, "Failed",
+         "POST orders/17/notes: HTTP 401 woocommerce_rest_authentication_error"),
+        ("event", "Note added", support, "Staff", "Photo received."),
+        ("push", "→ WooCommerce: Refund", finance, "Waiting to be sent", ""),
+        ("event", "Refunded", finance, "Staff", "11.40 EUR (1 × Photo mug) — arrived broken · restocked"),
+        ("event", "Order received", None, "Import", "Order #17 received (Processing)"),
+    ]
+    assertContains(response, '<time datetime="2026-11-21T09:04:00+00:00">2026-11-21 09:04</time>', html=True)
+    assertContains(response, '<span class="source">Failed · support</span>', html=True)
+    assertContains(response, '<span class="source">Waiting to be sent · finance</span>', html=True)
+    assertContains(response, '<span class="source">Staff · finance</span>', html=True)
+    assertContains(response, "Retry in the outbox", count=1)
+
+
+# -- the order list ----------------------------------------------------------------------------------------
+
+
+def many_orders(count=150):
+    """Orders with lines across two stores, every column filled in differently."""
+    stores = [StoreFactory(slug="nl", name="Fotocadeau NL"), StoreFactory(slug="it", name="Regali Foto IT")]
+    statuses = ["processing", "completed", "on-hold", "cancelled", "awaiting-print"]
+    types = [OrderType.IN_APP, OrderType.AMAZON, OrderType.SHINEON, OrderType.OTHER]
+    start = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
+    for i in range(count):
+        failed = i % 7 == 0
+        order = OrderFactory(
+            store=stores[i % 2], woo_id=10_000 + i, status=statuses[i % len(statuses)], order_type=types[i % 4],
+            created_at=start + timedelta(hours=5 * i), customer_name=f"Client {i}", city=["Roma", "Utrecht"][i % 2],
+            state=["RM", ""][i % 2], country=["IT", "NL"][i % 2],
+            submit_status=SubmitStatus.FAILED if failed else (SubmitStatus.SUBMITTED if i % 3 else SubmitStatus.NONE),
+            submit_error="Printful: 503 Service unavailable" if failed else "",
+        )
+        for n in range(1 + i % 3):
+            OrderLineFactory(order=order, woo_line_id=100_000 + i * 10 + n)
+    return stores
+
+
+@pytest.mark.parametrize("role", ["operations", "superuser"])
+def test_list_page_of_100_rows_takes_at_most_10_queries(client, role, django_assert_max_num_queries):
+    # Given 150 orders with lines across two stores
+    many_orders(150)
+    user = staff(username="root", is_superuser=True) if role == "superuser" else staff(role)
+    logged_in(client, user)
+
+    # When the list is shown with a cold cache, then with a warm one
+    with django_assert_max_num_queries(10):
+        cold = client.get(list_url())
+    with django_assert_max_num_queries(10):
+        warm = client.get(list_url("status=processing&store__id__exact=%d" % Store.objects.get(slug="nl").pk))
+    with django_assert_max_num_queries(10):
+        again = client.get(list_url())
+
+    # Then a page holds 100 rows
+    assert cold.status_code == warm.status_code == again.status_code == 200
+    assert len(cold.context["cl"].result_list) == 100
+    assert len(again.context["cl"].result_list) == 100
+    assert cold.context["cl"].result_count == 150
+    assertContains(cold, "Fotocadeau NL")
+
+
+def filter_set():
+    """Six orders, each differing from the first in one filter only."""
+    one, two = StoreFactory(slug="nl", name="Fotocadeau NL"), StoreFactory(slug="it", name="Regali Foto IT")
+    base = {"store": one, "status": "processing", "order_type": OrderType.IN_APP,
+            "submit_status": SubmitStatus.FAILED, "submit_error": "Printful: 503",
+            "created_at": datetime(2026, 11, 2, 9, 0, tzinfo=UTC)}
+    variants = {
+        "match": {},
+        "late_on_the_last_day": {"created_at": datetime(2026, 11, 3, 23, 59, tzinfo=UTC)},
+        "other_store": {"store": two},
+        "other_status": {"status": "on-hold"},
+        "other_type": {"order_type": OrderType.AMAZON},
+        "submitted": {"submit_status": SubmitStatus.SUBMITTED, "submit_error": ""},
+        "too_early": {"created_at": datetime(2026, 11, 1, 23, 59, tzinfo=UTC)},
+        "too_late": {"created_at": datetime(2026, 11, 4, 0, 0, tzinfo=UTC)},
+    }
+    orders = {name: OrderFactory(woo_id=2000 + i, **{**base, **change}) for i, (name, change) in
+              enumerate(variants.items())}
+    return one, orders
+
+
+def listed(response):
+    return sorted(o.woo_id for o in response.context["cl"].result_list)
+
+
+@pytest.mark.parametrize(("dropped", "also"), [
+    (None, []),
+    ("store__id__exact", ["other_store"]),
+    ("status", ["other_status"]),
+    ("order_type__exact", ["other_type"]),
+    ("submit_status__exact", ["submitted"]),
+    ("created_at__since", ["too_early"]),
+    ("created_at__until", ["too_late"]),
+])
+def test_filters_combine(client, dropped, also):
+    # Given orders that each differ in one filter
+    store, orders = filter_set()
+    user = staff("operations")
+    params = {"store__id__exact": store.pk, "status": "processing", "order_type__exact": "in_app",
+              "submit_status__exact": "failed", "created_at__since": "2026-11-02", "created_at__until": "2026-11-03"}
+    params.pop(dropped, None)
+
+    # When the list is filtered by all of them (but one)
+    response = logged_in(client, user).get(list_url("&".join(f"{k}={v}" for k, v in params.items())))
+
+    # Then exactly the matching orders are listed
+    assert response.status_code == 200
+    expected = ["match", "late_on_the_last_day", *also]
+    assert listed(response) == sorted(orders[name].woo_id for name in expected)
+
+
+def test_failed_submission_shows_its_reason_on_hover(client, store):
+    OrderFactory(store=store, woo_id=3001, submit_status=SubmitStatus.FAILED,
+                 submit_error='Printful answered 503 "Service unavailable"')
+    OrderFactory(store=store, woo_id=3002, submit_status=SubmitStatus.SUBMITTED)
+    OrderFactory(store=store, woo_id=3003)
+    user = staff("operations")
+
+    response = logged_in(client, user).get(list_url())
+
+    assertContains(response, '<span class="submit-failed" '
+                             'title="Printful answered 503 &quot;Service unavailable&quot;">Failed</span>', html=True)
+    assertContains(response, '<span class="submit-ok">Submitted</span>', html=True, count=1)
+    assertContains(response, "submit-failed", count=1)
+
+
+def search_set(store):
+    return {
+        "anna": OrderFactory(store=store, woo_id=5001, number="5001", customer_name="Anna de Vries",
+                             customer_email="anna.devries@example.nl"),
+        "marco": OrderFactory(store=store, woo_id=5002, number="R-2026-0042", customer_name="Marco Rossi",
+                              customer_email="marco.rossi@example.it"),
+        "numbered": OrderFactory(store=store, woo_id=42, number="5002", customer_name="Sophie Martin",
+                                 customer_email="sophie@exemple.fr"),
+    }
+
+
+@pytest.mark.parametrize(("term", "expected"), [
+    ("5001", ["anna"]),
+    ("#5001", ["anna"]),
+    ("5002", ["marco", "numbered"]),  # Marco's WooCommerce id, Sophie's order number
+    ("42", ["numbered"]),
+    ("R-2026-0042", ["marco"]),
+    ("devries@", ["anna"]),
+    ("EXAMPLE.IT", ["marco"]),
+    ("Rossi", ["marco"]),
+    ("de vries", ["anna"]),
+    ("nobody", []),
+])
+def test_search_by_number_id_email_or_name(client, store, term, expected):
+    orders = search_set(store)
+    user = staff("support")
+
+    response = logged_in(client, user).get(reverse("admin:fulfillment_order_changelist"), {"q": term})
+
+    assert response.status_code == 200
+    assert listed(response) == sorted(orders[name].woo_id for name in expected)
+
+
+def test_status_tabs_count_orders_per_status(client):
+    # Given orders in several statuses, one custom, in two stores
+    one, two = StoreFactory(slug="nl"), StoreFactory(slug="it")
+    for i, (store, status) in enumerate([(one, "processing"), (one, "processing"), (two, "processing"),
+                                         (one, "completed"), (two, "completed"), (one, "awaiting-print")]):
+        OrderFactory(store=store, woo_id=4000 + i, status=status)
+    user = staff("operations")
+    logged_in(client, user)
+
+    # When the list is shown, for all stores and then for one
+    everything = client.get(list_url("status=processing"))
+    one_store = client.get(list_url(f"store__id__exact={one.pk}"))
+
+    # Then each status has a tab with its count, the current one marked
+    assert [(t["label"], t["count"], t["active"]) for t in everything.context["status_tabs"]] == [
+        ("All", 6, False), ("Processing", 3, True), ("Completed", 2, False), ("Awaiting print", 1, False)]
+    assertContains(everything,
+                   '<a href="?status=processing" class="active">Processing <span class="count">3</span></a>', html=True)
+    assert [(t["label"], t["count"]) for t in one_store.context["status_tabs"]] == [
+        ("All", 4), ("Processing", 2), ("Completed", 1), ("Awaiting print", 1)]
+
+
+def test_status_filter_offers_every_custom_status_not_only_the_newest(client, store):
+    # Given an old order in a custom status, then many newer ones in another custom status
+    OrderFactory(store=store, woo_id=8000, status="in-production", created_at=datetime(2025, 1, 5, tzinfo=UTC))
+    for i in range(60):
+        OrderFactory(store=store, woo_id=8001 + i, status="awaiting-print")
+    user = staff("operations")
+
+    # When the list is shown
+    response = logged_in(client, user).get(list_url())
+
+    # Then the status filter offers the core statuses and both custom ones
+    status_filter = response.context["cl"].filter_specs[0]
+    assert status_filter.lookup_choices[-2:] == [("awaiting-print", "Awaiting print"),
+                                                 ("in-production", "In production")]
+    assert len(status_filter.lookup_choices) == 12
+    filtered = client.get(list_url("status=in-production"))
+    assert listed(filtered) == [8000]
+
+
+def test_count_stops_at_the_cap_and_says_more_than(client, store, monkeypatch):
+    # Given more orders than the count goes up to, over more than one page
+    monkeypatch.setattr("fulfillment.admin.list_tools.COUNT_CAP", 5)
+    monkeypatch.setattr(OrderAdmin, "list_per_page", 3)
+    for i in range(8):
+        OrderFactory(store=store, woo_id=6000 + i)
+    user = staff("operations")
+
+    # When the list is shown
+    response = logged_in(client, user).get(list_url())
+
+    # Then the count stops one past the cap and staff are told to narrow the filters
+    assert response.context["cl"].paginator.count == 6
+    assertContains(response, '<p class="help">More than 5 orders match: '
+                             'narrow the filters to see the exact number.</p>', html=True)
+    assert [o.woo_id for o in response.context["cl"].result_list] == [6007, 6006, 6005]
+
+
+def test_count_under_the_cap_says_nothing_more(client, store, monkeypatch):
+    monkeypatch.setattr("fulfillment.admin.list_tools.COUNT_CAP", 5)
+    monkeypatch.setattr(OrderAdmin, "list_per_page", 3)
+    for i in range(5):
+        OrderFactory(store=store, woo_id=6000 + i)
+    user = staff("operations")
+
+    response = logged_in(client, user).get(list_url())
+
+    assert response.context["cl"].paginator.count == 5
+    assertNotContains(response, "orders match: narrow the filters")
+
+
+# -- bulk actions -----------------------------------------------------------------------------------------
+
+
+def bulk_orders(store):
+    return [OrderFactory(store=store, woo_id=7001, status="processing"),
+            OrderFactory(store=store, woo_id=7002, status="on-hold"),
+            OrderFactory(store=store, woo_id=7003, status="refunded"),
+            OrderFactory(store=store, woo_id=7004, status="processing")]
+
+
+def selected(orders):
+    return [str(o.pk) for o in orders]
+
+
+def test_bulk_status_change_asks_then_applies_and_lists_the_refused(client, store):
+    # Given orders in statuses that may and may not be completed
+    orders = bulk_orders(store)
+    user = staff("operations")
+    logged_in(client, user)
+    chosen = orders[:3]
+
+    # When operations choose "change status" on three of them
+    asked = client.post(list_url(), {"action": "bulk_change_status", "_selected_action": selected(chosen),
+                                     "index": "0", "select_across": "0"})
+
+    # Then an intermediate page asks for the new status, nothing changed yet
+    assert asked.status_code == 200
+    assert asked.templates[0].name == "admin/fulfillment/order/bulk_status.html"
+    assertContains(asked, "Change the status of 3 orders:")
+    assert StorePush.objects.count() == 0
+
+    # When they apply "completed"
+    applied = client.post(list_url(), {"action": "bulk_change_status", "_selected_action": selected(chosen),
+                                       "select_across": "0", "status": "completed", "note": "shipped by hand",
+                                       "apply": "Change status"}, follow=True)
+
+    # Then the two that may are completed, with events and pushes by that user; the refunded one is listed
+    assert messages_of(applied) == ["2 orders moved to Completed.", "Not allowed from their status: #7003 (Refunded)"]
+    assert dict(Order.objects.values_list("woo_id", "status")) == {
+        7001: "completed", 7002: "completed", 7003: "refunded", 7004: "processing"}
+    assert sorted(OrderEvent.objects.filter(user=user).values_list("order__woo_id", "message")) == [
+        (7001, "Processing → Completed: shipped by hand"), (7002, "On hold → Completed: shipped by hand")]
+    assert StorePush.objects.filter(created_by=user, payload={"status": "completed"}).count() == 2
+
+
+def test_bulk_cancel_needs_the_confirmation(client, store):
+    orders = bulk_orders(store)
+    user = staff("operations")
+
+    response = logged_in(client, user).post(list_url(), {
+        "action": "bulk_change_status", "_selected_action": selected(orders[:2]), "select_across": "0",
+        "status": "cancelled", "apply": "Change status"})
+
+    assert response.status_code == 200
+    assertContains(response, "Cancelling cannot be undone in the shop: tick the box to confirm.")
+    assert list(Order.objects.order_by("woo_id").values_list("status", flat=True)) == [
+        "processing", "on-hold", "refunded", "processing"]
+    assert (OrderEvent.objects.count(), StorePush.objects.count()) == (0, 0)
+
+
+@pytest.mark.parametrize("role", ["support", "finance"])
+def test_bulk_status_change_needs_the_permission(client, store, role):
+    # Given orders and a member of a role without "change status"
+    orders = bulk_orders(store)
+    user = staff(role)
+
+    # When they post the action anyway, straight to "apply"
+    response = logged_in(client, user).post(list_url(), {
+        "action": "bulk_change_status", "_selected_action": selected(orders), "select_across": "0",
+        "status": "completed", "apply": "Change status"})
+
+    # Then nothing changes
+    assert response.status_code in (200, 302)
+    assert list(Order.objects.order_by("woo_id").values_list("status", flat=True)) == [
+        "processing", "on-hold", "refunded", "processing"]
+    assert (OrderEvent.objects.count(), StorePush.objects.count()) == (0, 0)
+
+
+def test_export_csv_of_the_selection(client, store):
+    # Given orders and finance
+    orders = bulk_orders(store)
+    orders[0].submit_status = SubmitStatus.SUBMITTED
+    orders[0].save(update_fields=["submit_status"])
+    user = staff("finance")
+
+    # When finance exports two of them
+    response = logged_in(client, user).post(list_url(), {"action": "export_csv",
+                                                         "_selected_action": selected(orders[:2]),
+                                                         "index": "0", "select_across": "0"})
+
+    # Then a CSV comes back with a header and one row per order
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"] == 'attachment; filename="orders.csv"'
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows == [
+        ["Number", "WooCommerce id", "Store", "Status", "Created (UTC)", "Customer", "Email", "City", "State",
+         "Country", "Total", "Currency", "Payment method", "Items", "Type", "Submit status"],
+        ["7001", "7001", store.slug, "processing", "2026-11-01 10:00:00+00:00", "Ben Schmidt",
+         "customer7001@example.com", "Wien", "", "AT", "40.08", "EUR", "Direct bank transfer", "1", "other",
+         "submitted"],
+        ["7002", "7002", store.slug, "on-hold", "2026-11-01 10:00:00+00:00", "Ben Schmidt",
+         "customer7002@example.com", "Wien", "", "AT", "40.08", "EUR", "Direct bank transfer", "1", "other", ""],
+    ]
+
+
+@pytest.mark.parametrize("role", ["support", "operations"])
+def test_export_needs_the_export_permission(client, store, role):
+    orders = bulk_orders(store)
+    user = staff(role)
+
+    response = logged_in(client, user).post(list_url(), {"action": "export_csv", "_selected_action": selected(orders),
+                                                         "index": "0", "select_across": "0"})
+
+    assert response.status_code in (200, 302)
+    assert not response.get("Content-Type", "").startswith("text/csv")
+    assert not getattr(response, "streaming", False)
+
+
+# -- the dashboard ---------------------------------------------------------------------------------------
+
+
+def test_dashboard_shows_per_store_figures_and_a_chart(client):
+    # Given two stores with orders of the last days, submissions and pushes in various states
+    one, two = StoreFactory(slug="nl", name="Fotocadeau NL"), StoreFactory(slug="it", name="Regali Foto IT")
+    yesterday = timezone.now() - timedelta(days=1)
+    waiting = OrderFactory(store=one, woo_id=1, status="processing", order_type=OrderType.IN_APP,
+                           created_at=yesterday)
+    OrderFactory(store=one, woo_id=2, status="processing", order_type=OrderType.IN_APP,
+                 submit_status=SubmitStatus.FAILED, submit_error="Printful: 503", created_at=yesterday)
+    OrderFactory(store=one, woo_id=3, status="completed", order_type=OrderType.IN_APP,
+                 submit_status=SubmitStatus.SUBMITTED, created_at=yesterday)
+    OrderFactory(store=two, woo_id=4, status="on-hold", created_at=yesterday)
+    for state in (PushState.FAILED, PushState.RETRYING, PushState.SENT):
+        StorePush.objects.create(store=one, order=waiting, kind=PushKind.NOTE, payload={}, state=state,
+                                 next_attempt_at=timezone.now())
+    user = staff("operations")
+
+    # When operations open the admin's home page
+    response = logged_in(client, user).get(reverse("admin:index"))
+
+    # Then each store has its figures, statuses and an inline chart
+    assert response.status_code == 200
+    html = response.content.decode()
+    nl, it = html.split("<h2>Fotocadeau NL</h2>")[1].split("</section>")[0], \
+        html.split("<h2>Regali Foto IT</h2>")[1].split("</section>")[0]
+    assert "<strong>1</strong> waiting for submission" in nl
+    assert "<strong>1</strong> failed submissions" in nl
+    assert "<strong>2</strong> pushes to WooCommerce failing" in nl
+    assert "Processing</span> 2" in nl and "Completed</span> 1" in nl
+    assert "<strong>0</strong> waiting for submission" in it
+    assert "<strong>0</strong> pushes to WooCommerce failing" in it
+    assert "On hold</span> 1" in it
+    day = timezone.localdate(yesterday).isoformat()
+    assert f"<title>{day}: 3</title>" in nl and f"<title>{day}: 1</title>" in it
+    assert nl.count("<svg") == 1 and it.count("<svg") == 1
+    assert "<script" not in html.split('id="dashboard"')[1].split("</section>")[0]
+
+
+def test_dashboard_is_not_shown_to_staff_without_a_role(client, store):
+    OrderFactory(store=store, woo_id=1)
+    user = staff()
+
+    response = logged_in(client, user).get(reverse("admin:index"))
+
+    assert response.status_code == 200
+    assertNotContains(response, 'id="dashboard"')

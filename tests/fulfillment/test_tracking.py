@@ -1,0 +1,348 @@
+import copy
+from datetime import date
+
+import pytest
+
+from fulfillment.choices import EventSource, EventType, PushKind, PushState
+from fulfillment.models import Order, OrderEvent, Shipment, StorePush
+from fulfillment.services.mirror import orders_upsert
+from fulfillment.services.orders import OrderActionError
+from fulfillment.services.tracking import shipment_add, shipped_quantities, tracking_request_body
+from tests.factories import UserFactory
+from tests.woo_payloads import line_item, order_payload
+
+MUGS, CANVAS = 171, 172
+DHL_LINK = "https://www.dhl.de/de/privatkunden/pakete-empfangen/verfolgen.html?piececode=00340434161234567890"
+NOTE_WITH_LINK = ("Your order has shipped with DHL. Tracking number: 00340434161234567890. "
+                  f"Follow it here: {DHL_LINK}")
+
+
+@pytest.fixture
+def ops(db):
+    return UserFactory(username="oscar")
+
+
+def with_tracking_extension(store, on=True):
+    store.has_shipment_tracking = on
+    store.save(update_fields=["has_shipment_tracking"])
+    return store
+
+
+def mirrored(woo, store, woo_id=17, status="processing"):
+    """3 mugs and a canvas, in the fake shop and in our mirror."""
+    payload = order_payload(woo_id, status=status, line_items=[
+        line_item(MUGS, name="Photo mug", quantity=3, total="28.50", total_tax="5.70"),
+        line_item(CANVAS, name="Canvas print", quantity=1, total="20.00", total_tax="4.00", sku="CANVAS-3040"),
+    ])
+    woo.add_orders([payload])
+    orders_upsert(store=store, payloads=[copy.deepcopy(payload)], source=EventSource.IMPORT)
+    return Order.objects.get(store=store, woo_id=woo_id)
+
+
+def ship(order, user, carrier="DHL", number="00340434161234567890", link=DHL_LINK, lines=None,
+         shipped_on=date(2026, 11, 20)):
+    return shipment_add(order=order, carrier=carrier, tracking_number=number, tracking_link=link,
+                        shipped_on=shipped_on, lines=lines, user=user)
+
+
+def event_types(order):
+    return sorted(OrderEvent.objects.filter(order=order).values_list("type", flat=True))
+
+
+def shop_requests(woo):
+    return [(method, path) for method, path, _ in woo.requests]
+
+
+# -- recording and telling ---------------------------------------------------------------------------------
+
+
+def test_shipment_is_recorded_with_its_event_and_pushes(woo, woo_store, ops, django_capture_on_commit_callbacks):
+    # Given an order of a shop without the Shipment Tracking extension
+    order = mirrored(woo, woo_store)
+
+    # When operations record a parcel with the mugs
+    with django_capture_on_commit_callbacks() as callbacks:
+        shipment = ship(order, ops, carrier=" DHL ", number=" 00340434161234567890 ", lines={MUGS: 3})
+
+    # Then the shipment is recorded, trimmed, with the lines in it
+    shipment.refresh_from_db()
+    assert (shipment.order, shipment.carrier, shipment.tracking_number, shipment.tracking_link) == (
+        order, "DHL", "00340434161234567890", DHL_LINK)
+    assert (shipment.shipped_on, shipment.lines, shipment.created_by, shipment.woo_tracking_id) == (
+        date(2026, 11, 20), [{"line_id": MUGS, "quantity": 3}], ops, "")
+    assert shipped_quantities(order) == {MUGS: 3}
+    event = OrderEvent.objects.get(type=EventType.SHIPPED)
+    assert (event.user, event.source, event.message, event.data) == (
+        ops, EventSource.STAFF, "DHL 00340434161234567890", {"shipment_id": shipment.pk, "link": DHL_LINK})
+    # and only a customer note goes to the shop, after the commit
+    assert list(StorePush.objects.values_list("kind", "payload", "created_by")) == [
+        (PushKind.NOTE, {"note": NOTE_WITH_LINK, "customer_note": True}, ops.pk)]
+    assert len(callbacks) == 1
+    assert woo.requests == []
+
+
+def test_without_the_extension_the_customer_gets_a_note_and_no_tracking_item(woo, woo_store, ops,
+                                                                            django_capture_on_commit_callbacks):
+    # Given a shop without the Shipment Tracking extension
+    order = mirrored(woo, woo_store)
+    woo.shipment_tracking = False
+
+    # When operations record a parcel and it is sent
+    with django_capture_on_commit_callbacks(execute=True):
+        shipment = ship(order, ops, lines={MUGS: 1})
+
+    # Then the customer is told carrier, number and link; no tracking item is sent
+    assert shop_requests(woo) == [("POST", "orders/17/notes")]
+    assert [(n["note"], n["customer_note"]) for n in woo.notes[17]] == [(NOTE_WITH_LINK, True)]
+    assert woo.trackings == {}
+    shipment.refresh_from_db()
+    assert shipment.woo_tracking_id == ""
+    assert StorePush.objects.get().state == PushState.SENT
+
+
+def test_with_the_extension_a_tracking_item_is_sent_too(woo, woo_store, ops, django_capture_on_commit_callbacks):
+    # Given a shop with the Shipment Tracking extension
+    with_tracking_extension(woo_store)
+    order = mirrored(woo, woo_store)
+
+    # When operations record a parcel with a tracking link
+    with django_capture_on_commit_callbacks(execute=True):
+        shipment = ship(order, ops, lines={MUGS: 2})
+
+    # Then the shop has a tracking item (a custom provider with its link) and the customer note
+    assert shop_requests(woo) == [("POST", "orders/17/shipment-trackings"), ("POST", "orders/17/notes")]
+    assert woo.trackings[17] == [{"tracking_id": "3e9", "tracking_provider": "DHL", "tracking_link": DHL_LINK,
+                                  "tracking_number": "00340434161234567890", "date_shipped": "2026-11-20"}]
+    assert [(n["note"], n["customer_note"]) for n in woo.notes[17]] == [(NOTE_WITH_LINK, True)]
+    # and the shipment keeps the tracking id
+    shipment.refresh_from_db()
+    assert shipment.woo_tracking_id == "3e9"
+    assert list(StorePush.objects.values_list("kind", "payload", "state")) == [
+        (PushKind.TRACKING, {"shipment_id": shipment.pk}, PushState.SENT),
+        (PushKind.NOTE, {"note": NOTE_WITH_LINK, "customer_note": True}, PushState.SENT),
+    ]
+
+
+def test_store_set_for_an_extension_the_shop_lacks_fails_the_tracking_push_but_tells_the_customer(
+        woo, woo_store, ops, django_capture_on_commit_callbacks):
+    # Given a store said to have the Shipment Tracking extension, whose shop does not (404 rest_no_route)
+    with_tracking_extension(woo_store)
+    woo.shipment_tracking = False
+    order = mirrored(woo, woo_store)
+
+    # When operations record a parcel
+    with django_capture_on_commit_callbacks(execute=True):
+        shipment = ship(order, ops, lines={MUGS: 1})
+
+    # Then the tracking push fails for good with the shop's reason, and the customer still gets the note
+    tracking, note = StorePush.objects.order_by("pk")
+    assert (tracking.kind, tracking.state) == (PushKind.TRACKING, PushState.FAILED)
+    assert tracking.last_error == ("POST orders/17/shipment-trackings: HTTP 404 rest_no_route: "
+                                   "No route was found matching the URL and request method.")
+    assert (note.kind, note.state) == (PushKind.NOTE, PushState.SENT)
+    assert [n["note"] for n in woo.notes[17]] == [NOTE_WITH_LINK]
+    shipment.refresh_from_db()
+    assert shipment.woo_tracking_id == ""
+    assert OrderEvent.objects.get(type=EventType.PUSH_FAILED).message.startswith("Shipment tracking not accepted")
+
+
+def test_tracking_without_a_link_names_a_known_provider(woo, woo_store, ops, django_capture_on_commit_callbacks):
+    # Given a shop with the extension
+    with_tracking_extension(woo_store)
+    order = mirrored(woo, woo_store)
+
+    # When operations record a parcel without a link
+    with django_capture_on_commit_callbacks(execute=True):
+        shipment = ship(order, ops, carrier="PostNL", number="3SABCD1234567", link="", lines={CANVAS: 1})
+
+    # Then the provider is sent as a known one and the note has no link
+    assert tracking_request_body(shipment) == {"tracking_number": "3SABCD1234567", "date_shipped": "2026-11-20",
+                                               "tracking_provider": "PostNL"}
+    assert woo.trackings[17][0]["tracking_provider"] == "PostNL"
+    assert woo.notes[17][0]["note"] == "Your order has shipped with PostNL. Tracking number: 3SABCD1234567."
+
+
+def test_shipment_of_everything_left_when_no_lines_are_given(woo, woo_store, ops):
+    # Given an order with one mug already shipped
+    order = mirrored(woo, woo_store)
+    ship(order, ops, number="FIRST", lines={MUGS: 1})
+
+    # When operations record a parcel without choosing lines
+    shipment = ship(order, ops, number="SECOND", lines=None)
+
+    # Then it holds everything not shipped yet
+    assert shipment.lines == [{"line_id": MUGS, "quantity": 2}, {"line_id": CANVAS, "quantity": 1}]
+    assert shipped_quantities(order) == {MUGS: 3, CANVAS: 1}
+
+
+# -- partial and complete shipments ----------------------------------------------------------------
+
+
+def test_partial_then_full_shipment_completes_the_order(woo, woo_store, ops, django_capture_on_commit_callbacks):
+    # Given a processing order of 3 mugs and a canvas
+    order = mirrored(woo, woo_store)
+
+    # When 2 mugs ship first
+    with django_capture_on_commit_callbacks(execute=True):
+        ship(order, ops, number="PARCEL-1", lines={MUGS: 2, CANVAS: 0})
+
+    # Then the order is still processing, here and in the shop
+    order.refresh_from_db()
+    assert order.status == "processing"
+    assert shipped_quantities(order) == {MUGS: 2}
+    assert woo.orders[17]["status"] == "processing"
+    assert not StorePush.objects.filter(kind=PushKind.STATUS).exists()
+
+    # When the last mug and the canvas ship
+    with django_capture_on_commit_callbacks(execute=True):
+        ship(order, ops, number="PARCEL-2", lines={MUGS: 1, CANVAS: 1})
+
+    # Then the order completes, here and in the shop, with a status event by the same user
+    order.refresh_from_db()
+    assert order.status == "completed"
+    assert shipped_quantities(order) == {MUGS: 3, CANVAS: 1}
+    status_event = OrderEvent.objects.get(type=EventType.STATUS_CHANGED)
+    assert (status_event.user, status_event.message) == (ops, "Processing → Completed: everything has shipped")
+    assert list(StorePush.objects.values_list("kind", "state")) == [
+        (PushKind.NOTE, PushState.SENT), (PushKind.NOTE, PushState.SENT), (PushKind.STATUS, PushState.SENT)]
+    assert woo.orders[17]["status"] == "completed"
+    assert shop_requests(woo) == [("POST", "orders/17/notes"), ("POST", "orders/17/notes"), ("PUT", "orders/17")]
+
+
+def test_order_on_hold_completes_when_everything_has_shipped(woo, woo_store, ops):
+    # Given an order on hold
+    order = mirrored(woo, woo_store, status="on-hold")
+
+    # When everything ships at once
+    ship(order, ops)
+
+    # Then it completes
+    order.refresh_from_db()
+    assert order.status == "completed"
+    assert StorePush.objects.filter(kind=PushKind.STATUS, payload={"status": "completed"}).count() == 1
+
+
+def test_order_does_not_complete_when_the_store_says_not_to(woo, woo_store, ops):
+    # Given a store that completes orders by hand
+    woo_store.complete_when_shipped = False
+    woo_store.save(update_fields=["complete_when_shipped"])
+    order = mirrored(woo, woo_store)
+
+    # When everything ships
+    ship(order, ops)
+
+    # Then the order stays processing and no status is pushed
+    order.refresh_from_db()
+    assert order.status == "processing"
+    assert list(StorePush.objects.values_list("kind", flat=True)) == [PushKind.NOTE]
+    assert not OrderEvent.objects.filter(type=EventType.STATUS_CHANGED).exists()
+
+
+def test_order_does_not_complete_while_something_remains(woo, woo_store, ops):
+    # Given an order of 3 mugs and a canvas
+    order = mirrored(woo, woo_store)
+
+    # When the canvas and 2 mugs ship
+    ship(order, ops, lines={MUGS: 2, CANVAS: 1})
+
+    # Then the order stays processing
+    order.refresh_from_db()
+    assert order.status == "processing"
+    assert not StorePush.objects.filter(kind=PushKind.STATUS).exists()
+
+
+def test_pending_order_is_not_completed_by_a_shipment(woo, woo_store, ops):
+    # Given an order not paid yet
+    order = mirrored(woo, woo_store, status="pending")
+
+    # When everything ships anyway
+    ship(order, ops)
+
+    # Then its status is left for staff to decide
+    order.refresh_from_db()
+    assert order.status == "pending"
+    assert not StorePush.objects.filter(kind=PushKind.STATUS).exists()
+
+
+# -- refused shipments write nothing ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fields", "errors"), [
+    ({"carrier": "  "}, {"carrier": "Name the carrier."}),
+    ({"number": ""}, {"tracking_number": "Enter the tracking number."}),
+    ({"carrier": "", "number": ""}, {"carrier": "Name the carrier.", "tracking_number": "Enter the tracking number."}),
+    ({"link": "dhl.de/track"}, {"tracking_link": "Enter a full http(s) link."}),
+    ({"link": "ftp://dhl.de/track"}, {"tracking_link": "Enter a full http(s) link."}),
+    ({"lines": {MUGS: 4}}, {f"quantity_{MUGS}": "Between 0 and 3."}),
+    ({"lines": {MUGS: -1}}, {f"quantity_{MUGS}": "Between 0 and 3."}),
+    ({"lines": {MUGS: "two"}}, {f"quantity_{MUGS}": "Enter a whole number."}),
+    ({"lines": {999: 1}}, {"quantity_999": "This line is not part of the order."}),
+    ({"lines": {MUGS: 0, CANVAS: 0}}, {"__all__": "Choose at least one line for this parcel."}),
+    ({"lines": {}}, {"__all__": "Choose at least one line for this parcel."}),
+])
+def test_wrong_shipment_is_refused_per_field_and_writes_nothing(woo, woo_store, ops, fields, errors,
+                                                                django_capture_on_commit_callbacks):
+    # Given an order of a shop with the extension
+    with_tracking_extension(woo_store)
+    order = mirrored(woo, woo_store)
+
+    # When operations record a wrong parcel
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with pytest.raises(OrderActionError) as raised:
+            ship(order, ops, **fields)
+
+    # Then each wrong field has its message and nothing is recorded or sent
+    assert str(raised.value) == "The shipment was not recorded."
+    assert raised.value.errors == errors
+    assert (Shipment.objects.count(), StorePush.objects.count()) == (0, 0)
+    assert event_types(order) == [EventType.CREATED]
+    assert callbacks == []
+    assert woo.requests == []
+
+
+def test_over_shipping_a_partly_shipped_line_is_refused(woo, woo_store, ops):
+    # Given 2 of the 3 mugs shipped
+    order = mirrored(woo, woo_store)
+    ship(order, ops, number="PARCEL-1", lines={MUGS: 2})
+
+    # When 2 more are recorded
+    with pytest.raises(OrderActionError) as raised:
+        ship(order, ops, number="PARCEL-2", lines={MUGS: 2})
+
+    # Then only 1 may go
+    assert raised.value.errors == {f"quantity_{MUGS}": "Between 0 and 1."}
+    assert Shipment.objects.count() == 1
+    assert StorePush.objects.count() == 1
+
+
+def test_duplicate_tracking_number_is_refused_and_writes_nothing(woo, woo_store, ops):
+    # Given a parcel recorded with a tracking number
+    order = mirrored(woo, woo_store)
+    ship(order, ops, lines={MUGS: 1})
+
+    # When the same carrier and number are recorded again
+    with pytest.raises(OrderActionError) as raised:
+        ship(order, ops, lines={MUGS: 1})
+
+    # Then it is refused
+    assert raised.value.errors == {"tracking_number": "This tracking number is already recorded for this order."}
+    assert Shipment.objects.count() == 1
+    assert StorePush.objects.count() == 1
+    assert event_types(order) == [EventType.CREATED, EventType.SHIPPED]
+    assert shipped_quantities(order) == {MUGS: 1}
+
+
+def test_nothing_left_to_ship_is_refused(woo, woo_store, ops):
+    # Given an order shipped in full
+    order = mirrored(woo, woo_store)
+    ship(order, ops, number="ALL")
+    pushes = StorePush.objects.count()
+
+    # When another parcel is recorded
+    with pytest.raises(OrderActionError) as raised:
+        ship(order, ops, number="MORE")
+
+    # Then there is nothing left to put in it
+    assert raised.value.errors == {"__all__": "Choose what went in this parcel: nothing is left to ship."}
+    assert Shipment.objects.count() == 1
+    assert StorePush.objects.count() == pushes
