@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fulfillment import events
-from fulfillment.choices import EventSource, PushKind, PushState, RefundState
+from fulfillment.choices import EventSource, PushKind, PushState
 from fulfillment.integrations.woocommerce.client import WooClient, WooError
 from fulfillment.models import Refund, Shipment, StorePush
 from fulfillment.queue import enqueue
@@ -94,11 +94,6 @@ def _after_success(push, answer):
         )
 
 
-def _refund_state(push, state):
-    if push.kind == PushKind.REFUND:
-        Refund.objects.filter(pk=push.payload["refund_id"]).update(state=state)
-
-
 def pushes_dispatch(*, store_ids=None, now=None, client_for=WooClient.for_store):
     """Send every due push, oldest first; a push waits while an older one of the same order is unsent."""
     now = now or timezone.now()
@@ -172,7 +167,10 @@ def _record_failure(push, exc):
     with transaction.atomic():
         push.save(update_fields=["state", "last_error", "attempts"])
         events.push_failed_event(push).save()
-        _refund_state(push, RefundState.FAILED)
+        if push.kind == PushKind.REFUND:
+            from fulfillment.services.refunds import refund_mark_failed
+
+            refund_mark_failed(push=push)
     logger.warning("push %s (%s, order %s) failed for good: %s", push.pk, push.kind, push.order_id, exc)
 
 
@@ -186,7 +184,14 @@ def push_retry(*, push, user=None):
             raise PushError(_("Only a failed push can be retried; this one is %(state)s.") % {
                 "state": push.get_state_display()
             })
-        _refund_state(push, RefundState.PENDING)
+        if push.kind == PushKind.REFUND:
+            from fulfillment.services.orders import OrderActionError
+            from fulfillment.services.refunds import refund_requeue
+
+            try:
+                refund_requeue(push=push, user=user)
+            except OrderActionError as exc:
+                raise PushError(str(exc)) from None
         events.push_retried_event(push, user=user).save()
         enqueue("fulfillment.tasks.dispatch_pushes", push.store_id)
     push.refresh_from_db()

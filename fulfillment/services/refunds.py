@@ -156,14 +156,21 @@ def order_refund(*, order, amounts, quantities, reason, restock, user, api_refun
             lines=[_part(item, quantity, amount, order.currency) for item, quantity, amount in parts],
         )
         events.refund_event(refund, user=user).save()
-        push_create(order=order, kind=PushKind.REFUND, payload={"refund_id": refund.pk}, user=user)
+        payload = {"refund_id": refund.pk}
         if total == remaining and order.status != OrderStatus.REFUNDED:
-            # WooCommerce sets the status itself on a full refund; we show it at once.
-            before, order.status = order.status, OrderStatus.REFUNDED
-            order.save(update_fields=["status"])
-            events.status_changed_event(order, before=before, after=order.status, source=EventSource.STAFF,
-                                        user=user, note=_("fully refunded")).save()
+            # WooCommerce sets the status itself on a full refund; we show it at once, and remember what it
+            # was in case WooCommerce refuses the refund.
+            payload["status_before"] = order.status
+            _mark_refunded(order, user=user, source=EventSource.STAFF)
+        push_create(order=order, kind=PushKind.REFUND, payload=payload, user=user)
     return refund
+
+
+def _mark_refunded(order, *, user, source):
+    before, order.status = order.status, OrderStatus.REFUNDED
+    order.save(update_fields=["status"])
+    events.status_changed_event(order, before=before, after=order.status, source=source, user=user,
+                                note=_("fully refunded")).save()
 
 
 def _part(item, quantity, amount, currency):
@@ -209,6 +216,30 @@ def refund_mark_pushed(*, refund, remote):
     refund.save(update_fields=["woo_refund_id", "state"])
 
 
-def refund_mark_failed(*, refund):
+def refund_mark_failed(*, push):
+    """WooCommerce refused our refund for good: it no longer counts, and a full refund gives the status back."""
+    refund = Refund.objects.select_related("order").get(pk=push.payload["refund_id"])
     refund.state = RefundState.FAILED
     refund.save(update_fields=["state"])
+    order = Order.objects.select_for_update().get(pk=refund.order_id)
+    before = push.payload.get("status_before")
+    if before and order.status == OrderStatus.REFUNDED:
+        order.status = before
+        order.save(update_fields=["status"])
+        events.status_changed_event(order, before=OrderStatus.REFUNDED, after=before, source=EventSource.PUSH,
+                                    note=_("WooCommerce refused the refund")).save()
+
+
+def refund_requeue(*, push, user):
+    """Staff retry a refused refund: only if it still fits in what remains (it may have been made again)."""
+    refund = Refund.objects.select_related("order").get(pk=push.payload["refund_id"])
+    order = Order.objects.select_for_update().get(pk=refund.order_id)
+    remaining = order.total - refunded_so_far(order)
+    if refund.amount > remaining:
+        raise OrderActionError(_("This refund of %(amount)s no longer fits in the %(remaining)s that remains "
+                                 "(was it made again?).") % {"amount": quantize(refund.amount, order.currency),
+                                                             "remaining": quantize(remaining, order.currency)})
+    refund.state = RefundState.PENDING
+    refund.save(update_fields=["state"])
+    if refund.amount == remaining and order.status != OrderStatus.REFUNDED:
+        _mark_refunded(order, user=user, source=EventSource.STAFF)

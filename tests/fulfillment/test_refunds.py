@@ -11,7 +11,7 @@ from fulfillment.choices import EventSource, EventType, PushKind, PushState, Ref
 from fulfillment.models import Order, OrderEvent, Refund, StorePush
 from fulfillment.services.mirror import orders_upsert
 from fulfillment.services.orders import OrderActionError
-from fulfillment.services.outbox import push_retry, pushes_dispatch
+from fulfillment.services.outbox import PushError, push_retry, pushes_dispatch
 from fulfillment.services.refunds import (
     REFUND_META_KEY,
     order_refund,
@@ -626,3 +626,45 @@ def test_webhook_after_the_push_result_adds_no_copy(woo, woo_store, finance, dja
     # Then the refund is not counted twice
     assert list(order.refunds.values_list("pk", "state", "woo_refund_id")) == [(made.pk, RefundState.PUSHED, 5001)]
     assert refunded_so_far(order) == Decimal("2.40")
+
+
+def test_full_refund_refused_by_woocommerce_gives_the_order_its_status_back(woo, woo_store, finance,
+                                                                           django_capture_on_commit_callbacks):
+    # Given a processing order whose full refund the shop refuses
+    order = mirrored(woo, woo_store, eur_payload())
+    woo.fail_next(1, status=500, body=REFUSED)
+
+    # When finance refunds everything
+    with django_capture_on_commit_callbacks(execute=True):
+        refund(order, finance, amounts={MUG: "34.20", CANVAS: "24.00", SHIPPING: "5.88", GIFT_WRAP: "2.40"})
+
+    # Then the order is processing again here, as in the shop, and the timeline says why
+    order.refresh_from_db()
+    assert order.status == "processing"
+    last = OrderEvent.objects.filter(type=EventType.STATUS_CHANGED).order_by("-pk").first()
+    assert (last.data, last.source, last.message) == (
+        {"before": "refunded", "after": "processing"}, EventSource.PUSH,
+        "Refunded → Processing: WooCommerce refused the refund")
+
+
+def test_a_refused_refund_made_again_cannot_be_retried_into_a_second_refund(woo, woo_store, finance,
+                                                                           django_capture_on_commit_callbacks):
+    # Given a full refund the shop refused, then made again by finance (and accepted)
+    order = mirrored(woo, woo_store, eur_payload())
+    woo.fail_next(1, status=500, body=REFUSED)
+    full = {MUG: "34.20", CANVAS: "24.00", SHIPPING: "5.88", GIFT_WRAP: "2.40"}
+    with django_capture_on_commit_callbacks(execute=True):
+        refund(order, finance, amounts=full)
+    refused = StorePush.objects.get(state=PushState.FAILED)
+    with django_capture_on_commit_callbacks(execute=True):
+        refund(order, finance, amounts=full, reason="again")
+
+    # When someone retries the refused one
+    with pytest.raises(PushError, match="no longer fits"):
+        push_retry(push=refused, user=finance)
+
+    # Then nothing was sent a second time and the refused one stays failed
+    refused.refresh_from_db()
+    assert refused.state == PushState.FAILED
+    assert len(woo.refunds[17]) == 1
+    assert refunded_so_far(order) == Decimal("66.48")
