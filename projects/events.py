@@ -53,6 +53,10 @@ def deleted_event(project, *, user=None):
 
 # -- ordering, rendering and staff changes -----------------------------------------------------------------
 
+def _count(n, noun):
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def ordered_event(project, *, order):
     return ProjectEvent(project=project, type=ProjectEventType.ORDERED,
                         message=f"Ordered in #{order.number}", data={"order_id": order.pk, "number": order.number})
@@ -68,8 +72,8 @@ def render_requested_event(render):
 
 def rendered_event(render):
     return ProjectEvent(project_id=render.project_id, type=ProjectEventType.RENDERED,
-                        message=f"Version {render.version} rendered ({len(render.previews)} pages"
-                                + (f", {len(render.warnings)} warnings)" if render.warnings else ")"),
+                        message=f"Version {render.version} rendered ({_count(len(render.previews), 'page')}"
+                                + (f", {_count(len(render.warnings), 'warning')})" if render.warnings else ")"),
                         data={"render_id": render.pk, "version": render.version, "checksum": render.checksum})
 
 

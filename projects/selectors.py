@@ -1,8 +1,11 @@
-"""Read queries of the customer pages and the editor API."""
+"""Read queries of the customer pages, the editor API, the staff pages, and fulfillment (production files)."""
 
+from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db.models import OuterRef, Subquery
+from django.utils.translation import gettext as _
 
-from projects.choices import ProjectState, RenderState
+from projects.choices import ProjectState, RenderPurpose, RenderState
 from projects.models import Project, ProjectAsset, Render
 
 # What a customer sees of their projects: a deleted draft is archived and gone from their side.
@@ -49,3 +52,52 @@ def latest_render(project):
 
 def project_assets(project):
     return ProjectAsset.objects.filter(project=project).order_by("created_at", "pk")
+
+
+# -- production files, for fulfillment ---------------------------------------------------------------------
+
+_UNSET = object()
+
+
+def latest_production_render(line):
+    """The newest production render of the order line's project, or None; remembered on the line object."""
+    cached = getattr(line, "_latest_production_render", _UNSET)
+    if cached is _UNSET:
+        cached = (Render.objects.filter(project__order_line=line, purpose=RenderPurpose.PRODUCTION)
+                  .select_related("project").order_by("-version").first()) if line.pk else None
+        line._latest_production_render = cached
+    return cached
+
+
+def production_file_location(name):
+    """Where a provider fetches a stored file: under PRODUCTION_FILES_BASE_URL when set (a provider on the
+    internet needs a URL), else the local path (the file-drop provider copies it)."""
+    base = getattr(settings, "PRODUCTION_FILES_BASE_URL", "")
+    if base:
+        return base.rstrip("/") + "/" + name
+    try:
+        return default_storage.path(name)
+    except NotImplementedError:  # a remote storage: its URL is the location
+        return default_storage.url(name)
+
+
+def line_production_file(line):
+    """The print file of a personalised line from our newest production render, or None."""
+    render = latest_production_render(line)
+    if render is None or render.state != RenderState.DONE or not render.production_file:
+        return None
+    return production_file_location(render.production_file.name)
+
+
+def line_production_problem(line):
+    """Why a line's project cannot go to production yet (its newest render failed or is not finished), or None.
+
+    A failed newest version blocks even when an older one is done: that older design is the one staff changed.
+    """
+    render = latest_production_render(line)
+    if render is None or render.state == RenderState.DONE:
+        return None
+    if render.state == RenderState.FAILED:
+        return _("render failed: %(error)s") % {"error": render.error}
+    return _("the production file of %(name)s is being rendered (version %(version)s)") % {
+        "name": line.name, "version": render.version}

@@ -11,6 +11,7 @@ from fulfillment.choices import EventSource
 from fulfillment.integrations.woocommerce.mapping import MappingError, map_order
 from fulfillment.models import Order, OrderEvent, OrderLine, Refund
 from fulfillment.services.countdown import countdowns_follow_status
+from projects.services.ordering import projects_link_order_lines
 
 logger = logging.getLogger("fulfillment.mirror")
 
@@ -109,6 +110,9 @@ def orders_upsert(*, store, payloads, source):
         _upsert_lines(to_write, saved)
         _upsert_refunds(to_write, saved)
         _write_events(to_write, saved, existing, source)
+        # Lines made in our editor carry the project's id: the project learns its order and is rendered for print.
+        projects_link_order_lines(
+            store=store, refs={line.fields["project_ref"] for o in to_write for line in o.lines} - {""})
         _follow_countdowns(to_write, saved, existing, source)
     return result
 

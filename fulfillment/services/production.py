@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 from fulfillment.choices import status_label
 from fulfillment.money import quantize
 from fulfillment.providers.base import ProductionItem, ProductionOrder
+from projects.selectors import line_production_file, line_production_problem
 
 PAID_STATUSES = ("processing", "completed")
 # Line item meta under which the shop (or our projects app) puts the print-ready file of a personalised line.
@@ -24,11 +25,14 @@ class ProductionPlan:
 
 
 def production_files(line):
-    """The print-ready files of a line: from its meta (the editor's or our renders' URL or path)."""
+    """The print-ready files of a line: from its meta (the shop editor's URL or path) and our newest render."""
     files = []
     for item in line.meta or []:
         if isinstance(item, dict) and item.get("key") in PRODUCTION_FILE_KEYS and item.get("value"):
             files.append(str(item["value"]))
+    rendered = line_production_file(line) if line.project_ref else None
+    if rendered and rendered not in files:
+        files.append(rendered)
     return files
 
 
@@ -48,9 +52,13 @@ def production_plan(order, providers):
         if provider is None:
             plan.problems.append(_("no provider makes %(sku)s (%(name)s)") % {"sku": line.sku or "—", "name": line.name})
             continue
-        if line.project_ref and not production_files(line):
-            plan.problems.append(_("no production file yet for %(name)s") % {"name": line.name})
-            continue
+        if line.project_ref:
+            # Our project's newest render failed or is still running: that, not an older file, is the truth.
+            problem = line_production_problem(line) or (
+                None if production_files(line) else _("no production file yet for %(name)s") % {"name": line.name})
+            if problem:
+                plan.problems.append(problem)
+                continue
         plan.lines_by_provider.setdefault(provider, []).append(line)
     return plan
 
