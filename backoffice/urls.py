@@ -10,6 +10,8 @@ urlpatterns = [
     path("", include("fulfillment.urls")),
     path("i18n/setlang/", views.set_language, name="set_language"),
     path("admin/", admin.site.urls),
+    path("account/", include("projects.urls.account")),
+    path("api/editor/v1/", include("projects.urls.editor_api")),
 ]
 
 admin.site.site_header = _("Order back-office")

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from projects.choices import RenderPurpose
+from projects.choices import ProjectState, RenderPurpose
 from projects.errors import ProjectError, ProjectReadOnly
 from projects.models import ProductTemplate, Project, Render
 from projects.selectors import project_assets
@@ -104,7 +104,7 @@ def _customer(request, data):
 def _project(request, ref, data):
     """The store's project, if the caller holds its resume token or is its owner; else 404."""
     project = (Project.objects.select_related("template", "owner")
-               .filter(store=request.store, ref=ref).exclude(state="archived").first())
+               .filter(store=request.store, ref=ref).exclude(state=ProjectState.ARCHIVED).first())
     if project is None:
         raise Http404
     token = request.headers.get("X-Resume-Token") or _param(request, data, "resume_token") or ""
