@@ -101,3 +101,42 @@ def line_production_problem(line):
         return _("render failed: %(error)s") % {"error": render.error}
     return _("the production file of %(name)s is being rendered (version %(version)s)") % {
         "name": line.name, "version": render.version}
+
+
+# -- staff pages ------------------------------------------------------------------------------------------
+
+def staff_projects():
+    """The staff project list: owner, template, order and the last render's state, in the list's one query."""
+    latest = Render.objects.filter(project=OuterRef("pk")).order_by("-version")
+    return (Project.objects.select_related("owner", "template", "store", "order_line__order")
+            .annotate(last_render_state=Subquery(latest.values("state")[:1]),
+                      last_render_version=Subquery(latest.values("version")[:1])))
+
+
+def _renders(project):
+    # The pages snapshot can be large (a photo book) and no staff page shows it.
+    return Render.objects.filter(project=project).defer("pages").select_related("requested_by").order_by("-version")
+
+
+def project_outputs(project):
+    """What staff look at: the newest render, the newest with page previews, the newest production render."""
+    return {
+        "latest": _renders(project).first(),
+        "preview": _renders(project).filter(state=RenderState.DONE).exclude(previews=[]).first(),
+        "production": _renders(project).filter(purpose=RenderPurpose.PRODUCTION).first(),
+    }
+
+
+def project_history(project, limit=50):
+    return list(_renders(project)[:limit])
+
+
+def order_personalisation(order):
+    """{order line id: {"project", "assets", "latest", "preview", "production"}} of the order's projects."""
+    projects = list(Project.objects.filter(order_line__order=order).select_related("template").order_by("pk"))
+    assets = {}
+    for asset in ProjectAsset.objects.filter(project__in=projects).order_by("created_at", "pk"):
+        assets.setdefault(asset.project_id, []).append(asset)
+    return {project.order_line_id: {"project": project, "assets": assets.get(project.pk, []),
+                                    **project_outputs(project)}
+            for project in projects}

@@ -24,7 +24,7 @@ def projects_link_order_lines(*, store, refs):
         return []
     # No savepoint: inside the mirror's transaction it would cost two statements per batch of orders for nothing.
     with transaction.atomic(savepoint=False):
-        projects = list(Project.objects.select_for_update().filter(store=store, ref__in=refs)
+        projects = list(Project.objects.select_for_update(of=("self",)).filter(store=store, ref__in=refs)
                         .select_related("order_line", "template").order_by("pk"))
         if not projects:
             return []

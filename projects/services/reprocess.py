@@ -64,7 +64,8 @@ def reprocess_continue(*, reprocess_id):
     """Once every render of a reprocess is finished: reprint the order, or say why not. Safe to call twice."""
     with transaction.atomic():
         # The row lock makes "all done → reprint" happen once when two renders finish at the same moment.
-        reprocess = Reprocess.objects.select_for_update().select_related("order", "requested_by").get(pk=reprocess_id)
+        reprocess = (Reprocess.objects.select_for_update(of=("self",)).select_related("order", "requested_by")
+                     .get(pk=reprocess_id))
         if reprocess.state != ReprocessState.RENDERING:
             return reprocess
         renders = list(reprocess.renders.select_related("project").order_by("pk"))
