@@ -36,6 +36,29 @@ def reset_database():
                    check=True)
 
 
+def process_cpu(pid):
+    """CPU seconds (user + system) used so far by a process, from /proc; 0.0 when it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def postgres_cpu():
+    """CPU seconds used so far by the PostgreSQL backends connected to the bench database (same machine)."""
+    import psycopg
+
+    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", autocommit=True) as conn:
+        pids = [row[0] for row in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [BENCH_DB])]
+    return {pid: process_cpu(pid) for pid in pids}
+
+
+def postgres_cpu_since(before):
+    """CPU seconds the bench database's backends used since `before` (a postgres_cpu() result)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in postgres_cpu().items())
+
+
 # -- realistic orders -----------------------------------------------------------------------------------------
 
 # (country, currency, city, state, first names, last names, VAT rate)

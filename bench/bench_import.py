@@ -134,7 +134,7 @@ class Meter:
         connection.execute_wrappers.append(timed_sql)  # for the whole run (execute_wrapper() is a with-block)
 
 
-def report(title, *, run, elapsed, meter, cpu, server_cpu, expected_total):
+def report(title, *, run, elapsed, meter, cpu, server_cpu, pg_cpu, expected_total):
     rate = run.orders_seen / elapsed if elapsed else 0.0
     ours = elapsed - meter.http
     other = ours - meter.mapping - meter.sql
@@ -160,8 +160,10 @@ def report(title, *, run, elapsed, meter, cpu, server_cpu, expected_total):
         print(f"      {seconds:7.2f} s  {count:5d} × {kind}")
     print(f"    COMMIT          : {share(meter.commit)}  ({meter.commits} transactions; explicit ones only)")
     print(f"    rest (ORM, run) : {share(other - meter.commit)}")
-    print(f"  CPU               : ours {cpu:.2f} s, shop process {server_cpu:.2f} s; "
+    print(f"  CPU               : ours {cpu:.2f} s, PostgreSQL {pg_cpu:.2f} s, shop process {server_cpu:.2f} s; "
           f"load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(f"  CPU-bound ceiling : {run.orders_seen / cpu if cpu else 0:,.0f} orders/s from our CPU alone (one process, "
+          f"one page at a time)")
     ok = run.orders_seen == expected_total and run.failed == 0 and not run.error
     return ok
 
@@ -225,7 +227,7 @@ def main():
                 import cProfile
 
                 profiler = cProfile.Profile()
-            cpu0, server0 = time.process_time(), server_cpu()
+            cpu0, server0, pg0 = time.process_time(), server_cpu(), _support.postgres_cpu()
             t0 = time.perf_counter()
             if profiler:
                 profiler.enable()
@@ -235,7 +237,8 @@ def main():
                 profiler.dump_stats(args.profile)
             elapsed = time.perf_counter() - t0
             cpu, server = time.process_time() - cpu0, server_cpu() - server0
-            all_ok &= report(title, run=run, elapsed=elapsed, meter=meter, cpu=cpu, server_cpu=server,
+            pg = _support.postgres_cpu_since(pg0)
+            all_ok &= report(title, run=run, elapsed=elapsed, meter=meter, cpu=cpu, server_cpu=server, pg_cpu=pg,
                              expected_total=info["orders"])
             expected = {"created": info["orders"], "updated": 0, "unchanged": 0} if index == 0 else \
                 {"created": 0, "updated": 0, "unchanged": info["orders"]}

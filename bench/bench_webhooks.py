@@ -173,15 +173,12 @@ def stop_gunicorn(process):
 
 def gunicorn_cpu(process):
     """CPU seconds of the arbiter and its workers so far (from /proc; 0 where unavailable)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in [process.pid, *children(process.pid)]:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
-        except (OSError, IndexError, ValueError):
-            pass
-    return total
+    return sum(_support.process_cpu(pid) for pid in [process.pid, *children(process.pid)])
+
+
+def redis_cpu(redis):
+    info = redis.info("cpu")
+    return float(info.get("used_cpu_user", 0)) + float(info.get("used_cpu_sys", 0))
 
 
 def children(pid):
@@ -208,7 +205,7 @@ def run_round(config, args, env, redis, round_index):
     process = start_gunicorn(config, args.port, env)
     try:
         ping(args.port, args.warmup)
-        cpu0 = gunicorn_cpu(process)
+        cpu0, pg0, redis0 = gunicorn_cpu(process), _support.postgres_cpu(), redis_cpu(redis)
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe(duplex=False)
         client = context.Process(target=fire, args=(args.port, distinct, sequence, args.concurrency, 10.0,
@@ -218,6 +215,7 @@ def run_round(config, args, env, redis, round_index):
         report = ours.recv()
         client.join()
         server_cpu = gunicorn_cpu(process) - cpu0
+        pg_cpu, redis_used = _support.postgres_cpu_since(pg0), redis_cpu(redis) - redis0
     finally:
         stop_gunicorn(process)
 
@@ -257,8 +255,12 @@ def run_round(config, args, env, redis, round_index):
     print(f"  stored            : {rows:,} rows, {distinct_rows:,} distinct bodies, repeats counted {repeats_counted:,}"
           f", queued in Redis {queued:,}; sent {len(distinct):,} distinct + {repeats:,} repeats → "
           f"{'each distinct delivery stored and queued exactly once' if exactly_once else 'MISMATCH'}")
-    print(f"  CPU               : gunicorn {server_cpu:.2f} s ({1000 * server_cpu / max(len(sent), 1):.2f} ms a "
-          f"request), client {report['cpu']:.2f} s; load average now {os.getloadavg()[0]:.2f}")
+    per = 1000 / max(len(sent), 1)
+    total_ms = (server_cpu + pg_cpu + redis_used + report["cpu"]) * per
+    print(f"  CPU a request     : gunicorn {server_cpu * per:.2f} ms + PostgreSQL {pg_cpu * per:.2f} ms + Redis "
+          f"{redis_used * per:.2f} ms + client {report['cpu'] * per:.2f} ms = {total_ms:.2f} ms → "
+          f"≈ {os.cpu_count() * 1000 / total_ms:,.0f}/s if these {os.cpu_count()} CPUs did nothing else; "
+          f"load average now {os.getloadavg()[0]:.2f}")
     redis.flushdb()
     return {"config": config["label"], "rate": rate, "p50": p50, "p99": p99, "ok": exactly_once and
             by_status.get(200, 0) == len(sent) == len(sequence)}
