@@ -28,7 +28,6 @@ PRODUCTION_JPEG = {"quality": 92, "subsampling": 0}  # 4:4:4 keeps the edges of 
 PREVIEW_JPEG = {"quality": 85}
 EDGE_MM = 0.01  # a slot this close to the trim edge touches it and is extended over the bleed
 MIN_TEXT_SHRINK = 0.4  # text that does not fit is made smaller, down to this share of its size
-Image.MAX_IMAGE_PIXELS = 200_000_000  # client images are checked on upload; a rendered page must not trip this
 
 
 class RenderError(Exception):
@@ -163,7 +162,7 @@ def _load_cover(path, slot_size, focal, scale):
     size when the slot needs far fewer pixels (libjpeg's DCT scaling: much faster, much less memory)."""
     try:
         image = Image.open(path)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise RenderError(f"cannot read image {Path(path).name}: {exc}") from None
     with image:
         orientation = image.getexif().get(0x0112, 1)

@@ -269,3 +269,54 @@ def test_an_empty_photo_slot_is_a_warning_not_an_error(tmp_path):
     output = render(template(), [{}], fonts=FONTS, out_dir=tmp_path / "out", production=False)
 
     assert output.warnings == [{"page": 1, "slot": "photo", "code": "empty", "message": "page 1, photo: no photo"}]
+
+
+def test_a_background_image_covers_the_whole_page_bleed_included(tmp_path):
+    background = image_file(tmp_path, "paper.png", (300, 300), colour=(10, 20, 30))
+    layouts = [{"background": "#FFFFFF", "background_image": background, "slots": [PHOTO]}]
+    photo = image_file(tmp_path, "red.png", (800, 600))
+
+    page = render_page(template(layouts=layouts), 0, {"photo": Photo(photo)}, dpi=DPI, fonts=FONTS)
+
+    assert page.getpixel((0, 0)) == (10, 20, 30) and page.getpixel((1059, 1059)) == (10, 20, 30)
+    assert page.getpixel((330, 280)) == RED  # the photo lies over it
+
+
+def test_a_transparent_photo_shows_the_background_through(tmp_path):
+    path = tmp_path / "sticker.png"
+    sticker = Image.new("RGBA", (400, 300), (0, 0, 0, 0))
+    sticker.paste((255, 0, 0, 255), (0, 0, 200, 300))  # the left half opaque red, the right half transparent
+    sticker.save(path)
+
+    page = render_page(template(), 0, {"photo": Photo(str(path))}, dpi=DPI, fonts=FONTS)
+
+    assert page.getpixel((140, 280)) == RED and page.getpixel((520, 280)) == CREAM
+
+
+def test_a_large_jpeg_decoded_at_reduced_size_keeps_its_crop(tmp_path):
+    # 4000 × 3000 into a 400 × 300 px slot: libjpeg decodes it at 1/8 (500 × 375); the crop must follow.
+    big = Image.new("RGB", (4000, 3000), GREEN)
+    big.paste(RED, (0, 0, 2000, 3000))
+    big.save(tmp_path / "big.jpg", quality=95)
+    warnings = []
+
+    page = render_page(template(), 0, {"photo": Photo(str(tmp_path / "big.jpg"))}, dpi=DPI, fonts=FONTS,
+                       warnings=warnings)
+
+    assert close(page.getpixel((140, 280)), RED) and close(page.getpixel((320, 280)), RED)
+    assert close(page.getpixel((340, 280)), GREEN) and close(page.getpixel((520, 280)), GREEN)
+    assert warnings == []  # 1000 effective DPI: the full image's pixels count, not the reduced decode's
+
+
+def test_the_exif_orientation_of_a_photo_is_applied(tmp_path):
+    stored = Image.new("RGB", (800, 400), GREEN)
+    stored.paste(RED, (0, 0, 400, 400))  # left half red as stored; orientation 6 turns it 90° clockwise: red on top
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(tmp_path / "phone.jpg", quality=95, exif=exif)
+    tall = [{"background": "#FFFFFF", "slots": [{"id": "photo", "kind": "photo", "box": [10, 10, 40, 80]}]}]
+
+    page = render_page(template(layouts=tall), 0, {"photo": Photo(str(tmp_path / "phone.jpg"))}, dpi=DPI,
+                       fonts=FONTS)
+
+    assert close(page.getpixel((330, 150)), RED) and close(page.getpixel((330, 900)), GREEN)
