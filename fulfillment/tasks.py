@@ -64,3 +64,9 @@ def poll_provider_shipments():
     from fulfillment.services.provider_tracking import shipments_poll
 
     return f"{shipments_poll()} shipments recorded"
+
+
+def refresh_status_counts():
+    from fulfillment.selectors import status_counts_refresh
+
+    return f"{status_counts_refresh()} counts refreshed"
