@@ -16,6 +16,18 @@ def run_tasks_inline(settings):
 
 
 @pytest.fixture(autouse=True)
+def private_cache(settings):
+    """Each test gets an empty in-process cache, even where REDIS_URL would share one between test workers."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": "tests"}}
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def fast_retries(settings):
     settings.WOO_RETRY_BASE_SECONDS = 0.01
     settings.WOO_TIMEOUT_SECONDS = 2
@@ -36,6 +48,17 @@ def woo():
     from tests.fakes.woocommerce import FakeWooCommerce
 
     server = FakeWooCommerce().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def printful(monkeypatch):
+    """A running fake Printful; its API key is in the environment variable ProviderFactory names."""
+    from tests.fakes.printful import FakePrintful
+
+    server = FakePrintful().start()
+    monkeypatch.setenv("PRINTFUL_TEST_TOKEN", server.token)
     yield server
     server.stop()
 
