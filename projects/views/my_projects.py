@@ -19,7 +19,7 @@ from projects.errors import ProjectError
 from projects.forms import RenameForm, UploadForm
 from projects.services.assets import asset_upload
 from projects.services.projects import (
-    page_layout, project_delete, project_duplicate, project_rename, project_save_pages,
+    TEXT_MAX_CHARS, page_layout, project_delete, project_duplicate, project_rename, project_save_pages,
 )
 from projects.services.rendering import render_request
 from projects.views.files import stored_file_response
@@ -58,7 +58,7 @@ def _editor_pages(project):
             value = values.get(slot["id"], {})
             slots.append({"id": slot["id"], "kind": slot.get("kind"), "field": f"slot-{index}-{slot['id']}",
                           "asset": value.get("asset"), "text": value.get("text", ""),
-                          "max_chars": slot.get("max_chars") or 500})
+                          "max_chars": slot.get("max_chars") or TEXT_MAX_CHARS})
         pages.append({"number": index + 1, "slots": slots})
     return pages
 
