@@ -4,7 +4,7 @@ from decimal import Decimal
 import factory
 from django.contrib.auth import get_user_model
 
-from fulfillment.models import Order, OrderLine, Store
+from fulfillment.models import Order, OrderLine, Provider, Store
 
 
 class StoreFactory(factory.django.DjangoModelFactory):
@@ -65,3 +65,15 @@ class UserFactory(factory.django.DjangoModelFactory):
     email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
     is_staff = True
     password = factory.django.Password("pass-1234-word")
+
+
+class ProviderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Provider
+
+    store = factory.SubFactory(StoreFactory)
+    name = "Printful"
+    kind = "printful"
+    skus = "*"
+    base_url = "http://127.0.0.1:9"  # nothing listens there: tests that submit point it at the fake provider
+    credentials_env = "PRINTFUL_TEST_TOKEN"

@@ -59,12 +59,13 @@ def provider_webhook_apply(*, provider, payload):
         return "shipment recorded" if recorded else "shipment already known"
     if kind in ("order_failed", "order_canceled"):
         state = SubmissionState.FAILED if kind == "order_failed" else SubmissionState.CANCELLED
-        reason = str(data.get("reason") or kind.replace("_", " "))
+        # The provider's name is added where the reason is shown (the list, the event), not stored in it.
+        reason = str(data.get("reason") or kind.replace("_", " "))[:2000]
         with transaction.atomic():
             updated = Submission.objects.filter(pk=submission.pk).exclude(state=state).update(
-                state=state, failure_reason=f"{provider.name}: {reason}"[:2000])
+                state=state, failure_reason=reason)
             if updated:
-                submission.state, submission.failure_reason = state, f"{provider.name}: {reason}"
+                submission.state, submission.failure_reason = state, reason
                 event = (events.submission_failed_event(submission) if state == SubmissionState.FAILED
                          else events.submission_cancelled_event(submission, user=None))
                 event.save()

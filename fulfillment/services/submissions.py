@@ -18,7 +18,7 @@ from fulfillment import events
 from fulfillment.choices import EventSource, SubmissionState, SubmitStatus
 from fulfillment.models import Order, Provider, Submission
 from fulfillment.models.submissions import LIVE_STATES
-from fulfillment.providers.base import ProviderDuplicateError, ProviderError
+from fulfillment.providers.base import ProviderDuplicateError, ProviderError, ProviderRejectedError
 from fulfillment.providers.registry import adapter_for
 from fulfillment.queue import enqueue
 from fulfillment.services.production import production_order, production_plan
@@ -27,6 +27,9 @@ logger = logging.getLogger("fulfillment.submissions")
 
 MAX_ATTEMPTS = 6
 CLAIM_TIMEOUT = timedelta(minutes=5)  # longer than any provider call (30 s read timeout) by far
+# An order found at the provider by our external id in one of these states is not in production: sending it
+# again is refused as a duplicate, so a person must fix it at the provider, or cancel ours and submit anew.
+DEAD_REMOTE_STATUSES = ("failed", "canceled", "cancelled")
 
 
 class SubmissionError(Exception):
@@ -176,6 +179,10 @@ def submission_execute(*, submission_id, adapter=None, now=None):
                 remote = adapter.lookup(submission.external_id)
                 if remote is None:
                     raise
+        if remote.status in DEAD_REMOTE_STATUSES:
+            raise ProviderRejectedError(_(
+                "Already at the provider as %(status)s (order %(id)s): fix it there, or cancel it here and submit "
+                "again.") % {"id": remote.remote_id, "status": remote.status}, response=remote.raw)
     except ProviderError as exc:
         return _record_failure(submission, exc, now)
     return _record_submitted(submission, remote)
