@@ -28,16 +28,6 @@ def private_cache(settings):
 
 
 @pytest.fixture(autouse=True)
-def empty_cache():
-    """The local-memory cache outlives a test: counts cached by one (the order list's tabs) must not show in the next."""
-    from django.core.cache import cache
-
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture(autouse=True)
 def fast_retries(settings):
     settings.WOO_RETRY_BASE_SECONDS = 0.01
     settings.WOO_TIMEOUT_SECONDS = 2
