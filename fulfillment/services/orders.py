@@ -4,7 +4,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from fulfillment import events
-from fulfillment.choices import EventSource, OrderStatus, PushKind
+from fulfillment.choices import EventSource, OrderStatus, PushKind, status_label
 from fulfillment.models import Order
 from fulfillment.services.countdown import countdowns_follow_status
 from fulfillment.services.outbox import push_create
@@ -51,21 +51,21 @@ def _locked(order):
     return Order.objects.select_for_update().get(pk=order.pk)
 
 
-def order_change_status(*, order, status, user, note=""):
-    """Move an order to another status here and in WooCommerce."""
+def order_change_status(*, order, status, user, note="", source=EventSource.STAFF):
+    """Move an order to another status here and in WooCommerce (staff, or a provider's last shipment)."""
     with transaction.atomic():
         order = _locked(order)
         if status not in allowed_statuses(order):
             raise OrderActionError(_("An order in status %(before)s cannot be moved to %(after)s.") % {
-                "before": order.status_label, "after": status,
+                "before": order.status_label, "after": status_label(status),
             })
         before = order.status
         order.status = status
         order.save(update_fields=["status"])
-        events.status_changed_event(order, before=before, after=status, source=EventSource.STAFF, user=user,
+        events.status_changed_event(order, before=before, after=status, source=source, user=user,
                                     note=note).save()
         push_create(order=order, kind=PushKind.STATUS, payload={"status": status}, user=user)
-        countdowns_follow_status(changes=[(order.pk, before, status)], source=EventSource.STAFF)
+        countdowns_follow_status(changes=[(order.pk, before, status)], source=source)
     return order
 
 

@@ -103,5 +103,5 @@ def shipment_add(*, order, carrier, tracking_number, tracking_link="", shipped_o
             v <= 0 for v in remaining.values()
         ):
             order_change_status(order=order, status=OrderStatus.COMPLETED, user=user,
-                                note=_("everything has shipped"))
+                                note=_("everything has shipped"), source=source)
     return shipment

@@ -6,7 +6,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
-from fulfillment.choices import EventSource, EventType, PushKind, PushState
+from fulfillment.choices import EventSource, EventType, PushKind, PushState, status_label
 from fulfillment.models import Order, OrderEvent, Store, StorePush
 from fulfillment.services import outbox
 from fulfillment.services.mirror import orders_upsert
@@ -223,7 +223,7 @@ def test_rejected_transition_raises_and_writes_nothing(woo, woo_store, user, bef
 
     # Then it is refused, and no push, no event, no task
     assert str(raised.value).startswith("An order in status ")
-    assert str(raised.value).endswith(f" cannot be moved to {after}.")
+    assert str(raised.value).endswith(f" cannot be moved to {status_label(after)}.")
     order.refresh_from_db()
     assert order.status == before
     assert StorePush.objects.count() == 0
@@ -237,7 +237,7 @@ def test_refunded_to_processing_names_both_statuses(woo, woo_store, user):
     with pytest.raises(OrderActionError) as raised:
         order_change_status(order=order, status="processing", user=user)
 
-    assert str(raised.value) == "An order in status Refunded cannot be moved to processing."
+    assert str(raised.value) == "An order in status Refunded cannot be moved to Processing."
 
 
 def test_trashed_order_cannot_change_status(woo, woo_store, user):
