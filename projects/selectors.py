@@ -103,6 +103,12 @@ def line_production_problem(line):
         "name": line.name, "version": render.version}
 
 
+def line_render_pending(line):
+    """True while the newest production render of the line's project is queued or running."""
+    render = latest_production_render(line)
+    return render is not None and render.state in (RenderState.QUEUED, RenderState.RENDERING)
+
+
 # -- staff pages ------------------------------------------------------------------------------------------
 
 def staff_projects():

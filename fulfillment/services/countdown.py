@@ -15,6 +15,7 @@ from fulfillment import events
 from fulfillment.choices import EventSource, OrderStatus, OrderType, SubmitStatus
 from fulfillment.models import Order, OrderEvent
 
+RENDER_WAIT = timedelta(minutes=2)
 STARTING_SOURCES = (EventSource.WEBHOOK, EventSource.RECONCILE, EventSource.STAFF, EventSource.PUSH)
 
 
@@ -63,7 +64,7 @@ def countdowns_follow_status(*, changes, source, now=None):
 
 def orders_submit_due(now=None):
     """Submit every order whose countdown reached zero; an order that cannot go says why on the list."""
-    from fulfillment.services.submissions import AlreadySubmitted, SubmissionError, order_submit
+    from fulfillment.services.submissions import AlreadySubmitted, NotEligible, SubmissionError, order_submit
 
     now = now or timezone.now()
     submitted, refused = [], []
@@ -73,12 +74,23 @@ def orders_submit_due(now=None):
             submitted.append(order.number)
         except AlreadySubmitted:
             Order.objects.filter(pk=order.pk).update(countdown_due_at=None, countdown_paused_seconds=None)
+        except NotEligible as exc:
+            if exc.waiting:
+                # Only a production file still being rendered stands in the way: look again shortly.
+                Order.objects.filter(pk=order.pk).update(countdown_due_at=now + RENDER_WAIT)
+                continue
+            _refuse(order, exc)
+            refused.append((order.number, str(exc)))
         except SubmissionError as exc:
-            with transaction.atomic():
-                Order.objects.filter(pk=order.pk).update(
-                    countdown_due_at=None, countdown_paused_seconds=None, submit_status=SubmitStatus.FAILED,
-                    submit_error=_("Automatic submission impossible: %(why)s") % {"why": exc})
-                events.countdown_event(order, message=_("automatic submission impossible: %(why)s") % {"why": exc},
-                                       source=EventSource.COUNTDOWN).save()
+            _refuse(order, exc)
             refused.append((order.number, str(exc)))
     return submitted, refused
+
+
+def _refuse(order, exc):
+    with transaction.atomic():
+        Order.objects.filter(pk=order.pk).update(
+            countdown_due_at=None, countdown_paused_seconds=None, submit_status=SubmitStatus.FAILED,
+            submit_error=_("Automatic submission impossible: %(why)s") % {"why": exc})
+        events.countdown_event(order, message=_("automatic submission impossible: %(why)s") % {"why": exc},
+                               source=EventSource.COUNTDOWN).save()

@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 from fulfillment.choices import status_label
 from fulfillment.money import quantize
 from fulfillment.providers.base import ProductionItem, ProductionOrder
-from projects.selectors import line_production_file, line_production_problem
+from projects.selectors import line_production_file, line_production_problem, line_render_pending
 
 PAID_STATUSES = ("processing", "completed")
 # Line item meta under which the shop (or our projects app) puts the print-ready file of a personalised line.
@@ -18,6 +18,7 @@ PRODUCTION_FILE_KEYS = ("_print_file_url", "print_file_url", "_production_file")
 class ProductionPlan:
     lines_by_provider: dict = field(default_factory=dict)  # Provider → [OrderLine]
     problems: list = field(default_factory=list)  # reasons in staff's words
+    waiting: bool = False  # a production file is being rendered: the order will be eligible soon
 
     @property
     def eligible(self):
@@ -58,6 +59,7 @@ def production_plan(order, providers):
                 None if production_files(line) else _("no production file yet for %(name)s") % {"name": line.name})
             if problem:
                 plan.problems.append(problem)
+                plan.waiting = plan.waiting or line_render_pending(line)
                 continue
         plan.lines_by_provider.setdefault(provider, []).append(line)
     return plan

@@ -394,3 +394,24 @@ def test_the_list_shows_hours_and_nothing_for_orders_without_countdown(client, s
     assertContains(listing, "⏱", count=1)
     assertContains(listing, '<span class="countdown-cell">⏱ 1 h 30 min</span>', html=True)
     assertNotContains(listing, "⏸")
+
+
+def test_a_due_order_whose_print_file_is_still_rendering_waits_instead_of_failing(shop, clock, monkeypatch):
+    # Given an in-app order whose countdown is due, but whose production file is still being rendered
+    order = mirrored(shop, 17)
+    Order.objects.filter(pk=order.pk).update(countdown_due_at=T0)
+    from fulfillment.services import submissions
+    from fulfillment.services.production import ProductionPlan
+
+    monkeypatch.setattr(submissions, "production_plan", lambda order, providers: ProductionPlan(
+        problems=["the production file of Photo mug is being rendered (version 1)"], waiting=True))
+
+    # When the every-minute task runs
+    submitted, refused = orders_submit_due(now=T0)
+
+    # Then nothing failed: the countdown looks again two minutes later
+    order.refresh_from_db()
+    assert (submitted, refused) == ([], [])
+    assert (order.countdown_due_at, order.submit_status, order.submit_error) == (
+        T0 + timedelta(minutes=2), SubmitStatus.NONE, "")
+    assert not Submission.objects.exists()
