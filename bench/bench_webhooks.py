@@ -2,7 +2,7 @@
 """Benchmark: signed WooCommerce order.updated deliveries against gunicorn + PostgreSQL + Redis.
 
     .venv/bin/python bench/bench_webhooks.py [--deliveries 5000] [--concurrency 16]
-                                             [--configs sync:4,gthread:2x8] [--port 8765]
+                                             [--configs sync:4,gthread:2x8] [--port N]
 
 For each gunicorn configuration it starts gunicorn on 127.0.0.1 (DEBUG off, SECRET_KEY set, REDIS_URL =
 redis://127.0.0.1:6379/15 so that django-q2's broker is Redis), warms the workers up with WooCommerce pings,
@@ -273,12 +273,16 @@ def main():
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--configs", default="sync:4,sync:8,gthread:2x8,gthread:4x4",
                         help="gunicorn set-ups to try, comma-separated: sync:N, gthread:WxT")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=0, help="gunicorn's port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--warmup", type=int, default=100, help="pings before measuring (default 100)")
     parser.add_argument("--deadline", type=float, default=300, help="stop a round after this many seconds")
     parser.add_argument("--seed", type=int, default=2027)
     args = parser.parse_args()
     configs = [parse_config(c.strip()) for c in args.configs.split(",") if c.strip()]
+    if not args.port:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            args.port = probe.getsockname()[1]
 
     env = {**os.environ, "DATABASE_URL": _support.DATABASE_URL, "REDIS_URL": REDIS_URL,
            "DJANGO_SETTINGS_MODULE": "backoffice.settings", "DEBUG": "0", "LOG_LEVEL": "WARNING",
