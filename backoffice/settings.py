@@ -131,6 +131,9 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "catch_up": False,
     "label": "Tasks",
+    # django-q2 logs every task queued and run at INFO: on a busy web process that is a log line per webhook.
+    # Q_LOG_LEVEL=INFO brings them back; task failures are logged at ERROR whatever this says.
+    "log_level": os.environ.get("Q_LOG_LEVEL", "WARNING").upper(),
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
@@ -178,6 +181,5 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "fulfillment": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-        "django_q": {"handlers": ["console"], "level": "WARNING"},
     },
 }

@@ -60,7 +60,7 @@ class Meter:
         self.reset()
 
     def reset(self):
-        self.http = self.parse = self.mapping = self.sql = self.sql_cpu = self.commit = 0.0
+        self.http = self.parse = self.mapping = self.sql = self.sql_cpu = self.commit = self.writing = 0.0
         self.requests = self.queries = self.mapped = self.commits = 0
         self.statements = {}  # statement kind → [count, seconds]
 
@@ -68,9 +68,19 @@ class Meter:
         from django.db import connection, connections
 
         from fulfillment.integrations.woocommerce import client as client_module
-        from fulfillment.services import mirror
+        from fulfillment.services import imports, mirror
 
         meter = self
+        original_upsert = imports.orders_upsert
+
+        def timed_upsert(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original_upsert(*args, **kwargs)
+            finally:
+                meter.writing += time.perf_counter() - started
+
+        imports.orders_upsert = timed_upsert
         original_request = client_module.WooClient.request
         original_parse = client_module.WooClient._parse
         original_map = mirror.map_order
@@ -136,8 +146,8 @@ class Meter:
 
 def report(title, *, run, elapsed, meter, cpu, server_cpu, pg_cpu, expected_total):
     rate = run.orders_seen / elapsed if elapsed else 0.0
-    ours = elapsed - meter.http
-    other = ours - meter.mapping - meter.sql
+    waiting = elapsed - meter.writing  # the writer waiting for the fetch thread's next page, and the run's records
+    sql_in_writing = meter.sql - meter.statements.get("UPDATE fulfillment_importrun", [0, 0.0])[1]
 
     def share(seconds):
         return f"{seconds:7.2f} s  ({100 * seconds / elapsed:4.1f} %)"
@@ -149,21 +159,23 @@ def report(title, *, run, elapsed, meter, cpu, server_cpu, pg_cpu, expected_tota
     print(f"  total             : {elapsed:7.2f} s")
     print(f"  throughput        : {rate:7,.0f} orders/s   (target ≥ {TARGET_ORDERS_PER_SECOND:,}: "
           f"{'met' if rate >= TARGET_ORDERS_PER_SECOND else 'NOT MET'})")
-    print(f"  server (HTTP wait): {share(meter.http)}  in {meter.requests} WooClient.request calls, "
+    print("  fetch thread (reads the shop and maps page n+1 while page n is written; overlaps the writer):")
+    print(f"    server (HTTP)   : {share(meter.http)}  in {meter.requests} WooClient.request calls, "
           f"of which {meter.parse:.2f} s decoding JSON on our side")
-    print(f"  ours              : {share(ours)}")
     print(f"    mapping         : {share(meter.mapping)}  ({meter.mapped:,} map_order calls)")
-    print(f"    SQL             : {share(meter.sql)}  ({meter.queries:,} queries, "
+    print("  writer (the run's thread):")
+    print(f"    writing pages   : {share(meter.writing)}  (orders_upsert)")
+    print(f"      SQL           : {share(sql_in_writing)}  ({meter.queries:,} queries, "
           f"{meter.queries / max(run.pages_done, 1):.1f} per page; {meter.sql_cpu:.2f} s of it our CPU in psycopg "
           f"(quoting, sending, reading), the rest waiting for PostgreSQL)")
     for kind, (count, seconds) in sorted(meter.statements.items(), key=lambda item: -item[1][1])[:8]:
-        print(f"      {seconds:7.2f} s  {count:5d} × {kind}")
-    print(f"    COMMIT          : {share(meter.commit)}  ({meter.commits} transactions; explicit ones only)")
-    print(f"    rest (ORM, run) : {share(other - meter.commit)}")
-    print(f"  CPU               : ours {cpu:.2f} s, PostgreSQL {pg_cpu:.2f} s, shop process {server_cpu:.2f} s; "
-          f"load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    print(f"  CPU-bound ceiling : {run.orders_seen / cpu if cpu else 0:,.0f} orders/s from our CPU alone (one process, "
-          f"one page at a time)")
+        print(f"        {seconds:7.2f} s  {count:5d} × {kind}")
+    print(f"      COMMIT        : {share(meter.commit)}  ({meter.commits} transactions)")
+    print(f"      rest (Python) : {share(meter.writing - sql_in_writing - meter.commit)}")
+    print(f"    waiting         : {share(waiting)}  (for the shop's next page, and the run's progress records)")
+    print(f"  CPU               : ours {cpu:.2f} s (both threads), PostgreSQL {pg_cpu:.2f} s, shop process "
+          f"{server_cpu:.2f} s; load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(f"  CPU-bound ceiling : {run.orders_seen / cpu if cpu else 0:,.0f} orders/s from our CPU alone (one process)")
     ok = run.orders_seen == expected_total and run.failed == 0 and not run.error
     return ok
 

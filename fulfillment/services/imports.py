@@ -1,6 +1,8 @@
 """Importing orders from WooCommerce: all of them, a creation-date range, or a list of ids."""
 
 import logging
+import queue
+import threading
 import time
 from datetime import UTC, timedelta
 
@@ -12,7 +14,7 @@ from fulfillment.choices import EventSource, ImportMode, RunState
 from fulfillment.integrations.woocommerce.client import PER_PAGE, WooClient, WooError
 from fulfillment.models import ImportRun
 from fulfillment.queue import enqueue
-from fulfillment.services.mirror import orders_upsert
+from fulfillment.services.mirror import orders_map, orders_upsert
 
 logger = logging.getLogger("fulfillment.imports")
 
@@ -83,6 +85,56 @@ def _pages(client, run):
                 yield page
 
 
+_END = object()
+
+
+def prefetched(pages, prepare, *, ahead=2):
+    """Yield (page, prepare(page)) for each page while a thread already fetches and prepares the next ones.
+
+    The shop's answer time and the mapping of page n+1 then overlap the database writes of page n (the thread
+    waits on the network with the GIL released). At most `ahead` pages wait here. An error raised while fetching
+    page n+1 is raised by this generator after page n has been yielded, as a plain loop would; when the caller
+    stops early (its own error), the thread stops after the page it is fetching.
+    """
+    waiting = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def put(item):
+        while not stop.is_set():
+            try:
+                waiting.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        try:
+            for page in pages:
+                if not put((page, prepare(page))):
+                    return
+            put(_END)
+        except BaseException as exc:  # handed to the caller, raised there
+            put(exc)
+        finally:
+            if hasattr(pages, "close"):
+                pages.close()
+
+    thread = threading.Thread(target=produce, name="import-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = waiting.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
 def import_run_execute(*, run, client=None, progress=None):
     """Run an import page by page, keeping its counters current; returns the finished run."""
     client = client or WooClient.for_store(run.store)
@@ -91,8 +143,9 @@ def import_run_execute(*, run, client=None, progress=None):
     seen_ids = set()
     started = time.monotonic()
     try:
-        for page in _pages(client, run):
-            result = orders_upsert(store=run.store, payloads=page.items, source=EventSource.IMPORT)
+        slug = run.store.slug
+        for page, batch in prefetched(_pages(client, run), lambda page: orders_map(page.items, store_slug=slug)):
+            result = orders_upsert(store=run.store, payloads=page.items, source=EventSource.IMPORT, batch=batch)
             seen_ids.update(p.get("id") for p in page.items if isinstance(p, dict))
             run.pages_done += 1
             run.pages_total = page.total_pages

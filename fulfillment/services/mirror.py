@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from fulfillment import events
+from fulfillment import bulk, events
 from fulfillment.choices import EventSource
 from fulfillment.integrations.woocommerce.mapping import MappingError, map_order
 from fulfillment.models import Order, OrderEvent, OrderLine, Refund
@@ -47,20 +47,37 @@ def _payload_id(payload):
     return payload.get("id") if isinstance(payload, dict) else None
 
 
-def orders_upsert(*, store, payloads, source):
-    """Mirror a batch of WooCommerce order payloads; older versions than the stored ones are ignored."""
-    result = UpsertResult()
-    mapped = {}
+@dataclass
+class MappedBatch:
+    """A batch of payloads mapped (no database needed): the newest version of each order, and the failures."""
+    orders: dict  # woo id -> MappedOrder
+    failed: list  # [(woo_id or None, reason)]
+
+
+def orders_map(payloads, *, store_slug=""):
+    """Map a batch of payloads; pure, so an import can map the next page while the current one is written."""
+    mapped, failed = {}, []
     for payload in payloads:
         try:
             order = map_order(payload)
         except MappingError as exc:
-            result.failed.append((_payload_id(payload), str(exc)))
-            logger.warning("store %s: order %s not mirrored: %s", store.slug, _payload_id(payload), exc)
+            failed.append((_payload_id(payload), str(exc)))
+            logger.warning("store %s: order %s not mirrored: %s", store_slug, _payload_id(payload), exc)
             continue
         previous = mapped.get(order.woo_id)
         if previous is None or order.fields["modified_at"] >= previous.fields["modified_at"]:
             mapped[order.woo_id] = order
+    return MappedBatch(orders=mapped, failed=failed)
+
+
+def orders_upsert(*, store, payloads, source, batch=None):
+    """Mirror a batch of WooCommerce order payloads; older versions than the stored ones are ignored.
+
+    `batch` is the payloads already mapped by `orders_map` (then `payloads` is not read again).
+    """
+    batch = batch if batch is not None else orders_map(payloads, store_slug=store.slug)
+    result = UpsertResult(failed=list(batch.failed))
+    mapped = batch.orders
     if not mapped:
         return result
 
@@ -91,23 +108,16 @@ def orders_upsert(*, store, payloads, source):
         if not to_write:
             return result
 
-        # On PostgreSQL the upsert returns the rows' ids (RETURNING), so the orders written are not read back.
-        written = Order.objects.bulk_create(
-            [Order(store=store, woo_id=o.woo_id, **o.fields) for o in to_write],
-            update_conflicts=True,
+        # The upsert returns the rows' ids, so the orders written are not read back.
+        ids = dict(bulk.upsert(
+            Order,
+            [{"store_id": store.pk, "woo_id": o.woo_id, **o.fields} for o in to_write],
             unique_fields=["store", "woo_id"],
-            update_fields=[*MIRROR_FIELDS, "mirrored_at"],
-        )
-        if all(o.pk is not None for o in written):
-            saved = {o.woo_id: o for o in written}
-        else:  # a backend that cannot return ids from an upsert
-            saved = {
-                o.woo_id: o
-                for o in Order.objects.filter(store=store, woo_id__in=[o.woo_id for o in to_write]).only(
-                    "id", "woo_id", "number", "status", "trashed", "modified_at"
-                )
-            }
-        _upsert_lines(to_write, saved)
+            update_fields=MIRROR_FIELDS,
+            returning=["woo_id", "id"],
+        ))
+        saved = {o.woo_id: _written(store, o, ids[o.woo_id]) for o in to_write}
+        _upsert_lines(to_write, saved, all_new=not existing)
         _upsert_refunds(to_write, saved)
         _write_events(to_write, saved, existing, source)
         # Lines made in our editor carry the project's id: the project learns its order and is rendered for print.
@@ -115,6 +125,13 @@ def orders_upsert(*, store, payloads, source):
             store=store, refs={line.fields["project_ref"] for o in to_write for line in o.lines} - {""})
         _follow_countdowns(to_write, saved, existing, source)
     return result
+
+
+def _written(store, mapped, pk):
+    # What the rest of the upsert needs of a written order, without reading it back.
+    fields = mapped.fields
+    return Order(pk=pk, store=store, woo_id=mapped.woo_id, number=fields["number"], status=fields["status"],
+                 trashed=fields["trashed"], modified_at=fields["modified_at"], currency=fields["currency"])
 
 
 def _follow_countdowns(mapped_orders, saved, existing, source):
@@ -129,17 +146,16 @@ def _follow_countdowns(mapped_orders, saved, existing, source):
         countdowns_follow_status(changes=changes, source=source)
 
 
-def _upsert_lines(mapped_orders, saved):
+def _upsert_lines(mapped_orders, saved, *, all_new):
     rows, keep = [], set()
     for mapped in mapped_orders:
         order_id = saved[mapped.woo_id].pk
         for line in mapped.lines:
-            rows.append(OrderLine(order_id=order_id, woo_line_id=line.woo_line_id, **line.fields))
+            rows.append({"order_id": order_id, "woo_line_id": line.woo_line_id, **line.fields})
             keep.add((order_id, line.woo_line_id))
-    if rows:
-        OrderLine.objects.bulk_create(
-            rows, update_conflicts=True, unique_fields=["order", "woo_line_id"], update_fields=LINE_FIELDS
-        )
+    bulk.upsert(OrderLine, rows, unique_fields=["order", "woo_line_id"], update_fields=LINE_FIELDS)
+    if all_new:
+        return  # orders that did not exist before this batch have no other lines
     # A line removed in WooCommerce (an edited pending order) goes: the payload is the whole order.
     gone = [
         pk
@@ -187,8 +203,10 @@ def _write_events(mapped_orders, saved, existing, source):
             rows.append(events.status_changed_event(order, before=before.status, after=order.status, source=source))
         if before.trashed != order.trashed:
             rows.append(events.trashed_event(order, source=source, trashed=order.trashed))
-    if rows:
-        OrderEvent.objects.bulk_create(rows)
+    bulk.upsert(OrderEvent, [
+        {"order_id": e.order_id, "type": e.type, "source": e.source, "user_id": e.user_id, "message": e.message,
+         "data": e.data} for e in rows
+    ])
 
 
 def order_mark_trashed(*, store, woo_id, source):

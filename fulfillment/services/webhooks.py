@@ -9,10 +9,11 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from fulfillment import bulk
 from fulfillment.choices import DeliveryState, EventSource
 from fulfillment.integrations.woocommerce.mapping import MappingError, map_order, parse_gmt
 from fulfillment.models import Order, Store, WebhookDelivery
@@ -60,29 +61,29 @@ def delivery_receive(*, store, headers, body):
         # A deletion's body is only {"id": N}, the same every time: without its delivery id, deleting an order
         # again after a restore would be taken for a repeat of the first deletion and the order would stay live.
         digest = hashlib.sha256(body + b"\n" + delivery_id.encode()).hexdigest()
-    try:
-        with transaction.atomic():
-            delivery = WebhookDelivery.objects.create(
-                store=store,
-                topic=topic,
-                webhook_id=headers.get("X-WC-Webhook-ID", "")[:32],
-                delivery_id=delivery_id,
-                # PostgreSQL text cannot hold NUL: the hash above still identifies the bytes received.
-                body=body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
-                body_sha256=digest,
-            )
-            enqueue("fulfillment.tasks.apply_delivery", delivery.pk)
-    except IntegrityError:
+    # One statement, no transaction: the row is there (and committed) before the task that applies it is queued.
+    delivery_pk = bulk.insert_unless_exists(WebhookDelivery, {
+        "store_id": store.pk,
+        "topic": topic,
+        "webhook_id": headers.get("X-WC-Webhook-ID", "")[:32],
+        "delivery_id": delivery_id,
+        # PostgreSQL text cannot hold NUL: the hash above still identifies the bytes received.
+        "body": body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
+        "body_sha256": digest,
+        "received_at": now,
+    }, unique_fields=["store", "topic", "body_sha256"])
+    if delivery_pk is None:
         # The very same body for the same topic: WooCommerce sent it again. Acknowledge, apply nothing.
         WebhookDelivery.objects.filter(store=store, topic=topic, body_sha256=digest).update(repeats=F("repeats") + 1)
         return Receipt(200, "duplicate")
+    enqueue("fulfillment.tasks.apply_delivery", delivery_pk)
     # At most one write a minute on the store's row: a busy shop must not queue on that row lock, nor pay a
     # query per delivery when the store as read for this request already says so.
     if not _heard_within(store, now - timedelta(minutes=1)):
         Store.objects.filter(pk=store.pk).exclude(last_webhook_at__gt=now - timedelta(minutes=1)).update(
             last_webhook_at=now
         )
-    return Receipt(200, "stored", delivery)
+    return Receipt(200, "stored", WebhookDelivery(pk=delivery_pk, store=store, topic=topic, body_sha256=digest))
 
 
 def _heard_within(store, since):

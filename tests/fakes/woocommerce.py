@@ -49,6 +49,7 @@ class FakeWooCommerce:
         self.trackings = {}  # order id → [tracking]
         self.requests = []  # (method, path, params) of every request that reached the shop
         self.failures = []  # queued (status, body, content_type, headers) answers, served first
+        self.conditional_failures = []  # [match(params), answers left, answer]: see fail_when
         self.delay = 0.0
         self.shipment_tracking = True  # the Shipment Tracking extension is installed
         self.used_nonces = set()
@@ -85,6 +86,17 @@ class FakeWooCommerce:
         for _ in range(count):
             self.failures.append((status, body, content_type, headers or {}))
 
+    def fail_when(self, match, count=1, status=503, body=None, content_type="text/html"):
+        """The next `count` GET requests whose query parameters satisfy `match(params)` fail, whenever they come
+        (an import fetches ahead of what it has written, so "after page 1 is written" is not a moment)."""
+        if body is None:
+            body = "<html><head><title>503 Service Unavailable</title></head><body>Down</body></html>"
+        with self.lock:
+            self.conditional_failures.append([match, count, (status, body, content_type, {})])
+
+    def fail_page(self, page, count=1, **answer):
+        self.fail_when(lambda params: params.get("page", "1") == str(page), count, **answer)
+
     def touch(self, woo_id, **changes):
         """Change an order as a shop admin would: date_modified moves on."""
         order = self.orders[woo_id]
@@ -114,6 +126,12 @@ class FakeWooCommerce:
                     body, content_type = json.dumps(body), "application/json"
                 return Response(body, status=status, content_type=content_type, headers=headers)
         params = dict(parse_qsl(request.query_string.decode(), keep_blank_values=True))  # PHP: last value wins
+        with self.lock:
+            for failure in self.conditional_failures if request.method == "GET" else ():
+                match, left, (status, body, content_type, headers) = failure
+                if left and match(params):
+                    failure[1] -= 1
+                    return Response(body, status=status, content_type=content_type, headers=headers)
         prefix = next((p for p in (API_PREFIX, TRACKING_PREFIX) if request.path.startswith(p)), None)
         if prefix is None or (prefix == TRACKING_PREFIX and not self.shipment_tracking):
             return self.error(404, "rest_no_route", "No route was found matching the URL and request method.")

@@ -383,14 +383,10 @@ def test_a_malformed_order_fails_alone(woo, woo_store, woo_client):
 def test_a_shop_going_down_mid_way_fails_the_run_and_keeps_what_was_imported(woo, woo_store, woo_client):
     # given 250 orders, and a shop that goes down after the first page for longer than we retry
     woo.add_orders([order_payload(i) for i in range(1, 251)])
-
-    def after_page(run, elapsed):
-        if run.pages_done == 1:
-            woo.fail_next(woo_client.max_retries + 1, status=503)
+    woo.fail_page(2, woo_client.max_retries + 1, status=503)
 
     # when
-    run = import_run_execute(run=import_run_create(store=woo_store, mode=ImportMode.ALL), client=woo_client,
-                             progress=after_page)
+    run = import_run_execute(run=import_run_create(store=woo_store, mode=ImportMode.ALL), client=woo_client)
 
     # then
     run.refresh_from_db()
@@ -401,19 +397,18 @@ def test_a_shop_going_down_mid_way_fails_the_run_and_keeps_what_was_imported(woo
     }
     assert run.finished_at is not None
     assert stored_ids(woo_store) == list(range(1, 101))
-    assert woo.failures == []
+    assert [left for _, left, _ in woo.conditional_failures] == [0]
+    assert woo.count("GET", "orders") == 1  # page 3 was never asked for
 
 
 def test_a_failed_ids_import_does_not_call_the_unfetched_ids_missing(woo, woo_store, woo_client):
     # given the second chunk of ids cannot be fetched
     woo.add_orders([order_payload(i) for i in range(1, 151)])
-
-    def after_page(run, elapsed):
-        woo.fail_next(woo_client.max_retries + 1, status=503)
+    woo.fail_when(lambda params: "101" in params.get("include", "").split(","), woo_client.max_retries + 1)
 
     # when
     run = import_run_execute(run=import_run_create(store=woo_store, mode=ImportMode.IDS, ids=list(range(1, 151))),
-                             client=woo_client, progress=after_page)
+                             client=woo_client)
 
     # then
     assert (run.state, run.created, run.failed, run.failures) == (RunState.FAILED, 100, 0, [])
