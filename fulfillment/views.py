@@ -1,14 +1,13 @@
 import json
 import logging
 
-from django.http import HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from fulfillment.models import Provider, Store
+from fulfillment.models import Provider
 from fulfillment.services.provider_tracking import provider_webhook_apply, provider_webhook_authenticated
-from fulfillment.services.webhooks import delivery_receive
+from fulfillment.services.webhooks import delivery_receive_for
 
 logger = logging.getLogger("fulfillment.webhooks")
 
@@ -17,8 +16,9 @@ logger = logging.getLogger("fulfillment.webhooks")
 @require_POST
 def woocommerce_webhook(request, slug):
     """WooCommerce posts order webhooks here; see services.webhooks for the rules."""
-    store = get_object_or_404(Store.objects.only("pk", "slug", "webhook_secret", "last_webhook_at"), slug=slug)
-    receipt = delivery_receive(store=store, headers=request.headers, body=request.body)
+    receipt = delivery_receive_for(slug=slug, headers=request.headers, body=request.body)
+    if receipt is None:
+        raise Http404("unknown store")
     if receipt.status == 200:
         return HttpResponse(receipt.message, content_type="text/plain")
     return JsonResponse({"error": receipt.message}, status=receipt.status)

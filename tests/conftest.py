@@ -28,6 +28,16 @@ def private_cache(settings):
 
 
 @pytest.fixture(autouse=True)
+def fresh_webhook_stores():
+    """Web processes keep the stores they received webhooks for a few seconds; a test starts with none kept."""
+    from fulfillment.services.webhooks import forget_webhook_stores
+
+    forget_webhook_stores()
+    yield
+    forget_webhook_stores()
+
+
+@pytest.fixture(autouse=True)
 def fast_retries(settings):
     settings.WOO_RETRY_BASE_SECONDS = 0.01
     settings.WOO_TIMEOUT_SECONDS = 2

@@ -6,10 +6,11 @@ import hmac
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import DataError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -31,6 +32,49 @@ class Receipt:
     status: int  # the HTTP status to answer
     message: str
     delivery: WebhookDelivery | None = None
+
+
+# Deliveries come in bursts (a bulk edit in the shop sends one per order): each web process keeps the stores it
+# has just read for a few seconds instead of reading the store again for every delivery. A secret changed in
+# the meantime costs nothing: a signature that does not match the kept store is checked again against the row.
+STORE_CACHE_SECONDS = 10
+_stores = {}  # slug -> (monotonic expiry, Store)
+
+
+def webhook_store(slug, *, fresh=False):
+    """The store a delivery is for (only what receiving needs), or None for an unknown slug."""
+    now = time.monotonic()
+    kept = None if fresh else _stores.get(slug)
+    if kept and kept[0] > now:
+        return kept[1]
+    store = Store.objects.only("pk", "slug", "webhook_secret", "last_webhook_at").filter(slug=slug).first()
+    if store is None:
+        _stores.pop(slug, None)
+    else:
+        _stores[slug] = (now + STORE_CACHE_SECONDS, store)
+    return store
+
+
+def forget_webhook_stores():
+    _stores.clear()
+
+
+def delivery_receive_for(*, slug, headers, body):
+    """Receive a delivery for the store `slug`; None when there is no such store."""
+    store = webhook_store(slug)
+    if store is None:
+        return None
+    try:
+        receipt = delivery_receive(store=store, headers=headers, body=body)
+    except IntegrityError:  # the kept store was deleted since: ask the database
+        receipt = None
+    if receipt is None or receipt.status == 401:
+        fresh = webhook_store(slug, fresh=True)
+        if fresh is None:
+            return None
+        if receipt is None or fresh.webhook_secret != store.webhook_secret:
+            receipt = delivery_receive(store=fresh, headers=headers, body=body)
+    return receipt
 
 
 def signature_for(body, secret):
@@ -83,6 +127,7 @@ def delivery_receive(*, store, headers, body):
         Store.objects.filter(pk=store.pk).exclude(last_webhook_at__gt=now - timedelta(minutes=1)).update(
             last_webhook_at=now
         )
+        store.last_webhook_at = now
     return Receipt(200, "stored", WebhookDelivery(pk=delivery_pk, store=store, topic=topic, body_sha256=digest))
 
 

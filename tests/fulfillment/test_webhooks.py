@@ -655,3 +655,42 @@ def test_real_woocommerce_delivery_with_its_original_signature_is_refused(client
     # Then the signature does not match
     assert response.status_code == 401
     assert WebhookDelivery.objects.count() == 0
+
+
+# -- the stores a web process keeps for a few seconds ----------------------------------------------------------------
+
+def test_a_burst_of_deliveries_reads_the_store_once(client, store, django_assert_num_queries):
+    deliver(client, store, order_payload(1), delivery_id="d-1")  # the store is read and kept
+
+    # then each further delivery is one INSERT (the queued task runs after the test's transaction)
+    for n in range(2, 5):
+        with django_assert_num_queries(1):
+            assert deliver(client, store, order_payload(n), delivery_id=f"d-{n}").status_code == 200
+    assert WebhookDelivery.objects.count() == 4
+
+
+def test_a_secret_changed_in_the_meantime_is_honoured_at_once(client, store):
+    # given a store kept by this process after a delivery
+    assert deliver(client, store, order_payload(1)).status_code == 200
+
+    # when its secret is rotated and the shop signs with the new one
+    Store.objects.filter(pk=store.pk).update(webhook_secret="RotatedSecret123")
+    response = deliver(client, store, order_payload(2), secret="RotatedSecret123")
+
+    # then it is accepted, and the old secret no longer is
+    assert response.status_code == 200
+    assert deliver(client, store, order_payload(3)).status_code == 401
+    assert WebhookDelivery.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as in production: the foreign key is checked at once
+def test_a_store_deleted_in_the_meantime_is_404(client):
+    store = StoreFactory()
+    assert deliver(client, store, order_payload(1)).status_code == 200  # kept (and applied: tasks run inline)
+    Order.objects.all().delete()
+    Store.objects.filter(pk=store.pk).delete()  # its deliveries go with it
+
+    response = deliver(client, store, order_payload(2))
+
+    assert response.status_code == 404
+    assert WebhookDelivery.objects.count() == 0
