@@ -174,6 +174,9 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
 PROJECT_ASSET_MAX_BYTES = int(os.environ.get("PROJECT_ASSET_MAX_BYTES", str(25 * 1024 * 1024)))
 PROJECT_ASSET_MAX_PIXELS = int(os.environ.get("PROJECT_ASSET_MAX_PIXELS", "60000000"))
 
+# Where the accounting file connector writes (one folder per store) unless a store's export rule names another.
+ACCOUNTING_EXPORT_DIR = Path(os.environ.get("ACCOUNTING_EXPORT_DIR", BASE_DIR / "exports"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -181,5 +184,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "fulfillment": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+        "accounting": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     },
 }

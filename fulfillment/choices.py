@@ -63,6 +63,9 @@ class EventType(models.TextChoices):
     PROJECT_RENDERED = "project_rendered", _("Production file ready")
     RENDER_FAILED = "render_failed", _("Production file failed")
     REPROCESSED = "reprocessed", _("Reprocessed")
+    # Written by the accounting app.
+    ACCOUNTING_EXPORTED = "accounting_exported", _("Exported to accounting")
+    ACCOUNTING_EXPORT_FAILED = "accounting_export_failed", _("Export to accounting failed")
 
 
 class EventSource(models.TextChoices):

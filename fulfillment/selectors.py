@@ -7,6 +7,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from accounting.selectors import export_counts_by_store
 from fulfillment.choices import OrderType, PushState, SubmitStatus
 from fulfillment.models import Order, OrderEvent, Store, StorePush
 
@@ -65,10 +66,10 @@ def status_counts_refresh():
 
 
 def dashboard(now=None, days=30):
-    """Per store: orders per status, waiting for submission, failed submissions, failing pushes, orders per day."""
+    """Per store: orders per status, submissions waiting and failed, failing pushes, exports to do, orders per day."""
     now = now or timezone.now()
     since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    stores = list(Store.objects.order_by("name"))
+    stores = list(Store.objects.select_related("export_rule").order_by("name"))
     by_status = {}
     for store_id, status, n in Order.objects.values_list("store_id", "status").annotate(n=Count("id")).order_by():
         by_status.setdefault(store_id, {})[status] = n
@@ -91,6 +92,7 @@ def dashboard(now=None, days=30):
         .values_list("store_id", "day").annotate(n=Count("id")).order_by()
     ):
         per_day.setdefault(store_id, {})[day] = n
+    exports = export_counts_by_store()
     days_list = [(since + timedelta(days=i)).date() for i in range(days)]
     return [
         {
@@ -101,9 +103,17 @@ def dashboard(now=None, days=30):
             "failing_pushes": pushes.get(store.pk, 0),
             "per_day": [(day, per_day.get(store.pk, {}).get(day, 0)) for day in days_list],
             "warnings": store.health_warnings(now),
+            "accounting": _accounting_figures(store, exports),
         }
         for store in stores
     ]
+
+
+def _accounting_figures(store, exports):
+    # select_related put the rule (or its absence) on the store: no query here.
+    if not hasattr(store, "export_rule"):
+        return None
+    return exports.get(store.pk, {"open": 0, "failed": 0})
 
 
 def store_choices():

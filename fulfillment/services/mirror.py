@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from accounting.services.exports import exports_follow_orders
 from fulfillment import bulk, events
 from fulfillment.choices import EventSource
 from fulfillment.integrations.woocommerce.mapping import MappingError, map_order
@@ -124,6 +125,7 @@ def orders_upsert(*, store, payloads, source, batch=None):
         projects_link_order_lines(
             store=store, refs={line.fields["project_ref"] for o in to_write for line in o.lines} - {""})
         _follow_countdowns(to_write, saved, existing, source)
+        exports_follow_orders(order_ids=[o.pk for o in saved.values()])
     return result
 
 

@@ -3,6 +3,7 @@
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from accounting.services.exports import exports_follow_orders
 from fulfillment import events
 from fulfillment.choices import EventSource, OrderStatus, PushKind, status_label
 from fulfillment.models import Order
@@ -66,6 +67,7 @@ def order_change_status(*, order, status, user, note="", source=EventSource.STAF
                                     note=note).save()
         push_create(order=order, kind=PushKind.STATUS, payload={"status": status}, user=user)
         countdowns_follow_status(changes=[(order.pk, before, status)], source=source)
+        exports_follow_orders(order_ids=[order.pk])
     return order
 
 

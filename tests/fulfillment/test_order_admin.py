@@ -12,9 +12,11 @@ from django.urls import reverse
 from django.utils import timezone
 from pytest_django.asserts import assertContains, assertNotContains
 
+from accounting.models import AccountingExport, ExportRule
 from fulfillment.admin.orders import OrderAdmin
 from fulfillment.choices import EventSource, EventType, OrderType, PushKind, PushState, SubmitStatus
 from fulfillment.models import Order, OrderEvent, Refund, Shipment, Store, StorePush
+from fulfillment.selectors import dashboard
 from fulfillment.services.mirror import orders_upsert
 from fulfillment.services.orders import order_add_note
 from fulfillment.services.refunds import order_refund
@@ -841,6 +843,37 @@ def test_dashboard_shows_per_store_figures_and_a_chart(client):
     assert f"<title>{day}: 3</title>" in nl and f"<title>{day}: 1</title>" in it
     assert nl.count("<svg") == 1 and it.count("<svg") == 1
     assert "<script" not in html.split('id="dashboard"')[1].split("</section>")[0]
+
+
+def test_dashboard_costs_the_same_queries_for_one_store_or_many(client, django_assert_num_queries,
+                                                                django_assert_max_num_queries):
+    # Given one store, then seven, some exporting to accounting, with orders, pushes and export records
+    def add_store(n):
+        store = StoreFactory(slug=f"s{n}", name=f"Shop {n}")
+        order = OrderFactory(store=store, woo_id=n, created_at=timezone.now() - timedelta(days=1))
+        StorePush.objects.create(store=store, order=order, kind=PushKind.NOTE, payload={}, state=PushState.FAILED,
+                                 next_attempt_at=timezone.now())
+        if n % 2:
+            ExportRule.objects.create(store=store)
+            AccountingExport.objects.create(order=order, store=store)
+
+    add_store(1)
+    # stores, statuses, submission flags, pushes, orders per day, accounting exports
+    with django_assert_num_queries(6):
+        assert len(dashboard()) == 1
+    for n in range(2, 8):
+        add_store(n)
+    with django_assert_num_queries(6):
+        rows = dashboard()
+    assert [r["accounting"] for r in rows] == [{"open": 1, "failed": 0} if n % 2 else None for n in range(1, 8)]
+
+    # And the admin's home page with seven stores stays within a fixed budget (session, user, permissions,
+    # the dashboard, the app list)
+    cache.clear()
+    client.force_login(staff("finance"))
+    with django_assert_max_num_queries(12):
+        response = client.get(reverse("admin:index"))
+    assert response.content.decode().count("open accounting exports") == 4
 
 
 def test_dashboard_is_not_shown_to_staff_without_a_role(client, store):

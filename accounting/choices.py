@@ -1,0 +1,14 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class ExportState(models.TextChoices):
+    # Waiting for the order to reach one of the rule's statuses (or for its export task to run).
+    OPEN = "open", _("Open")
+    EXPORTED = "exported", _("Exported")
+    # The connector refused it; `error` says why. Retried by the nightly job a few times, then only by staff.
+    FAILED = "failed", _("Failed")
+
+
+class Connector(models.TextChoices):
+    FILE = "file", _("File (one JSON document per order)")
