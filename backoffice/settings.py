@@ -128,7 +128,9 @@ Q_CLUSTER = {
     "retry": 900,
     "max_attempts": 1,
     "ack_failures": True,
-    "save_limit": 1000,
+    # Keep every success; a daily task deletes those older than TASK_RESULTS_KEEP_DAYS. django-q2's own pruning
+    # (a positive save_limit) locks all kept successes after every task and stalls busy workers.
+    "save_limit": 0,
     "catch_up": False,
     "label": "Tasks",
     # django-q2 logs every task queued and run at INFO: on a busy web process that is a log line per webhook.
@@ -151,6 +153,7 @@ WOO_RETRY_BASE_SECONDS = float(os.environ.get("WOO_RETRY_BASE_SECONDS", "1"))
 # How far back a reconcile looks before its watermark, to cover clock skew between the shop and us.
 SYNC_OVERLAP_SECONDS = int(os.environ.get("SYNC_OVERLAP_SECONDS", "300"))
 SYNC_INTERVAL_MINUTES = int(os.environ.get("SYNC_INTERVAL_MINUTES", "5"))
+TASK_RESULTS_KEEP_DAYS = int(os.environ.get("TASK_RESULTS_KEEP_DAYS", "14"))
 
 LOGIN_URL = "admin:login"
 

@@ -70,3 +70,9 @@ def refresh_status_counts():
     from fulfillment.selectors import status_counts_refresh
 
     return f"{status_counts_refresh()} counts refreshed"
+
+
+def prune_task_results():
+    from fulfillment.services.maintenance import task_results_prune
+
+    return f"{task_results_prune()} task results deleted"
