@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +24,7 @@ from fulfillment.services.submissions import (
     submission_execute,
     submissions_due,
 )
+from tests.concurrency import in_threads
 from tests.factories import StoreFactory
 from tests.fulfillment.production import mirrored, printful_provider
 
@@ -51,30 +51,6 @@ def remote_orders(printful):
 
 def calls(printful):
     return [(method, path) for method, path, _ in printful.requests]
-
-
-def in_threads(count, work):
-    """Run work(index) in `count` threads, each with its own database connection, released together."""
-    barrier = threading.Barrier(count)
-    outcomes, errors = [None] * count, []
-
-    def run(index):
-        try:
-            barrier.wait(timeout=30)
-            outcomes[index] = work(index)
-        except Exception as exc:  # noqa: BLE001 - reported by the test
-            errors.append(repr(exc))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads)
-    assert errors == []
-    return outcomes
 
 
 def database_url():
