@@ -3,6 +3,7 @@
 import random
 from datetime import UTC, datetime, timedelta
 
+from accounting.models import ExportRule
 from fulfillment.choices import EventSource
 from fulfillment.services.mirror import orders_upsert
 from fulfillment.services.stores import store_save
@@ -93,6 +94,9 @@ def load_demo(*, orders_per_store=200):
             consumer_key="ck_demo", consumer_secret="cs_demo", webhook_secret=f"demo{index}secret",
             timezone=spec["timezone"], currency=spec["currency"],
         )
+        if index == 0:
+            # The first shop books its completed orders in accounting (files under ACCOUNTING_EXPORT_DIR).
+            ExportRule.objects.get_or_create(store=store, defaults={"statuses": ["completed"]})
         rng = random.Random(index)
         payloads = [demo_order(rng, 1000 + n, spec, today) for n in range(orders_per_store)]
         for start in range(0, len(payloads), 100):
