@@ -801,3 +801,14 @@ def test_support_has_no_bulk_submit(client, shop, pf, printful):
     assertNotContains(listing, 'value="bulk_submit"')
     assert (response.status_code, messages_of(response)) == (302, [("warning", "No action selected.")])
     assert (Submission.objects.count(), printful.requests) == (0, [])
+
+
+def test_the_tick_leaves_a_new_submission_to_its_own_task_and_takes_it_when_that_task_was_lost(shop, pf, ops):
+    # given a submission just queued (its task was queued with it)
+    submission = queued(mirrored(shop, 17), ops)
+    created = Submission.objects.get(pk=submission.pk).created_at
+
+    # then the every-minute tick does not queue a second task while it waits its turn in a long queue
+    assert submissions_due(now=created + timedelta(minutes=9)) == []
+    # and takes it when it is still waiting ten minutes later (its task was lost: a broker flushed)
+    assert submissions_due(now=created + timedelta(minutes=10, seconds=1)) == [submission.pk]
