@@ -154,6 +154,9 @@ WOO_RETRY_BASE_SECONDS = float(os.environ.get("WOO_RETRY_BASE_SECONDS", "1"))
 SYNC_OVERLAP_SECONDS = int(os.environ.get("SYNC_OVERLAP_SECONDS", "300"))
 SYNC_INTERVAL_MINUTES = int(os.environ.get("SYNC_INTERVAL_MINUTES", "5"))
 TASK_RESULTS_KEEP_DAYS = int(os.environ.get("TASK_RESULTS_KEEP_DAYS", "14"))
+# The order list's status tabs, when the cache has no counts: estimated from PostgreSQL's statistics (the exact
+# counts queued) from this many orders on; counted in the request below it.
+STATUS_COUNTS_ESTIMATE_FROM = int(os.environ.get("STATUS_COUNTS_ESTIMATE_FROM", "200000"))
 
 LOGIN_URL = "admin:login"
 

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.views.i18n import set_language as django_set_language
 
+from backoffice.middleware import SESSION_KEY
 from fulfillment.models import StaffProfile
 
 
@@ -11,4 +12,5 @@ def set_language(request):
     user = request.user
     if request.method == "POST" and user.is_authenticated and user.is_staff and language in dict(settings.LANGUAGES):
         StaffProfile.objects.update_or_create(user=user, defaults={"language": language})
+        request.session[SESSION_KEY] = language
     return response

@@ -2,7 +2,9 @@
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -10,6 +12,7 @@ from django.utils import timezone
 from accounting.selectors import export_counts_by_store
 from fulfillment.choices import OrderType, PushState, SubmitStatus
 from fulfillment.models import Order, OrderEvent, Store, StorePush
+from fulfillment.queue import enqueue
 
 # Seconds: the tabs may lag a minute; a COUNT over a million rows per view may not. The refresh task runs every
 # minute, so with a shared cache (Redis) the entries never expire under staff's feet.
@@ -47,14 +50,56 @@ def _count_statuses(store_id):
     return dict(queryset.values_list("status").annotate(n=Count("id")).order_by())
 
 
+class EstimatedCounts(dict):
+    """Status counts from PostgreSQL's statistics, shown with "≈" until the exact ones are in the cache."""
+
+    estimated = True
+
+
 def status_counts(store_id=None):
-    """{status: count} for the list's tabs, from the cache (kept warm by a task every minute)."""
+    """{status: count} for the list's tabs, from the cache (kept warm by a task every minute).
+
+    When the cache has none (emptied, no worker for a while) a large table is not counted in the request: the
+    tabs show PostgreSQL's estimate and the exact counts are queued. A small one is counted at once.
+    """
     key = f"order-status-counts:{store_id or 'all'}"
     counts = cache.get(key)
     if counts is None:
+        counts = _estimated_counts(store_id)
+        if counts is not None:
+            cache.set(key, counts, 60)
+            if cache.add("order-status-counts:queued", True, 60):
+                enqueue("fulfillment.tasks.refresh_status_counts")
+            return counts
         counts = _count_statuses(store_id)
         cache.set(key, counts, STATUS_COUNTS_TTL)
     return counts
+
+
+def _estimated_counts(store_id):
+    """Counts per status from the planner's statistics (pg_class.reltuples, pg_stats' most common values), for a
+    table of at least STATUS_COUNTS_ESTIMATE_FROM rows; None elsewhere. A store's share is its own frequency."""
+    if connection.vendor != "postgresql":
+        return None
+    table = Order._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.reltuples, s.attname, s.most_common_vals::text::text[], s.most_common_freqs "
+            "FROM pg_class c LEFT JOIN pg_stats s ON s.schemaname = current_schema() AND s.tablename = c.relname "
+            "AND s.attname IN ('status', 'store_id') WHERE c.oid = %s::regclass",
+            [table],
+        )
+        rows = cursor.fetchall()
+    total = rows[0][0] if rows else -1
+    stats = {attname: dict(zip(values or [], freqs or [])) for _, attname, values, freqs in rows if attname}
+    if total < settings.STATUS_COUNTS_ESTIMATE_FROM or not stats.get("status"):
+        return None  # small, or never analysed: count it
+    share = 1.0
+    if store_id:
+        share = stats.get("store_id", {}).get(str(store_id))
+        if share is None:
+            return None  # a store too small to be among the most common values: counting it is cheap
+    return EstimatedCounts({status: max(1, round(total * share * freq)) for status, freq in stats["status"].items()})
 
 
 def status_counts_refresh():

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
 
@@ -171,3 +173,22 @@ def test_without_a_profile_language_the_browser_decides(client, order):
     response = client.get(reverse("admin:fulfillment_order_changelist"), HTTP_ACCEPT_LANGUAGE="fr")
     assert response["Content-Language"] == "fr"
     assert "Importer des commandes" in response.content.decode()
+
+
+def test_the_language_switch_is_remembered_and_staff_pages_do_not_query_it(client, order):
+    user = UserFactory()
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="fulfillment",
+                                                         codename__in=["view_order", "add_importrun"]))
+    client.force_login(user)
+
+    # when the staff member picks Dutch in the header's switch
+    client.post(reverse("set_language"), {"language": "nl", "next": "/admin/"})
+
+    # then it is in their profile, and every page is in Dutch whatever the browser says
+    assert StaffProfile.objects.get(user=user).language == "nl"
+    response = client.get(reverse("admin:fulfillment_order_changelist"), HTTP_ACCEPT_LANGUAGE="fr")
+    assert response["Content-Language"] == "nl"
+    # the language comes from the session: the page view does not read the profile
+    with CaptureQueriesContext(connection) as queries:
+        client.get(reverse("admin:fulfillment_order_changelist"))
+    assert not any("staffprofile" in q["sql"] for q in queries.captured_queries)

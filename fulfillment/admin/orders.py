@@ -146,11 +146,13 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
         store_id = request.GET.get("store__id__exact")
         counts = selectors.status_counts(store_id if store_id and store_id.isdigit() else None)
         current = request.GET.get("status", "")
-        tabs = [{"status": "", "label": _("All"), "count": sum(counts.values()), "active": not current}]
+        estimated = getattr(counts, "estimated", False)
+        tabs = [{"status": "", "label": _("All"), "count": sum(counts.values()), "active": not current,
+                 "estimated": estimated}]
         for status in [s.value for s in OrderStatus] + sorted(set(counts) - set(OrderStatus.values)):
             if counts.get(status):
                 tabs.append({"status": status, "label": status_label(status), "count": counts[status],
-                             "active": status == current})
+                             "active": status == current, "estimated": estimated})
         extra_context = {
             **(extra_context or {}),
             "status_tabs": tabs,
