@@ -8,8 +8,9 @@ the json module in C, and PostgreSQL unpacks it with `jsonb_to_recordset`.
 
 Rows are plain dicts keyed by attribute name (`store_id`, not `store`); columns a row does not give take the
 field's default, `auto_now`/`auto_now_add` fields take the time of the call. Values are what the ORM would be
-given: str, int, bool, Decimal, aware datetime, date, dict/list for JSONField, None. Other databases go
-through the ORM (`bulk_create`), so callers need not care which database they run on.
+given: str, int, bool, Decimal, aware datetime, date, dict/list for JSONField, None, or `Encoded` for a JSONField
+value whose JSON text the caller already has. Other databases go through the ORM (`bulk_create`), so callers need
+not care which database they run on.
 """
 
 import json
@@ -23,6 +24,18 @@ from django.utils import timezone
 
 # A NUL character, as json.dumps escapes it (and not an escaped backslash followed by "u0000").
 _NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+class Encoded:
+    """A JSONField value together with its JSON text, so that a batch does not serialise it a second time.
+
+    The order mirror hashes each order's JSON to tell a changed order from an unchanged one; the text it hashed is
+    the text written, which saves encoding every raw document twice on an import.
+    """
+    __slots__ = ("value", "text")
+
+    def __init__(self, value, text):
+        self.value, self.text = value, text
 
 
 def _json_default(value):
@@ -47,11 +60,27 @@ def _defaults(fields, now):
     return values
 
 
-def upsert(model, rows, *, unique_fields=(), update_fields=(), returning=()):
+def _document(rows):
+    """The rows as one JSON array; `Encoded` values are spliced in as the JSON text they carry."""
+    dumps = json.JSONEncoder(default=_json_default, ensure_ascii=False, separators=(",", ":")).encode
+    encoded = [name for name, value in rows[0].items() if isinstance(value, Encoded)]
+    if not encoded:
+        return dumps(rows)
+    parts = []
+    for row in rows:
+        plain = {name: value for name, value in row.items() if name not in encoded}
+        tail = "".join(f',"{name}":{row[name].text}' for name in encoded)
+        parts.append(dumps(plain)[:-1] + tail + "}" if plain else "{" + tail[1:] + "}")
+    return "[" + ",".join(parts) + "]"
+
+
+def upsert(model, rows, *, unique_fields=(), update_fields=(), returning=(), update_unless_newer=None):
     """Insert `rows` (dicts) into `model`'s table; on a conflict on `unique_fields` update `update_fields`.
 
     Returns the `returning` attributes of every row written, as tuples (in no guaranteed order), or [] when
-    nothing is asked back. Without `unique_fields` it is a plain insert.
+    nothing is asked back. Without `unique_fields` it is a plain insert. With `update_unless_newer` (a field
+    name), a conflicting row whose stored value of that field is newer than the row's is left as it is and not
+    returned: a version read earlier cannot overwrite one another transaction wrote meanwhile.
     """
     if not rows:
         return []
@@ -62,6 +91,8 @@ def upsert(model, rows, *, unique_fields=(), update_fields=(), returning=()):
     # auto_now fields are written on every update too, as Model.save() would.
     touched = [*update_fields, *(f.name for f in fields if getattr(f, "auto_now", False) and f.name not in update_fields)]
     if connection.vendor != "postgresql":
+        if unique_fields and update_unless_newer:
+            rows = _without_older(model, rows, unique_fields, update_unless_newer)
         return _orm_upsert(model, rows, defaults, unique_fields, touched if unique_fields else (), returning)
 
     complete = [{**defaults, **row} for row in rows]
@@ -76,13 +107,16 @@ def upsert(model, rows, *, unique_fields=(), update_fields=(), returning=()):
         if touched:
             sets = ", ".join(f"{quote(by_name[n].column)} = EXCLUDED.{quote(by_name[n].column)}" for n in touched)
             sql.append(f" ON CONFLICT ({conflict}) DO UPDATE SET {sets}")
+            if update_unless_newer:
+                column = quote(by_name[update_unless_newer].column)
+                sql.append(f" WHERE {quote(model._meta.db_table)}.{column} <= EXCLUDED.{column}")
         else:
             sql.append(f" ON CONFLICT ({conflict}) DO NOTHING")
     if returning:
         pk = model._meta.pk
         columns = [pk.column if name in ("pk", pk.name) else by_name[name].column for name in returning]
         sql.append(" RETURNING " + ", ".join(quote(c) for c in columns))
-    document = json.dumps(complete, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+    document = _document(complete)
     if "\\u0000" in document and _NUL.search(document):
         # PostgreSQL would say "unsupported Unicode escape sequence" about the whole batch; say what it is.
         raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
@@ -91,8 +125,25 @@ def upsert(model, rows, *, unique_fields=(), update_fields=(), returning=()):
         return [tuple(r) for r in cursor.fetchall()] if returning else []
 
 
+def _without_older(model, rows, unique_fields, newer_field):
+    # Other databases: the rows whose stored version is newer are left out before writing. SQLite writers take the
+    # database's lock when their transaction begins (transaction_mode IMMEDIATE in the settings), so nobody writes
+    # between this read and the write of a caller inside a transaction.
+    attnames = [model._meta.get_field(name).attname for name in unique_fields]
+    newer_attname = model._meta.get_field(newer_field).attname
+    keys = {tuple(row[name] for name in attnames): row for row in rows}
+    candidates = model.objects.filter(**{f"{name}__in": {key[i] for key in keys} for i, name in enumerate(attnames)})
+    newer = {tuple(values[:-1]) for values in candidates.values_list(*attnames, newer_attname)
+             if tuple(values[:-1]) in keys and values[-1] is not None
+             and values[-1] > keys[tuple(values[:-1])][newer_attname]}
+    return [row for key, row in keys.items() if key not in newer]
+
+
 def _orm_upsert(model, rows, defaults, unique_fields, update_fields, returning):
-    objs = [model(**{**defaults, **row}) for row in rows]
+    if not rows:
+        return []
+    objs = [model(**{**defaults, **{k: v.value if isinstance(v, Encoded) else v for k, v in row.items()}})
+            for row in rows]
     options = {}
     if unique_fields:
         options = {"update_conflicts": bool(update_fields), "ignore_conflicts": not update_fields,

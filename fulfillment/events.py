@@ -4,8 +4,9 @@ from fulfillment.choices import EventSource, EventType, status_label
 from fulfillment.models import OrderEvent
 
 
+# These three take any object with the order's pk, number, status: the mirror passes what it wrote, not models.
 def order_created_event(order, *, source):
-    return OrderEvent(order=order, type=EventType.CREATED, source=source,
+    return OrderEvent(order_id=order.pk, type=EventType.CREATED, source=source,
                       message=f"Order #{order.number} received ({status_label(order.status)})",
                       data={"status": order.status})
 
@@ -14,12 +15,12 @@ def status_changed_event(order, *, before, after, source, user=None, note=""):
     message = f"{status_label(before)} → {status_label(after)}"
     if note:
         message = f"{message}: {note}"
-    return OrderEvent(order=order, type=EventType.STATUS_CHANGED, source=source, user=user,
+    return OrderEvent(order_id=order.pk, type=EventType.STATUS_CHANGED, source=source, user=user,
                       message=message, data={"before": before, "after": after})
 
 
 def trashed_event(order, *, source, trashed):
-    return OrderEvent(order=order, type=EventType.TRASHED if trashed else EventType.RESTORED, source=source,
+    return OrderEvent(order_id=order.pk, type=EventType.TRASHED if trashed else EventType.RESTORED, source=source,
                       data={"trashed": trashed})
 
 

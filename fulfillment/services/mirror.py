@@ -109,15 +109,25 @@ def orders_upsert(*, store, payloads, source, batch=None):
         if not to_write:
             return result
 
-        # The upsert returns the rows' ids, so the orders written are not read back.
+        # The upsert returns the rows' ids, so the orders written are not read back. An order another transaction
+        # inserted since the lookup above (a webhook and an import of a new order at once) is only overwritten
+        # by a version at least as new; one that is not is left out of the ids, and so out of what follows.
         ids = dict(bulk.upsert(
             Order,
-            [{"store_id": store.pk, "woo_id": o.woo_id, **o.fields} for o in to_write],
+            [{"store_id": store.pk, "woo_id": o.woo_id, **o.fields, "raw": bulk.Encoded(o.fields["raw"], o.raw_json)}
+             for o in to_write],
             unique_fields=["store", "woo_id"],
             update_fields=MIRROR_FIELDS,
             returning=["woo_id", "id"],
+            update_unless_newer="modified_at",
         ))
-        saved = {o.woo_id: _written(store, o, ids[o.woo_id]) for o in to_write}
+        if len(ids) < len(to_write):
+            for o in to_write:
+                if o.woo_id not in ids:
+                    (result.created if o.woo_id not in existing else result.updated).remove(o.woo_id)
+                    result.stale.append(o.woo_id)
+            to_write = [o for o in to_write if o.woo_id in ids]
+        saved = {o.woo_id: _written(o, ids[o.woo_id]) for o in to_write}
         _upsert_lines(to_write, saved, all_new=not existing)
         _upsert_refunds(to_write, saved)
         _write_events(to_write, saved, existing, source)
@@ -129,11 +139,21 @@ def orders_upsert(*, store, payloads, source, batch=None):
     return result
 
 
-def _written(store, mapped, pk):
-    # What the rest of the upsert needs of a written order, without reading it back.
+@dataclass(slots=True)
+class WrittenOrder:
+    """What the rest of the upsert needs of an order it wrote, without reading it back (nor making a model)."""
+    pk: int
+    woo_id: int
+    number: str
+    status: str
+    trashed: bool
+    modified_at: object
+
+
+def _written(mapped, pk):
     fields = mapped.fields
-    return Order(pk=pk, store=store, woo_id=mapped.woo_id, number=fields["number"], status=fields["status"],
-                 trashed=fields["trashed"], modified_at=fields["modified_at"], currency=fields["currency"])
+    return WrittenOrder(pk=pk, woo_id=mapped.woo_id, number=fields["number"], status=fields["status"],
+                        trashed=fields["trashed"], modified_at=fields["modified_at"])
 
 
 def _follow_countdowns(mapped_orders, saved, existing, source):

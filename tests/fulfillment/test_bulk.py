@@ -138,3 +138,42 @@ def test_prefetched_stops_fetching_when_the_caller_stops():
             break
     assert closed.wait(5)
     assert len(fetched) <= 3 + 1 + 2 + 1  # what was yielded, the queue, and the one page in the thread's hands
+
+
+def test_an_encoded_value_is_written_from_the_json_text_it_carries(store):
+    # given a raw document the caller has already serialised (the mirror's hashed text), beside ordinary values
+    raw = {"id": 1, "name": "Zoë “quoted”", "lines": [{"price": 9.5}], "empty": {}}
+    text = '{"empty":{},"id":1,"lines":[{"price":9.5}],"name":"Zo\\u00eb \\u201cquoted\\u201d"}'
+
+    # when it is upserted, then upserted again changed
+    (_, pk), = bulk.upsert(Order, [order_row(store, 1, raw=bulk.Encoded(raw, text))], unique_fields=["store", "woo_id"],
+                           update_fields=MIRROR_FIELDS, returning=["woo_id", "id"])
+    changed = {**raw, "name": "Zoë"}
+    changed_text = '{"empty":{},"id":1,"lines":[{"price":9.5}],"name":"Zoë"}'
+    bulk.upsert(Order, [order_row(store, 1, raw=bulk.Encoded(changed, changed_text), status="completed"),
+                        order_row(store, 2, raw=bulk.Encoded({"id": 2}, '{"id":2}'))],
+                unique_fields=["store", "woo_id"], update_fields=MIRROR_FIELDS)
+
+    # then the stored documents are the values, and the other columns are as given
+    first = Order.objects.get(pk=pk)
+    assert first.raw == changed and first.status == "completed"
+    assert first.customer_name == "Zoë Ünal “quoted” \\ back\\slash"
+    assert Order.objects.get(woo_id=2).raw == {"id": 2}
+
+
+def test_update_unless_newer_leaves_a_newer_stored_row_alone_and_does_not_return_it(store):
+    later = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+    bulk.upsert(Order, [order_row(store, 1, modified_at=later, status="completed"),
+                        order_row(store, 2, status="processing")],
+                unique_fields=["store", "woo_id"], update_fields=MIRROR_FIELDS)
+
+    # when an older version of order 1, the same version of order 2 and a new order 3 are written
+    written = bulk.upsert(Order, [order_row(store, 1, status="on-hold"), order_row(store, 2, status="on-hold"),
+                                  order_row(store, 3)],
+                          unique_fields=["store", "woo_id"], update_fields=MIRROR_FIELDS, returning=["woo_id", "id"],
+                          update_unless_newer="modified_at")
+
+    # then order 1 keeps its newer version and is not among the rows written; 2 (as new as stored) and 3 are
+    assert sorted(woo_id for woo_id, _ in written) == [2, 3]
+    assert dict(Order.objects.values_list("woo_id", "status")) == {1: "completed", 2: "on-hold", 3: "processing"}
+    assert Order.objects.get(woo_id=1).modified_at == later

@@ -40,10 +40,16 @@ class MappedOrder:
     fields: dict
     lines: list[MappedLine] = field(default_factory=list)
     refunds: list[MappedRefund] = field(default_factory=list)
+    raw_json: str = ""  # fields["raw"] as the JSON text its hash was taken of
 
 
-def payload_hash(payload):
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+def canonical_json(payload):
+    """The payload's JSON with sorted keys: the same text for the same order whatever the order of its keys."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+
+
+def payload_hash(payload, text=None):
+    return hashlib.sha256((canonical_json(payload) if text is None else text).encode()).hexdigest()
 
 
 def parse_gmt(value, name):
@@ -60,6 +66,14 @@ def parse_gmt(value, name):
 
 
 def money(value, name):
+    if type(value) is str and value:
+        try:
+            amount = Decimal(value)  # WooCommerce's usual "12.50"; Decimal ignores surrounding blanks itself
+        except InvalidOperation:
+            raise MappingError(f"{name}: not an amount: {value!r}") from None
+        if not amount.is_finite():
+            raise MappingError(f"{name}: not an amount: {value!r}")
+        return amount
     if value in (None, ""):
         return Decimal("0")
     if isinstance(value, float):
@@ -206,6 +220,7 @@ def map_order(payload):
         part for part in (_text(name_source.get("first_name"), 100), _text(name_source.get("last_name"), 100)) if part
     ) or _text(billing.get("company") or shipping.get("company"), 200)
     place = shipping if (shipping.get("city") or shipping.get("country")) else billing
+    raw_json = canonical_json(payload)
 
     fields = {
         "number": _text(payload.get("number") or woo_id, 64),
@@ -240,7 +255,7 @@ def map_order(payload):
         "item_count": sum(max(line.fields["quantity"], 0) for line in lines),
         "order_type": order_type(payload, lines),
         "raw": payload,
-        "raw_hash": payload_hash(payload),
+        "raw_hash": payload_hash(payload, raw_json),
         "trashed": payload.get("status") == "trash",
     }
-    return MappedOrder(woo_id=woo_id, fields=fields, lines=lines, refunds=refunds)
+    return MappedOrder(woo_id=woo_id, fields=fields, lines=lines, refunds=refunds, raw_json=raw_json)
