@@ -54,9 +54,16 @@ def serve(count, seed, conn):
 # -- measuring ----------------------------------------------------------------------------------------------------
 
 class Meter:
-    """Wall time spent in HTTP (WooClient.request), JSON decoding, mapping and SQL, plus a query count."""
+    """Wall time spent in HTTP (WooClient.request), JSON decoding, mapping and SQL, plus a query count.
+
+    The pages are written by several threads at once (imports.PAGE_WRITERS), each on its own connection: the SQL
+    of every connection is measured, and the times of the writers add up.
+    """
 
     def __init__(self):
+        import threading
+
+        self.lock = threading.Lock()
         self.reset()
 
     def reset(self):
@@ -66,6 +73,7 @@ class Meter:
 
     def install(self):
         from django.db import connection, connections
+        from django.db.backends.signals import connection_created
 
         from fulfillment.integrations.woocommerce import client as client_module
         from fulfillment.services import imports, mirror
@@ -78,7 +86,8 @@ class Meter:
             try:
                 return original_upsert(*args, **kwargs)
             finally:
-                meter.writing += time.perf_counter() - started
+                with meter.lock:
+                    meter.writing += time.perf_counter() - started
 
         imports.orders_upsert = timed_upsert
         original_request = client_module.WooClient.request
@@ -113,17 +122,18 @@ class Meter:
             try:
                 return execute(sql, params, many, context)
             finally:
-                took = time.perf_counter() - started
-                meter.sql += took
-                meter.sql_cpu += time.thread_time() - cpu
-                meter.queries += 1
+                took, used = time.perf_counter() - started, time.thread_time() - cpu
                 words = sql.split(None, 3)
                 kind = " ".join(words[:3] if words[0] in ("INSERT", "DELETE") else
                                 [words[0], sql.partition(" FROM ")[2].split(None, 1)[0]] if " FROM " in sql
                                 else words[:2])
-                entry = meter.statements.setdefault(kind.replace('"', ""), [0, 0.0])
-                entry[0] += 1
-                entry[1] += took
+                with meter.lock:
+                    meter.sql += took
+                    meter.sql_cpu += used
+                    meter.queries += 1
+                    entry = meter.statements.setdefault(kind.replace('"', ""), [0, 0.0])
+                    entry[0] += 1
+                    entry[1] += took
 
         wrapper_class = type(connections["default"])  # the backend's DatabaseWrapper
         original_commit = wrapper_class._commit
@@ -133,8 +143,9 @@ class Meter:
             try:
                 return original_commit(self)
             finally:
-                meter.commit += time.perf_counter() - started
-                meter.commits += 1
+                with meter.lock:
+                    meter.commit += time.perf_counter() - started
+                    meter.commits += 1
 
         wrapper_class._commit = timed_commit
 
@@ -143,10 +154,15 @@ class Meter:
         mirror.map_order = timed_map
         connection.execute_wrappers.append(timed_sql)  # for the whole run (execute_wrapper() is a with-block)
 
+        def on_new_connection(sender, connection, **kwargs):  # the page writers' own connections
+            if timed_sql not in connection.execute_wrappers:
+                connection.execute_wrappers.append(timed_sql)
 
-def report(title, *, run, elapsed, meter, cpu, server_cpu, pg_cpu, expected_total):
+        connection_created.connect(on_new_connection, weak=False)
+
+
+def report(title, *, run, elapsed, meter, cpu, server_cpu, pg_cpu, expected_total, writers):
     rate = run.orders_seen / elapsed if elapsed else 0.0
-    waiting = elapsed - meter.writing  # the writer waiting for the fetch thread's next page, and the run's records
     sql_in_writing = meter.sql - meter.statements.get("UPDATE fulfillment_importrun", [0, 0.0])[1]
 
     def share(seconds):
@@ -163,17 +179,18 @@ def report(title, *, run, elapsed, meter, cpu, server_cpu, pg_cpu, expected_tota
     print(f"    server (HTTP)   : {share(meter.http)}  in {meter.requests} WooClient.request calls, "
           f"of which {meter.parse:.2f} s decoding JSON on our side")
     print(f"    mapping         : {share(meter.mapping)}  ({meter.mapped:,} map_order calls)")
-    print("  writer (the run's thread):")
-    print(f"    writing pages   : {share(meter.writing)}  (orders_upsert)")
+    print(f"  writers ({writers} threads, each on its own connection, each page its own transaction; their times add up):")
+    print(f"    writing pages   : {share(meter.writing)}  (orders_upsert; the writers were busy "
+          f"{100 * meter.writing / (writers * elapsed):.0f} % of the time, the rest waiting for pages)")
     print(f"      SQL           : {share(sql_in_writing)}  ({meter.queries:,} queries, "
           f"{meter.queries / max(run.pages_done, 1):.1f} per page; {meter.sql_cpu:.2f} s of it our CPU in psycopg "
           f"(quoting, sending, reading), the rest waiting for PostgreSQL)")
     for kind, (count, seconds) in sorted(meter.statements.items(), key=lambda item: -item[1][1])[:8]:
         print(f"        {seconds:7.2f} s  {count:5d} × {kind}")
     print(f"      COMMIT        : {share(meter.commit)}  ({meter.commits} transactions)")
-    print(f"      rest (Python) : {share(meter.writing - sql_in_writing - meter.commit)}")
-    print(f"    waiting         : {share(waiting)}  (for the shop's next page, and the run's progress records)")
-    print(f"  CPU               : ours {cpu:.2f} s (both threads), PostgreSQL {pg_cpu:.2f} s, shop process "
+    print(f"      rest (Python) : {share(meter.writing - sql_in_writing - meter.commit)}  (including the time the "
+          f"writers waited for the GIL)")
+    print(f"  CPU               : ours {cpu:.2f} s (all threads), PostgreSQL server {pg_cpu:.2f} s, shop process "
           f"{server_cpu:.2f} s; load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(f"  CPU-bound ceiling : {run.orders_seen / cpu if cpu else 0:,.0f} orders/s from our CPU alone (one process)")
     ok = run.orders_seen == expected_total and run.failed == 0 and not run.error
@@ -209,7 +226,7 @@ def main():
     django.setup()
     from fulfillment.choices import ImportMode
     from fulfillment.models import Order, OrderEvent, OrderLine, Refund, Store
-    from fulfillment.services.imports import import_run_create, import_run_execute
+    from fulfillment.services.imports import PAGE_WRITERS, import_run_create, import_run_execute
 
     store = Store.objects.create(slug="bench", name="Bench shop", base_url=info["url"], consumer_key=info["key"],
                                  consumer_secret=info["secret"], webhook_secret="benchsecret")
@@ -239,7 +256,7 @@ def main():
                 import cProfile
 
                 profiler = cProfile.Profile()
-            cpu0, server0, pg0 = time.process_time(), server_cpu(), _support.postgres_cpu()
+            cpu0, server0, pg0 = time.process_time(), server_cpu(), _support.postgres_server_cpu()
             t0 = time.perf_counter()
             if profiler:
                 profiler.enable()
@@ -249,9 +266,10 @@ def main():
                 profiler.dump_stats(args.profile)
             elapsed = time.perf_counter() - t0
             cpu, server = time.process_time() - cpu0, server_cpu() - server0
-            pg = _support.postgres_cpu_since(pg0)
+            time.sleep(0.5)  # the writers' backends have ended: let the postmaster reap them (and count their CPU)
+            pg = _support.postgres_server_cpu() - pg0
             all_ok &= report(title, run=run, elapsed=elapsed, meter=meter, cpu=cpu, server_cpu=server, pg_cpu=pg,
-                             expected_total=info["orders"])
+                             expected_total=info["orders"], writers=PAGE_WRITERS)
             expected = {"created": info["orders"], "updated": 0, "unchanged": 0} if index == 0 else \
                 {"created": 0, "updated": 0, "unchanged": info["orders"]}
             got = {"created": run.created, "updated": run.updated, "unchanged": run.unchanged}

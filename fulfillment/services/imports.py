@@ -4,9 +4,10 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from datetime import UTC, timedelta
 
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -19,6 +20,9 @@ from fulfillment.services.mirror import orders_map, orders_upsert
 logger = logging.getLogger("fulfillment.imports")
 
 MAX_FAILURES_KEPT = 500
+# Pages written at once on PostgreSQL, each by its own thread and connection: while one waits for PostgreSQL, the
+# next is prepared. Two, for the two cores this runs on (bench/README.md: bench_import.py).
+PAGE_WRITERS = 2
 
 
 class ImportRequestError(ValueError):
@@ -135,6 +139,75 @@ def prefetched(pages, prepare, *, ahead=2):
         thread.join(timeout=5)
 
 
+class _Writer(threading.Thread):
+    """A thread with its own database connection that writes the pages handed to it, one at a time."""
+
+    def __init__(self, write, index):
+        super().__init__(name=f"import-writer-{index}", daemon=True)
+        self.write, self.jobs = write, queue.Queue()
+
+    def run(self):
+        try:
+            while (job := self.jobs.get()) is not None:
+                page, done = job
+                try:
+                    done.put((True, self.write(page)))
+                except BaseException as exc:  # handed to the caller, raised there
+                    done.put((False, exc))
+        finally:
+            connections.close_all()  # this thread's connections only
+
+
+def written(pages, write, *, writers=PAGE_WRITERS):
+    """Yield (page, write(page)) for each page, in order, with up to `writers` pages being written at once.
+
+    Each page is its own transaction, so pages can be written side by side on PostgreSQL, each by a thread on its
+    own connection. Inside a transaction of the caller's (a test), or on a database that lets one writer at a
+    time (SQLite), pages are written one after the other on the caller's connection. When a page fails (or the
+    next page cannot be fetched), the pages already being written are finished and yielded first, then the error
+    is raised: a page is never written without being counted.
+    """
+    if writers <= 1 or connection.vendor != "postgresql" or connection.in_atomic_block:
+        for page in pages:
+            yield page, write(page)
+        return
+    pool = [_Writer(write, i) for i in range(writers)]
+    for thread in pool:
+        thread.start()
+    in_flight, error = deque(), None
+    try:
+        turn = 0
+        try:
+            for page in pages:
+                done = queue.Queue(maxsize=1)
+                pool[turn % writers].jobs.put((page, done))
+                turn += 1
+                in_flight.append((page, done))
+                if len(in_flight) >= writers:
+                    page, done = in_flight.popleft()
+                    ok, value = done.get()
+                    if not ok:
+                        error = value
+                        break
+                    yield page, value
+        except Exception as exc:  # fetching the next page failed
+            error = exc
+        while in_flight:
+            page, done = in_flight.popleft()
+            ok, value = done.get()
+            if ok:
+                yield page, value
+            elif error is None:
+                error = value
+        if error is not None:
+            raise error
+    finally:
+        for thread in pool:
+            thread.jobs.put(None)
+        for thread in pool:
+            thread.join()
+
+
 def import_run_execute(*, run, client=None, progress=None):
     """Run an import page by page, keeping its counters current; returns the finished run."""
     client = client or WooClient.for_store(run.store)
@@ -144,8 +217,14 @@ def import_run_execute(*, run, client=None, progress=None):
     started = time.monotonic()
     try:
         slug = run.store.slug
-        for page, batch in prefetched(_pages(client, run), lambda page: orders_map(page.items, store_slug=slug)):
-            result = orders_upsert(store=run.store, payloads=page.items, source=EventSource.IMPORT, batch=batch)
+        mapped_pages = prefetched(_pages(client, run), lambda page: orders_map(page.items, store_slug=slug),
+                                  ahead=PAGE_WRITERS + 1)
+
+        def write(item):
+            page, batch = item
+            return orders_upsert(store=run.store, payloads=page.items, source=EventSource.IMPORT, batch=batch)
+
+        for (page, _batch), result in written(mapped_pages, write):
             seen_ids.update(p.get("id") for p in page.items if isinstance(p, dict))
             run.pages_done += 1
             run.pages_total = page.total_pages

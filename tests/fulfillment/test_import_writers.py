@@ -1,0 +1,156 @@
+"""Pages written side by side on PostgreSQL (imports.written), and two writers of the same new order at once."""
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from fulfillment import bulk
+from fulfillment.choices import EventSource, ImportMode, RunState
+from fulfillment.integrations.woocommerce.client import WooClient
+from fulfillment.models import Order, OrderEvent, OrderLine
+from fulfillment.services import imports
+from fulfillment.services.imports import import_run_create, import_run_execute, written
+from fulfillment.services.mirror import orders_upsert
+from tests.factories import StoreFactory
+from tests.woo_payloads import order_payload
+
+T0 = datetime(2026, 11, 3, 8, 0, tzinfo=UTC)
+
+
+def test_pages_are_written_in_order_on_the_callers_connection_inside_its_transaction(db):
+    # pytest-django's db fixture is a transaction: other connections would not see its rows
+    threads = []
+
+    def write(page):
+        threads.append(threading.current_thread().name)
+        return page * 10
+
+    assert list(written(iter(range(4)), write, writers=2)) == [(0, 0), (1, 10), (2, 20), (3, 30)]
+    assert set(threads) == {threading.current_thread().name}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_pages_are_written_by_several_threads_and_yielded_in_order():
+    threads, lock = set(), threading.Lock()
+
+    def write(page):
+        with lock:
+            threads.add(threading.current_thread().name)
+        return page * 10
+
+    assert list(written(iter(range(7)), write, writers=2)) == [(n, n * 10) for n in range(7)]
+    assert threads == {"import-writer-0", "import-writer-1"}
+    assert not [t for t in threading.enumerate() if t.name.startswith("import-writer")]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_page_is_raised_after_the_pages_written_beside_it_and_nothing_after_is_written():
+    started, lock = [], threading.Lock()
+
+    def write(page):
+        with lock:
+            started.append(page)
+        if page == 2:
+            raise ValueError("page 2 refused")
+        return page
+
+    got = []
+    with pytest.raises(ValueError, match="page 2 refused"):
+        for page, result in written(iter(range(10)), write, writers=2):
+            got.append(result)
+
+    # pages 0 and 1 before it and page 3, being written beside it, are all counted; nothing later was started
+    assert got == [0, 1, 3]
+    assert sorted(started) == [0, 1, 2, 3]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_fetch_error_is_raised_after_the_pages_being_written():
+    def pages():
+        yield from (0, 1, 2)
+        raise ConnectionError("shop down")
+
+    got = []
+    with pytest.raises(ConnectionError, match="shop down"):
+        for page, result in written(pages(), lambda page: page, writers=2):
+            got.append(page)
+    assert got == [0, 1, 2]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_import_on_postgresql_writes_its_pages_side_by_side_and_counts_every_order(woo):
+    # given a shop with 450 orders (5 pages) and a store committed for the writers' connections to see
+    store = StoreFactory(slug="woo", base_url=woo.url, consumer_key=woo.consumer_key,
+                         consumer_secret=woo.consumer_secret)
+    woo.orders = {n: order_payload(n) for n in range(1, 451)}
+    client = WooClient(base_url=woo.url, consumer_key=woo.consumer_key, consumer_secret=woo.consumer_secret,
+                       retry_base=0, max_retries=2, sleep=lambda seconds: None)
+    writers_seen, original = set(), imports.orders_upsert
+
+    def upsert(**kwargs):
+        writers_seen.add(threading.current_thread().name)
+        return original(**kwargs)
+
+    imports.orders_upsert = upsert
+    try:
+        run = import_run_execute(run=import_run_create(store=store, mode=ImportMode.ALL), client=client)
+        again = import_run_execute(run=import_run_create(store=store, mode=ImportMode.ALL), client=client)
+    finally:
+        imports.orders_upsert = original
+
+    # then every order is stored once with its line and its event, and both runs counted every page
+    assert writers_seen == {"import-writer-0", "import-writer-1"}
+    assert (run.state, run.pages_done, run.orders_seen, run.created, run.updated, run.failed) == \
+        (RunState.DONE, 5, 450, 450, 0, 0)
+    assert (again.state, again.pages_done, again.unchanged, again.created) == (RunState.DONE, 5, 450, 0)
+    assert sorted(Order.objects.filter(store=store).values_list("woo_id", flat=True)) == list(range(1, 451))
+    assert OrderLine.objects.filter(order__store=store).count() == 450
+    assert OrderEvent.objects.filter(order__store=store, type="created").count() == 450
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_older_copy_of_a_new_order_written_at_the_same_time_as_a_newer_one_does_not_win(monkeypatch):
+    # given a new order arriving twice at once: an import holding the 10:00 version, a webhook the 10:05 one
+    store = StoreFactory()
+    older = order_payload(7, status="processing", created=T0, modified=T0)
+    newer = order_payload(7, status="completed", created=T0, modified=T0 + timedelta(minutes=5))
+    looked_up, newer_written = threading.Event(), threading.Event()
+    original = bulk.upsert
+
+    def upsert(model, rows, **kwargs):
+        # the import has looked for the order (not there yet) when the webhook writes and commits the newer one
+        if model is Order and threading.current_thread().name == "import":
+            looked_up.set()
+            assert newer_written.wait(10)
+        return original(model, rows, **kwargs)
+
+    monkeypatch.setattr(bulk, "upsert", upsert)
+    results = {}
+
+    def run(name, payload):
+        try:
+            results[name] = orders_upsert(store=store, payloads=[payload], source=EventSource.IMPORT)
+        finally:
+            from django.db import connection
+
+            connection.close()
+
+    importing = threading.Thread(target=run, args=("import", older), name="import")
+    importing.start()
+    assert looked_up.wait(10)
+    run("webhook", newer)
+    newer_written.set()
+    importing.join(10)
+
+    # then the newer version stays, the import reports its copy as stale and wrote nothing of it
+    order = Order.objects.get(store=store, woo_id=7)
+    assert (order.status, order.modified_at) == ("completed", T0 + timedelta(minutes=5))
+    assert results["webhook"].created == [7]
+    assert (results["import"].created, results["import"].stale) == ([], [7])
+    assert list(OrderEvent.objects.filter(order=order).values_list("type", flat=True)) == ["created"]
