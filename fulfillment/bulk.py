@@ -38,6 +38,10 @@ class Encoded:
         self.value, self.text = value, text
 
 
+# Asked in `returning`: whether the row was inserted (True) or an existing row was updated (False).
+INSERTED = "(inserted)"
+
+
 def _json_default(value):
     if isinstance(value, Decimal):
         return str(value)
@@ -78,9 +82,10 @@ def upsert(model, rows, *, unique_fields=(), update_fields=(), returning=(), upd
     """Insert `rows` (dicts) into `model`'s table; on a conflict on `unique_fields` update `update_fields`.
 
     Returns the `returning` attributes of every row written, as tuples (in no guaranteed order), or [] when
-    nothing is asked back. Without `unique_fields` it is a plain insert. With `update_unless_newer` (a field
-    name), a conflicting row whose stored value of that field is newer than the row's is left as it is and not
-    returned: a version read earlier cannot overwrite one another transaction wrote meanwhile.
+    nothing is asked back; `INSERTED` among them tells an inserted row from an updated one. Without
+    `unique_fields` it is a plain insert. With `update_unless_newer` (a field name), a conflicting row whose
+    stored value of that field is newer than the row's is left as it is and not returned: a version read earlier
+    cannot overwrite one another transaction wrote meanwhile.
     """
     if not rows:
         return []
@@ -91,9 +96,11 @@ def upsert(model, rows, *, unique_fields=(), update_fields=(), returning=(), upd
     # auto_now fields are written on every update too, as Model.save() would.
     touched = [*update_fields, *(f.name for f in fields if getattr(f, "auto_now", False) and f.name not in update_fields)]
     if connection.vendor != "postgresql":
-        if unique_fields and update_unless_newer:
-            rows = _without_older(model, rows, unique_fields, update_unless_newer)
-        return _orm_upsert(model, rows, defaults, unique_fields, touched if unique_fields else (), returning)
+        existed = set()
+        if unique_fields and (update_unless_newer or INSERTED in returning):
+            rows, existed = _stored(model, rows, unique_fields, update_unless_newer)
+        return _orm_upsert(model, rows, defaults, unique_fields, touched if unique_fields else (), returning,
+                           existed)
 
     complete = [{**defaults, **row} for row in rows]
     quote = connection.ops.quote_name
@@ -114,8 +121,10 @@ def upsert(model, rows, *, unique_fields=(), update_fields=(), returning=(), upd
             sql.append(f" ON CONFLICT ({conflict}) DO NOTHING")
     if returning:
         pk = model._meta.pk
-        columns = [pk.column if name in ("pk", pk.name) else by_name[name].column for name in returning]
-        sql.append(" RETURNING " + ", ".join(quote(c) for c in columns))
+        # xmax is 0 on a row version no transaction has replaced: one this statement inserted, not updated.
+        columns = ["(xmax = 0)" if name == INSERTED else quote(pk.column if name in ("pk", pk.name)
+                                                              else by_name[name].column) for name in returning]
+        sql.append(" RETURNING " + ", ".join(columns))
     document = _document(complete)
     if "\\u0000" in document and _NUL.search(document):
         # PostgreSQL would say "unsupported Unicode escape sequence" about the whole batch; say what it is.
@@ -125,21 +134,28 @@ def upsert(model, rows, *, unique_fields=(), update_fields=(), returning=(), upd
         return [tuple(r) for r in cursor.fetchall()] if returning else []
 
 
-def _without_older(model, rows, unique_fields, newer_field):
-    # Other databases: the rows whose stored version is newer are left out before writing. SQLite writers take the
-    # database's lock when their transaction begins (transaction_mode IMMEDIATE in the settings), so nobody writes
-    # between this read and the write of a caller inside a transaction.
+def _stored(model, rows, unique_fields, newer_field):
+    """Other databases: the rows to write (those whose stored version is not newer), and the keys already stored.
+
+    SQLite writers take the database's lock when their transaction begins (transaction_mode IMMEDIATE in the
+    settings), so nobody writes between this read and the write of a caller inside a transaction.
+    """
     attnames = [model._meta.get_field(name).attname for name in unique_fields]
-    newer_attname = model._meta.get_field(newer_field).attname
+    newer_attname = model._meta.get_field(newer_field).attname if newer_field else None
     keys = {tuple(row[name] for name in attnames): row for row in rows}
     candidates = model.objects.filter(**{f"{name}__in": {key[i] for key in keys} for i, name in enumerate(attnames)})
-    newer = {tuple(values[:-1]) for values in candidates.values_list(*attnames, newer_attname)
-             if tuple(values[:-1]) in keys and values[-1] is not None
-             and values[-1] > keys[tuple(values[:-1])][newer_attname]}
-    return [row for key, row in keys.items() if key not in newer]
+    existed, newer = set(), set()
+    for values in candidates.values_list(*attnames, *([newer_attname] if newer_attname else [])):
+        key = tuple(values[:len(attnames)])
+        if key not in keys:
+            continue
+        existed.add(key)
+        if newer_attname and values[-1] is not None and values[-1] > keys[key][newer_attname]:
+            newer.add(key)
+    return [row for key, row in keys.items() if key not in newer], existed
 
 
-def _orm_upsert(model, rows, defaults, unique_fields, update_fields, returning):
+def _orm_upsert(model, rows, defaults, unique_fields, update_fields, returning, existed=()):
     if not rows:
         return []
     objs = [model(**{**defaults, **{k: v.value if isinstance(v, Encoded) else v for k, v in row.items()}})
@@ -162,8 +178,14 @@ def _orm_upsert(model, rows, defaults, unique_fields, update_fields, returning):
         for key in keys:
             lookup |= models.Q(**{model._meta.get_field(n).attname: v for n, v in zip(unique_fields, key)})
         written = list(model.objects.filter(lookup))
-    return [tuple(getattr(o, "pk" if name == "pk" else model._meta.get_field(name).attname) for name in returning)
-            for o in written]
+    key_names = [model._meta.get_field(n).attname for n in unique_fields]
+
+    def value(obj, name):
+        if name == INSERTED:
+            return tuple(getattr(obj, n) for n in key_names) not in existed
+        return getattr(obj, "pk" if name == "pk" else model._meta.get_field(name).attname)
+
+    return [tuple(value(o, name) for name in returning) for o in written]
 
 
 def insert_unless_exists(model, row, *, unique_fields):

@@ -3,7 +3,7 @@
 import logging
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import DataError, transaction
 from django.utils import timezone
 
 from accounting.services.exports import exports_follow_orders
@@ -74,14 +74,31 @@ def orders_map(payloads, *, store_slug=""):
 def orders_upsert(*, store, payloads, source, batch=None):
     """Mirror a batch of WooCommerce order payloads; older versions than the stored ones are ignored.
 
-    `batch` is the payloads already mapped by `orders_map` (then `payloads` is not read again).
+    `batch` is the payloads already mapped by `orders_map` (then `payloads` is not read again). An order the
+    database refuses fails alone, with the database's reason, and the rest of the batch is mirrored.
     """
     batch = batch if batch is not None else orders_map(payloads, store_slug=store.slug)
     result = UpsertResult(failed=list(batch.failed))
-    mapped = batch.orders
-    if not mapped:
+    if not batch.orders:
         return result
+    try:
+        result.add(_upsert_mapped(store, batch.orders, source))
+    except DataError:
+        if len(batch.orders) == 1:
+            raise
+        # Which order it was (a value PostgreSQL cannot hold, an amount too large): each in its own transaction.
+        for woo_id, order in batch.orders.items():
+            try:
+                result.add(_upsert_mapped(store, {woo_id: order}, source))
+            except DataError as exc:
+                reason = f"The database refused the order: {exc}".strip()
+                result.failed.append((woo_id, reason))
+                logger.warning("store %s: order %s not mirrored: %s", store.slug, woo_id, reason)
+    return result
 
+
+def _upsert_mapped(store, mapped, source):
+    result = UpsertResult()
     with transaction.atomic():
         # Locking the existing rows makes "is this newer than what is stored?" and the write one step,
         # so a late webhook and a reconcile running together cannot put an older version back.
@@ -96,45 +113,44 @@ def orders_upsert(*, store, payloads, source, batch=None):
         for woo_id, order in mapped.items():
             current = existing.get(woo_id)
             if current is None:
-                result.created.append(woo_id)
+                pass  # created, unless another transaction inserts it meanwhile: the upsert tells
             elif order.fields["raw_hash"] == current.raw_hash:
                 result.unchanged.append(woo_id)
                 continue
             elif order.fields["modified_at"] < current.modified_at:
                 result.stale.append(woo_id)
                 continue
-            else:
-                result.updated.append(woo_id)
             to_write.append(order)
         if not to_write:
             return result
 
         # The upsert returns the rows' ids, so the orders written are not read back. An order another transaction
         # inserted since the lookup above (a webhook and an import of a new order at once) is only overwritten
-        # by a version at least as new; one that is not is left out of the ids, and so out of what follows.
-        ids = dict(bulk.upsert(
+        # by a version at least as new; one that is not is left out of what is returned, and so of what follows.
+        written = {woo_id: (pk, inserted) for woo_id, pk, inserted in bulk.upsert(
             Order,
             [{"store_id": store.pk, "woo_id": o.woo_id, **o.fields, "raw": bulk.Encoded(o.fields["raw"], o.raw_json)}
              for o in to_write],
             unique_fields=["store", "woo_id"],
             update_fields=MIRROR_FIELDS,
-            returning=["woo_id", "id"],
+            returning=["woo_id", "id", bulk.INSERTED],
             update_unless_newer="modified_at",
-        ))
-        if len(ids) < len(to_write):
-            for o in to_write:
-                if o.woo_id not in ids:
-                    (result.created if o.woo_id not in existing else result.updated).remove(o.woo_id)
-                    result.stale.append(o.woo_id)
-            to_write = [o for o in to_write if o.woo_id in ids]
-        saved = {o.woo_id: _written(o, ids[o.woo_id]) for o in to_write}
-        _upsert_lines(to_write, saved, all_new=not existing)
+        )}
+        result.stale.extend(o.woo_id for o in to_write if o.woo_id not in written)
+        to_write = [o for o in to_write if o.woo_id in written]
+        result.created.extend(o.woo_id for o in to_write if written[o.woo_id][1])
+        result.updated.extend(o.woo_id for o in to_write if not written[o.woo_id][1])
+        # Written over a row another transaction inserted meanwhile: it wrote the order's creation, and the
+        # status it had is not known here, so no event of ours for it.
+        raced = {o.woo_id for o in to_write if not written[o.woo_id][1] and o.woo_id not in existing}
+        saved = {o.woo_id: _written(o, written[o.woo_id][0]) for o in to_write}
+        _upsert_lines(to_write, saved, all_new=all(inserted for _, inserted in written.values()))
         _upsert_refunds(to_write, saved)
-        _write_events(to_write, saved, existing, source)
+        _write_events([o for o in to_write if o.woo_id not in raced], saved, existing, source)
         # Lines made in our editor carry the project's id: the project learns its order and is rendered for print.
         projects_link_order_lines(
             store=store, refs={line.fields["project_ref"] for o in to_write for line in o.lines} - {""})
-        _follow_countdowns(to_write, saved, existing, source)
+        _follow_countdowns([o for o in to_write if o.woo_id not in raced], saved, existing, source)
         exports_follow_orders(order_ids=[o.pk for o in saved.values()])
     return result
 

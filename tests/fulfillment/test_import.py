@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
-from django.db import DatabaseError
 from django.urls import reverse
 
 from fulfillment.choices import EventSource, EventType, ImportMode, OrderType, RunState, SubmitStatus
 from fulfillment.integrations.woocommerce.client import WooClient
 from fulfillment.models import ImportRun, Order, OrderEvent, OrderLine, Refund
+from fulfillment.services import imports
 from fulfillment.services.imports import ImportRequestError, import_run_create, import_run_execute
 from fulfillment.services.mirror import orders_upsert
 from tests.factories import StoreFactory, UserFactory
@@ -433,25 +433,39 @@ def test_wrong_keys_fail_the_run_with_woocommerce_reason_and_import_nothing(woo,
     assert OrderEvent.objects.count() == 0
 
 
-def test_an_unexpected_error_fails_the_run_instead_of_leaving_it_running(woo, woo_store, woo_client):
-    # given a page holding an order whose id no 64-bit column can store
+def test_an_order_id_no_column_can_hold_fails_alone(woo, woo_store, woo_client):
     huge = order_payload(2)
     huge.update(id=2**63, number=str(2**63))
     woo.add_orders([order_payload(1), huge])
+
+    run = run_import(woo_store, woo_client)
+
+    assert (run.state, run.created, run.failed) == (RunState.DONE, 1, 1)
+    assert run.failures == [{"woo_id": 2**63, "reason": "id: 9223372036854775808 is too large a number"}]
+    assert stored_ids(woo_store) == [1]
+
+
+def test_an_unexpected_error_fails_the_run_instead_of_leaving_it_running(woo, woo_store, woo_client, monkeypatch):
+    # given a page of orders, and a bug in writing them
+    woo.add_orders([order_payload(1), order_payload(2)])
     run = import_run_create(store=woo_store, mode=ImportMode.ALL)
 
+    def broken(**kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(imports, "orders_upsert", broken)
+
     # when
-    with pytest.raises((OverflowError, DatabaseError)):
+    with pytest.raises(RuntimeError, match="a bug"):
         import_run_execute(run=run, client=woo_client)
 
-    # then the run says it stopped, and the page's transaction left nothing behind
+    # then the run says it stopped, and nothing was written
     run.refresh_from_db()
     assert run.state == RunState.FAILED
-    assert run.error.startswith("Stopped by an unexpected error: ")
+    assert run.error == "Stopped by an unexpected error: RuntimeError: a bug"
     assert run.finished_at is not None
     assert (run.pages_done, run.created) == (0, 0)
     assert Order.objects.count() == 0
-    assert OrderEvent.objects.count() == 0
 
 
 # -- cost ------------------------------------------------------------------------------------------------------

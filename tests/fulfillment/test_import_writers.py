@@ -154,3 +154,50 @@ def test_an_older_copy_of_a_new_order_written_at_the_same_time_as_a_newer_one_do
     assert results["webhook"].created == [7]
     assert (results["import"].created, results["import"].stale) == ([], [7])
     assert list(OrderEvent.objects.filter(order=order).values_list("type", flat=True)) == ["created"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_newer_copy_of_a_new_order_written_over_an_older_one_inserted_meanwhile_is_an_update(monkeypatch):
+    # given a new order arriving twice at once: the webhook with the 10:05 version (its line 992 replacing line
+    # 991) looks for it first, the import then inserts and commits the 10:00 version
+    from tests.woo_payloads import line_item
+
+    store = StoreFactory()
+    older = order_payload(7, status="processing", created=T0, modified=T0, line_items=[line_item(991)])
+    newer = order_payload(7, status="completed", created=T0, modified=T0 + timedelta(minutes=5),
+                          line_items=[line_item(992)])
+    looked_up, older_written = threading.Event(), threading.Event()
+    original = bulk.upsert
+
+    def upsert(model, rows, **kwargs):
+        if model is Order and threading.current_thread().name == "webhook":
+            looked_up.set()
+            assert older_written.wait(10)
+        return original(model, rows, **kwargs)
+
+    monkeypatch.setattr(bulk, "upsert", upsert)
+    results = {}
+
+    def run(name, payload):
+        try:
+            results[name] = orders_upsert(store=store, payloads=[payload], source=EventSource.WEBHOOK)
+        finally:
+            from django.db import connection
+
+            connection.close()
+
+    webhook = threading.Thread(target=run, args=("webhook", newer), name="webhook")
+    webhook.start()
+    assert looked_up.wait(10)
+    run("import", older)
+    older_written.set()
+    webhook.join(10)
+
+    # then the newer version is stored with its own lines only; the webhook counts an update, and the order's
+    # creation is on the timeline once
+    order = Order.objects.get(store=store, woo_id=7)
+    assert (order.status, order.item_count) == ("completed", 1)
+    assert list(order.lines.values_list("woo_line_id", flat=True)) == [992]
+    assert (results["import"].created, results["webhook"].updated, results["webhook"].created) == ([7], [7], [])
+    assert list(OrderEvent.objects.filter(order=order).values_list("type", flat=True)) == ["created"]

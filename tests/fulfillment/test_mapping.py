@@ -795,3 +795,31 @@ def test_a_refund_without_id():
 
 def test_mapping_error_is_a_value_error():
     assert issubclass(MappingError, ValueError)
+
+
+def test_nul_characters_are_replaced_everywhere_and_the_hash_is_of_what_is_kept():
+    payload = order_payload(5, customer_note="a\x00b")
+    payload["meta_data"] = [{"id": 1, "key": "gift\x00", "value": ["x\x00", {"y": "\x00"}]}]
+
+    mapped = map_order(payload)
+
+    assert mapped.fields["customer_note"] == "a\ufffdb"
+    assert mapped.fields["raw"]["meta_data"] == [{"id": 1, "key": "gift\ufffd", "value": ["x\ufffd", {"y": "\ufffd"}]}]
+    assert "\\u0000" not in mapped.raw_json
+    assert mapped.fields["raw_hash"] == map_order(mapped.fields["raw"]).fields["raw_hash"]
+    assert payload["customer_note"] == "a\x00b"  # the caller's payload is left as it was
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("total", "10000000000.00", "total: '10000000000.00' is too large an amount"),
+    ("total", "-10000000000", "total: '-10000000000' is too large an amount"),
+    ("customer_id", 2**63, "customer_id: 9223372036854775808 is too large a number"),
+])
+def test_numbers_our_columns_cannot_hold_are_mapping_errors(field, value, message):
+    with pytest.raises(MappingError) as caught:
+        map_order(order_payload(5, **{field: value}))
+    assert str(caught.value) == message
+
+
+def test_the_largest_amount_our_columns_hold_is_mapped():
+    assert map_order(order_payload(5, total="9999999999.9999")).fields["total"] == Decimal("9999999999.9999")

@@ -300,8 +300,9 @@ def test_sync_failing_on_the_second_page_keeps_the_watermark_and_the_first_page(
     assert woo_store.last_sync_at is None
 
 
-def test_order_the_database_refuses_fails_its_store_not_the_others(woo, woo_store, request):
-    # Given two shops, the first with a changed order whose note holds a NUL character
+def test_an_order_the_database_refuses_fails_alone_and_the_sync_goes_on(woo, woo_store, request):
+    # Given two shops, the first with three changed orders: one with a NUL character in its note, one whose
+    # quantity PostgreSQL's integer column cannot hold, one too large an amount for our money columns
     other_shop = FakeWooCommerce().start()
     request.addfinalizer(other_shop.stop)
     second = StoreFactory(slug="second", base_url=other_shop.url, consumer_key=other_shop.consumer_key,
@@ -309,29 +310,31 @@ def test_order_the_database_refuses_fails_its_store_not_the_others(woo, woo_stor
     watermark = now_s() - timedelta(minutes=10)
     for store in (woo_store, second):
         watch_from(store, watermark)
-    woo.add_orders([order_payload(7, created=now_s(), modified=now_s(), customer_note="Gift\u0000wrap")])
+    huge_quantity = order_payload(8, created=now_s(), modified=now_s())
+    huge_quantity["line_items"][0]["quantity"] = 2 ** 40
+    woo.add_orders([order_payload(7, created=now_s(), modified=now_s(), customer_note="Gift\u0000wrap"),
+                    huge_quantity, order_payload(9, created=now_s(), modified=now_s(), total="12345678901.00"),
+                    order_payload(10, created=now_s(), modified=now_s())])
     other_shop.add_orders([order_payload(8, created=now_s(), modified=now_s())])
 
     # When every store is synced
     outcomes = stores_sync_all()
 
-    # Then both stores were tried; on PostgreSQL, which cannot store the NUL, the refusal is recorded as the
-    # first store's sync failure, and the second store is still synced
-    assert [o.store.slug for o in outcomes] == ["woo", "second"]
-    woo_store.refresh_from_db()
+    # Then both stores were synced; the orders that cannot be stored failed alone with their reasons, the others
+    # of their page are mirrored (the NUL shown as U+FFFD)
+    assert [(o.store.slug, o.error) for o in outcomes] == [("woo", ""), ("second", "")]
+    first = outcomes[0].result
+    failed = dict(first.failed)
+    assert failed[9] == "total: '12345678901.00' is too large an amount"
     if on_postgres():
-        error = "The database refused an order of page 1: PostgreSQL text fields cannot contain NUL (0x00) bytes"
-        assert outcomes[0].error == error
-        assert (woo_store.last_sync_error, woo_store.sync_watermark) == (error, watermark)
-        assert woo_store.sync_failing_since is not None
-        assert not Order.objects.filter(store=woo_store).exists()
+        assert sorted(first.created) == [7, 10]
+        assert failed[8] == 'The database refused the order: value "1099511627776" is out of range for type integer'
     else:
-        assert outcomes[0].error == ""
-        assert Order.objects.get(store=woo_store).customer_note == "Gift\x00wrap"
-    assert (outcomes[1].error, outcomes[1].result.created) == ("", [8])
-    second.refresh_from_db()
-    assert second.last_sync_error == ""
-    assert second.last_sync_at is not None
+        assert sorted(first.created) == [7, 8, 10]
+    assert Order.objects.get(store=woo_store, woo_id=7).customer_note == "Gift\ufffdwrap"
+    woo_store.refresh_from_db()
+    assert (woo_store.last_sync_error, woo_store.sync_failing_since) == ("", None)
+    assert outcomes[1].result.created == [8]
 
 
 class ChangesWhilePaging:

@@ -475,27 +475,43 @@ def test_body_with_bytes_a_text_column_cannot_hold_is_kept_failed(client, store,
     assert Order.objects.count() == 0
 
 
-def test_order_the_database_refuses_is_kept_failed_instead_of_stuck(client, store,
-                                                                     django_capture_on_commit_callbacks):
-    # Given an order whose customer note holds a NUL character (PHP's json_encode sends it as \u0000)
+def test_a_nul_character_in_an_order_is_kept_as_a_replacement_character(client, store,
+                                                                         django_capture_on_commit_callbacks):
+    # Given an order whose customer note holds a NUL character (PHP's json_encode sends it as \u0000), which
+    # PostgreSQL's text and JSON cannot hold
     payload = order_payload(17, customer_note="Gift\u0000wrap, please")
 
     # When its delivery is applied
     response = deliver_and_apply(client, store, payload, django_capture_on_commit_callbacks)
 
-    # Then it is acknowledged; PostgreSQL cannot store the NUL, so there the delivery is kept failed with the reason
-    # (not left "received" by a crashed task); SQLite stores it
+    # Then the order is mirrored on every database, the NUL shown as U+FFFD in its fields and raw document
     assert response.status_code == 200
     delivery = WebhookDelivery.objects.get()
-    if on_postgres():
-        assert (delivery.state, delivery.woo_id) == (DeliveryState.FAILED, 17)
-        assert delivery.error == "The database refused the order: PostgreSQL text fields cannot contain NUL (0x00) bytes"
-        assert delivery.applied_at is not None
-        assert Order.objects.count() == 0
-        assert OrderEvent.objects.count() == 0
-    else:
-        assert (delivery.state, delivery.error) == (DeliveryState.APPLIED, "")
-        assert Order.objects.get().customer_note == "Gift\x00wrap, please"
+    assert (delivery.state, delivery.error) == (DeliveryState.APPLIED, "")
+    order = Order.objects.get()
+    assert order.customer_note == "Gift\ufffdwrap, please"
+    assert order.raw["customer_note"] == "Gift\ufffdwrap, please"
+
+
+@pytest.mark.postgres  # SQLite stores any integer
+def test_order_the_database_refuses_is_kept_failed_instead_of_stuck(client, store,
+                                                                     django_capture_on_commit_callbacks):
+    # Given an order whose line quantity does not fit PostgreSQL's integer column
+    payload = order_payload(17)
+    payload["line_items"][0]["quantity"] = 2 ** 40
+
+    # When its delivery is applied
+    response = deliver_and_apply(client, store, payload, django_capture_on_commit_callbacks)
+
+    # Then it is acknowledged, and the delivery is kept failed with the database's reason (not left "received" by
+    # a crashed task), nothing of the order written
+    assert response.status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.state, delivery.woo_id) == (DeliveryState.FAILED, 17)
+    assert delivery.error == 'The database refused the order: value "1099511627776" is out of range for type integer'
+    assert delivery.applied_at is not None
+    assert Order.objects.count() == 0
+    assert OrderEvent.objects.count() == 0
 
 
 def test_failed_delivery_is_not_applied_again_by_a_second_run(client, store, django_capture_on_commit_callbacks):

@@ -14,6 +14,9 @@ AMAZON_MARKERS = ("amazon",)
 # Amazon Pay is a checkout gateway on the shop itself: its orders are not Amazon marketplace orders.
 AMAZON_PAY_METHODS = ("amazon_payments_advanced", "amazon_pay")
 IMAGE_SRC_MAX = 500  # OrderLine.image_src; a longer URL cut short would be a broken one
+# Our money columns hold 14 digits, 4 after the point: an amount from 10^10 on cannot be stored.
+MAX_AMOUNT = Decimal("1e10")
+MAX_INTEGER = 2 ** 63  # ids are 64-bit columns (a smaller column, as a quantity, is the database's to refuse)
 SHINEON_MARKERS = ("shineon",)
 
 
@@ -73,6 +76,8 @@ def money(value, name):
             raise MappingError(f"{name}: not an amount: {value!r}") from None
         if not amount.is_finite():
             raise MappingError(f"{name}: not an amount: {value!r}")
+        if abs(amount) >= MAX_AMOUNT:
+            raise MappingError(f"{name}: {value!r} is too large an amount")
         return amount
     if value in (None, ""):
         return Decimal("0")
@@ -84,16 +89,36 @@ def money(value, name):
         raise MappingError(f"{name}: not an amount: {value!r}") from None
     if not amount.is_finite():
         raise MappingError(f"{name}: not an amount: {value!r}")
+    if abs(amount) >= MAX_AMOUNT:
+        raise MappingError(f"{name}: {value!r} is too large an amount")
     return amount
+
+
+def without_nul(value):
+    """`value` with every NUL character in its strings (keys too) replaced by U+FFFD.
+
+    PostgreSQL's text and JSON cannot hold NUL: an order whose note carries one (pasted from a PDF) would be
+    refused whole. The replacement character shows staff where it was.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
 
 
 def integer(value, name, default=0):
     if value in (None, ""):
         return default
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         raise MappingError(f"{name}: not an integer: {value!r}") from None
+    if not -MAX_INTEGER <= number < MAX_INTEGER:
+        raise MappingError(f"{name}: {value!r} is too large a number")
+    return number
 
 
 def _text(value, limit):
@@ -185,6 +210,10 @@ def map_order(payload):
     """Map one order as GET /orders/<id> (or a webhook) returns it; raise MappingError if it is not one."""
     if not isinstance(payload, dict):
         raise MappingError("not a JSON object")
+    raw_json = canonical_json(payload)
+    if "\\u0000" in raw_json:  # rare, so the cheap test on the text comes first
+        payload = without_nul(payload)
+        raw_json = canonical_json(payload)
     woo_id = integer(payload.get("id"), "id", default=None)
     if not woo_id:
         raise MappingError("id is missing")
@@ -220,7 +249,6 @@ def map_order(payload):
         part for part in (_text(name_source.get("first_name"), 100), _text(name_source.get("last_name"), 100)) if part
     ) or _text(billing.get("company") or shipping.get("company"), 200)
     place = shipping if (shipping.get("city") or shipping.get("country")) else billing
-    raw_json = canonical_json(payload)
 
     fields = {
         "number": _text(payload.get("number") or woo_id, 64),
