@@ -36,6 +36,7 @@ class CustomerFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
+        skip_postgeneration_save = True  # the hook writes the profile, not the user
 
     username = factory.Sequence(lambda n: f"customer{n}@example.com")
     email = factory.LazyAttribute(lambda o: o.username)
