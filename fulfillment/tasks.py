@@ -4,12 +4,16 @@ from fulfillment.models import ImportRun, Store
 from fulfillment.services.imports import import_run_execute
 from fulfillment.services.outbox import pushes_dispatch, stores_with_due_pushes
 from fulfillment.services.reconcile import store_sync, stores_sync_all
-from fulfillment.services.webhooks import delivery_apply
+from fulfillment.services.webhooks import deliveries_requeue_lost, delivery_apply
 
 
 def apply_delivery(delivery_id):
     delivery = delivery_apply(delivery_id=delivery_id)
     return f"{delivery.state} {delivery.error}".strip()
+
+
+def requeue_lost_deliveries():
+    return f"{len(deliveries_requeue_lost())} deliveries queued again"
 
 
 def run_import(run_id):
