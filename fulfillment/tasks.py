@@ -3,7 +3,7 @@
 from fulfillment.models import ImportRun, Store
 from fulfillment.services.imports import ImportRunTaken, import_run_execute, import_runs_watch
 from fulfillment.services.outbox import pushes_dispatch, stores_with_due_pushes
-from fulfillment.services.reconcile import store_sync, stores_sync_all
+from fulfillment.services.reconcile import store_sync, stores_sync_queue
 from fulfillment.services.webhooks import deliveries_requeue_lost, delivery_apply
 
 
@@ -31,13 +31,15 @@ def watch_imports():
 
 
 def sync_store(store_id):
-    outcome = store_sync(store=Store.objects.get(pk=store_id))
+    store = Store.objects.filter(pk=store_id).first()
+    if store is None:
+        return f"store {store_id} no longer exists"
+    outcome = store_sync(store=store)
     return outcome.error or f"{outcome.requests} requests"
 
 
 def sync_all_stores():
-    outcomes = stores_sync_all()
-    return "; ".join(f"{o.store.slug}: {o.error or 'ok'}" for o in outcomes)
+    return f"{len(stores_sync_queue())} store syncs queued"
 
 
 def dispatch_pushes(store_id=None):
