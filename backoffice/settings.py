@@ -124,7 +124,10 @@ Q_CLUSTER = {
     "name": "backoffice",
     "workers": int(os.environ.get("Q_WORKERS", "2")),
     "timeout": 600,
-    # retry must exceed timeout, or a long import would be handed to a second worker.
+    # retry must exceed timeout. The ORM broker hands a task not acknowledged within `retry` s to a worker again
+    # (Redis has no receipts: a task lost with its worker stays lost, and watchdog schedules queue its work again):
+    # an import, allowed IMPORT_TIMEOUT_SECONDS, is then delivered twice, and the second copy refuses to run an
+    # import that is already running.
     "retry": 900,
     "max_attempts": 1,
     "ack_failures": True,
@@ -154,6 +157,17 @@ WOO_RETRY_BASE_SECONDS = float(os.environ.get("WOO_RETRY_BASE_SECONDS", "1"))
 SYNC_OVERLAP_SECONDS = int(os.environ.get("SYNC_OVERLAP_SECONDS", "300"))
 SYNC_INTERVAL_MINUTES = int(os.environ.get("SYNC_INTERVAL_MINUTES", "5"))
 TASK_RESULTS_KEEP_DAYS = int(os.environ.get("TASK_RESULTS_KEEP_DAYS", "14"))
+# Webhook bodies up to this size are stored (an order with thousands of lines or large personalisation meta passes
+# Django's 2.5 MB DATA_UPLOAD_MAX_MEMORY_SIZE, which stays the limit of every other view); larger ones get 413.
+WEBHOOK_MAX_BYTES = int(os.environ.get("WEBHOOK_MAX_BYTES", str(25 * 1024 * 1024)))
+# A delivery still not applied this long after it was received lost its task (broker down, worker killed, Redis
+# flushed): a schedule queues it again.
+WEBHOOK_REQUEUE_MINUTES = int(os.environ.get("WEBHOOK_REQUEUE_MINUTES", "10"))
+# An import runs in a worker with its own time limit instead of the cluster's 600 s; one whose progress has not
+# moved for IMPORT_STALL_MINUTES lost its worker and is marked failed (a page takes at most ~3 minutes with every
+# retry of a slow shop).
+IMPORT_TIMEOUT_SECONDS = int(os.environ.get("IMPORT_TIMEOUT_SECONDS", str(12 * 3600)))
+IMPORT_STALL_MINUTES = int(os.environ.get("IMPORT_STALL_MINUTES", "30"))
 # The order list's status tabs, when the cache has no counts: estimated from PostgreSQL's statistics (the exact
 # counts queued) from this many orders on; counted in the request below it.
 STATUS_COUNTS_ESTIMATE_FROM = int(os.environ.get("STATUS_COUNTS_ESTIMATE_FROM", "200000"))

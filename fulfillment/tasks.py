@@ -1,10 +1,10 @@
 """django-q2 entry points: take ids, load, call a service. Each is safe to run twice."""
 
 from fulfillment.models import ImportRun, Store
-from fulfillment.services.imports import import_run_execute
+from fulfillment.services.imports import ImportRunTaken, import_run_execute, import_runs_watch
 from fulfillment.services.outbox import pushes_dispatch, stores_with_due_pushes
-from fulfillment.services.reconcile import store_sync, stores_sync_all
-from fulfillment.services.webhooks import delivery_apply
+from fulfillment.services.reconcile import store_sync, stores_sync_queue
+from fulfillment.services.webhooks import deliveries_requeue_lost, delivery_apply
 
 
 def apply_delivery(delivery_id):
@@ -12,22 +12,34 @@ def apply_delivery(delivery_id):
     return f"{delivery.state} {delivery.error}".strip()
 
 
+def requeue_lost_deliveries():
+    return f"{len(deliveries_requeue_lost())} deliveries queued again"
+
+
 def run_import(run_id):
     run = ImportRun.objects.select_related("store").get(pk=run_id)
-    if run.state != "queued":
-        return f"import {run_id} already {run.state}"
-    run = import_run_execute(run=run)
+    try:
+        run = import_run_execute(run=run)
+    except ImportRunTaken as exc:
+        return str(exc)  # a second delivery of this task, or a watchdog's copy of a late one
     return f"{run.state}: {run.created} created, {run.updated} updated, {run.unchanged} unchanged, {run.failed} failed"
 
 
+def watch_imports():
+    failed, queued = import_runs_watch()
+    return f"{len(failed)} stalled imports failed, {len(queued)} queued again"
+
+
 def sync_store(store_id):
-    outcome = store_sync(store=Store.objects.get(pk=store_id))
+    store = Store.objects.filter(pk=store_id).first()
+    if store is None:
+        return f"store {store_id} no longer exists"
+    outcome = store_sync(store=store)
     return outcome.error or f"{outcome.requests} requests"
 
 
 def sync_all_stores():
-    outcomes = stores_sync_all()
-    return "; ".join(f"{o.store.slug}: {o.error or 'ok'}" for o in outcomes)
+    return f"{len(stores_sync_queue())} store syncs queued"
 
 
 def dispatch_pushes(store_id=None):

@@ -1,6 +1,7 @@
 import json
 import logging
 
+from django.conf import settings
 from django.http import Http404, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -12,11 +13,35 @@ from fulfillment.services.webhooks import delivery_receive_for
 logger = logging.getLogger("fulfillment.webhooks")
 
 
+def _body_within(request, limit):
+    """The request's body, or None when it is larger than `limit` bytes (nothing more than limit + 1 is read).
+
+    request.body would refuse anything over DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) with Django's HTML 400, and that
+    setting is every view's limit: the stream is read here with this view's own limit instead.
+    """
+    try:
+        announced = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        announced = 0
+    if announced > limit:
+        return None
+    body = request.read(limit + 1)  # a chunked or understated body is held to the limit too
+    return None if len(body) > limit else body
+
+
 @csrf_exempt
 @require_POST
 def woocommerce_webhook(request, slug):
     """WooCommerce posts order webhooks here; see services.webhooks for the rules."""
-    receipt = delivery_receive_for(slug=slug, headers=request.headers, body=request.body)
+    limit = settings.WEBHOOK_MAX_BYTES
+    body = _body_within(request, limit)
+    if body is None:
+        # Nothing is stored: the reconcile still fetches the order through the REST API within minutes.
+        logger.warning("store %s: webhook refused, its body is larger than WEBHOOK_MAX_BYTES (%d bytes; "
+                       "Content-Length %s, topic %s)", slug, limit, request.META.get("CONTENT_LENGTH") or "?",
+                       request.headers.get("X-WC-Webhook-Topic", "?"))
+        return JsonResponse({"error": f"body larger than {limit} bytes (WEBHOOK_MAX_BYTES)"}, status=413)
+    receipt = delivery_receive_for(slug=slug, headers=request.headers, body=body)
     if receipt is None:
         raise Http404("unknown store")
     if receipt.status == 200:

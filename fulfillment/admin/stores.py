@@ -1,3 +1,5 @@
+from datetime import datetime
+
 from django import forms
 from django.contrib import admin
 from django.db.models import Count, Q
@@ -42,14 +44,14 @@ class StoreAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "base_url", "last_sync_at", "last_webhook_at", "failing_pushes", "health")
     search_fields = ("name", "slug", "base_url")
     readonly_fields = ("sync_watermark", "last_sync_at", "last_sync_error", "sync_failing_since", "last_webhook_at",
-                       "webhook_url", "health")
+                       "webhook_url", "health", "sync_failures")
     fieldsets = (
         (None, {"fields": ("name", "slug", "base_url", "timezone", "currency")}),
-        (_("WooCommerce keys"), {"fields": SECRET_FIELDS}),
+        (_("WooCommerce keys"), {"fields": (*SECRET_FIELDS, "query_string_auth")}),
         (_("Order desk"), {"fields": ("auto_submit_minutes", "complete_when_shipped", "has_shipment_tracking",
                                       "allow_gateway_refunds")}),
         (_("Sync"), {"fields": ("webhook_url", "silence_alert_minutes", "health", "last_webhook_at", "last_sync_at",
-                                "sync_watermark", "last_sync_error", "sync_failing_since")}),
+                                "sync_watermark", "last_sync_error", "sync_failing_since", "sync_failures")}),
     )
 
     def get_queryset(self, request):
@@ -68,6 +70,29 @@ class StoreAdmin(admin.ModelAdmin):
             return format_html('<span style="color:#2e7d32">✔ {}</span>', _("OK"))
         return format_html_join("", '<div style="color:#b71c1c">⚠ {}</div>', ((w,) for w in warnings))
 
+    @admin.display(description=_("orders the syncs could not mirror"))
+    def sync_failures(self, store):
+        if not store.last_sync_failures:
+            return "—"
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((f.get("woo_id") if f.get("woo_id") is not None else "?", f.get("reason", ""), _when(f.get("at")))
+             for f in reversed(store.last_sync_failures)),
+        )
+        return format_html(
+            '<table class="sync-failures"><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead>'
+            "<tbody>{}</tbody></table><p class=\"help\">{}</p>",
+            _("WooCommerce id"), _("reason"), _("sync of"), rows,
+            _("Each stays listed until a later version of the order is mirrored (sync, webhook or import)."),
+        )
+
     @admin.display(description=_("webhook delivery URL"))
     def webhook_url(self, store):
         return f"/webhooks/woocommerce/{store.slug}/" if store.slug else "—"
+
+
+def _when(text):
+    try:
+        return timezone.localtime(datetime.fromisoformat(text)).strftime("%Y-%m-%d %H:%M")
+    except (TypeError, ValueError):
+        return "—"

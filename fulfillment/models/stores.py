@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy as _, ngettext
 
 secret_validator = RegexValidator(
     r"^[A-Za-z0-9_\-]*$",
@@ -18,6 +18,9 @@ def validate_timezone(value):
         raise ValidationError(_("%(value)s is not a known timezone (e.g. Europe/Amsterdam)."), params={"value": value})
 
 
+MAX_SYNC_FAILURES_KEPT = 200
+
+
 class Store(models.Model):
     """One WooCommerce shop mirrored by the back-office."""
 
@@ -27,6 +30,13 @@ class Store(models.Model):
     consumer_key = models.CharField(_("REST consumer key"), max_length=200)
     consumer_secret = models.CharField(_("REST consumer secret"), max_length=200)
     webhook_secret = models.CharField(_("webhook secret"), max_length=200, validators=[secret_validator])
+    # Some hosts strip the Authorization header, so HTTP Basic auth over https arrives anonymous; WooCommerce then
+    # also reads the keys from the query string (they end up in the host's access log: only when needed).
+    query_string_auth = models.BooleanField(
+        _("send the keys in the query string"), default=False,
+        help_text=_("Only for https shops whose host strips the Authorization header (every request is refused "
+                    "with 401 woocommerce_rest_cannot_view although the keys are right)."),
+    )
     timezone = models.CharField(_("shop timezone"), max_length=64, default="UTC", validators=[validate_timezone])
     currency = models.CharField(_("currency"), max_length=3, default="EUR")
 
@@ -36,6 +46,9 @@ class Store(models.Model):
     last_sync_error = models.TextField(_("last sync error"), blank=True)
     sync_failing_since = models.DateTimeField(_("sync failing since"), null=True, blank=True)
     last_webhook_at = models.DateTimeField(_("last webhook received"), null=True, blank=True)
+    # Orders a sync read but could not mirror, until one is mirrored: [{"woo_id", "reason", "at"}] (the newest
+    # MAX_SYNC_FAILURES_KEPT). The watermark moves past them, so without this they would only be in the log.
+    last_sync_failures = models.JSONField(_("orders the syncs could not mirror"), default=list, blank=True)
     silence_alert_minutes = models.PositiveIntegerField(
         _("warn after minutes without news"),
         default=24 * 60,
@@ -95,4 +108,10 @@ class Store(models.Model):
                                   "(WooCommerce disables them silently after repeated failures).") % {
                     "hours": round(self.silence_alert_minutes / 60, 1),
                 })
+        if self.last_sync_failures:
+            warnings.append(ngettext(
+                "%(count)d order could not be mirrored by the sync (listed on the store's page).",
+                "%(count)d orders could not be mirrored by the sync (listed on the store's page).",
+                len(self.last_sync_failures),
+            ) % {"count": len(self.last_sync_failures)})
         return warnings

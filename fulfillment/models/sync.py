@@ -64,6 +64,8 @@ class ImportRun(models.Model):
     error = models.TextField(_("error"), blank=True)
     queued_at = models.DateTimeField(_("queued"), auto_now_add=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    # Moves with every page written: a running import whose progress stands still has lost its worker.
+    progress_at = models.DateTimeField(_("last progress"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
     class Meta:

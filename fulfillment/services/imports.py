@@ -7,14 +7,16 @@ import time
 from collections import deque
 from datetime import UTC, timedelta
 
+from django.conf import settings
 from django.db import connection, connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fulfillment.choices import EventSource, ImportMode, RunState
 from fulfillment.integrations.woocommerce.client import PER_PAGE, WooClient, WooError
 from fulfillment.models import ImportRun
-from fulfillment.queue import enqueue
+from fulfillment.queue import enqueue_or_log
 from fulfillment.services.mirror import orders_map, orders_upsert
 
 logger = logging.getLogger("fulfillment.imports")
@@ -27,6 +29,14 @@ PAGE_WRITERS = 2
 
 class ImportRequestError(ValueError):
     """The import asked for cannot run (bad dates, no ids); the message is for staff."""
+
+
+class ImportRunTaken(Exception):
+    """The run is no longer queued: another copy of its task runs it, or ran it."""
+
+    def __init__(self, run):
+        super().__init__(f"import {run.pk} already {run.state}")
+        self.run = run
 
 
 def parse_ids(text):
@@ -61,8 +71,48 @@ def import_request(*, store, mode, since=None, until=None, ids=None, user=None):
     """Record an import and hand it to a worker; staff follow its progress in the admin."""
     with transaction.atomic():
         run = import_run_create(store=store, mode=mode, since=since, until=until, ids=ids, user=user)
-        enqueue("fulfillment.tasks.run_import", run.pk)
+        _queue(run.pk)
     return run
+
+
+def _queue(run_id):
+    # Its own time limit: the cluster's (600 s) would kill an import of a large shop half way. The run is stored
+    # first, so a broker that cannot take the task is left to import_runs_watch.
+    enqueue_or_log("fulfillment.tasks.run_import", run_id, timeout=settings.IMPORT_TIMEOUT_SECONDS)
+
+
+def import_runs_watch(*, now=None, stalled_after_minutes=None):
+    """Mark failed the running imports whose progress stood still (their worker stopped); queue lost queued ones.
+
+    A worker killed (the cluster's time limit, a deploy, the machine) leaves its run "running" for ever, and the
+    task refuses to run a running import again: staff are told to start it again. A run still queued that long
+    lost its task (broker down, Redis flushed) and is queued again; a second copy of a task that is only late
+    finds the run taken and does nothing. Returns (ids failed, ids queued).
+    """
+    now = now or timezone.now()
+    minutes = settings.IMPORT_STALL_MINUTES if stalled_after_minutes is None else stalled_after_minutes
+    cutoff = now - timedelta(minutes=minutes)
+    stalled = list(
+        ImportRun.objects.filter(state=RunState.RUNNING)
+        .filter(Q(progress_at__lt=cutoff) | Q(progress_at__isnull=True, started_at__lt=cutoff))
+        .values_list("pk", "progress_at", "started_at")
+    )
+    failed = []
+    for run_id, progress_at, started_at in stalled:
+        last = timezone.localtime(progress_at or started_at).strftime("%Y-%m-%d %H:%M")
+        error = _("No progress since %(time)s: the worker stopped; run it again.") % {"time": last}
+        # Only if it is still running and still stuck: it may have finished or moved since it was read.
+        if ImportRun.objects.filter(pk=run_id, state=RunState.RUNNING).filter(
+            Q(progress_at__lt=cutoff) | Q(progress_at__isnull=True, started_at__lt=cutoff)
+        ).update(state=RunState.FAILED, error=error, finished_at=now):
+            failed.append(run_id)
+            logger.warning("import %s: no progress for %d minutes, marked failed", run_id, minutes)
+    lost = list(ImportRun.objects.filter(state=RunState.QUEUED, queued_at__lt=cutoff).values_list("pk", flat=True))
+    for run_id in lost:
+        _queue(run_id)
+    if lost:
+        logger.warning("imports %s still queued after %d minutes: queued again", lost, minutes)
+    return failed, lost
 
 
 def _gmt(value):
@@ -209,10 +259,21 @@ def written(pages, write, *, writers=PAGE_WRITERS):
 
 
 def import_run_execute(*, run, client=None, progress=None):
-    """Run an import page by page, keeping its counters current; returns the finished run."""
+    """Run a queued import page by page, keeping its counters current; returns the finished run.
+
+    Raises ImportRunTaken, touching nothing, when the run is no longer queued.
+    """
+    started_at = timezone.now()
+    # Taken in one statement: a second delivery of the task (the ORM broker hands a task that runs longer than
+    # Q_CLUSTER's retry to another worker) or a second worker finds it taken and leaves it alone.
+    if not ImportRun.objects.filter(pk=run.pk, state=RunState.QUEUED).update(
+        state=RunState.RUNNING, started_at=started_at, progress_at=started_at
+    ):
+        run.refresh_from_db()
+        logger.info("import %s is already %s: not run again", run.pk, run.state)
+        raise ImportRunTaken(run)
+    run.state, run.started_at, run.progress_at = RunState.RUNNING, started_at, started_at
     client = client or WooClient.for_store(run.store)
-    run.state, run.started_at = RunState.RUNNING, timezone.now()
-    run.save(update_fields=["state", "started_at"])
     seen_ids = set()
     started = time.monotonic()
     try:
@@ -222,7 +283,9 @@ def import_run_execute(*, run, client=None, progress=None):
 
         def write(item):
             page, batch = item
-            return orders_upsert(store=run.store, payloads=page.items, source=EventSource.IMPORT, batch=batch)
+            # Every page is asked for after the run started (see mirror._restored_after_trash).
+            return orders_upsert(store=run.store, payloads=page.items, source=EventSource.IMPORT, batch=batch,
+                                 read_at=started_at)
 
         for (page, _batch), result in written(mapped_pages, write):
             seen_ids.update(p.get("id") for p in page.items if isinstance(p, dict))
@@ -235,8 +298,9 @@ def import_run_execute(*, run, client=None, progress=None):
             run.failed += len(result.failed)
             run.failures.extend({"woo_id": woo_id, "reason": reason} for woo_id, reason in result.failed)
             run.failures = run.failures[:MAX_FAILURES_KEPT]
+            run.progress_at = timezone.now()
             run.save(update_fields=["pages_done", "pages_total", "orders_seen", "created", "updated", "unchanged",
-                                    "failed", "failures"])
+                                    "failed", "failures", "progress_at"])
             if progress:
                 progress(run, time.monotonic() - started)
     except WooError as exc:
@@ -247,6 +311,14 @@ def import_run_execute(*, run, client=None, progress=None):
         # the task would then refuse to run it again and staff would wait for nothing.
         run.state, run.finished_at = RunState.FAILED, timezone.now()
         run.error = _("Stopped by an unexpected error: %(error)s") % {"error": f"{type(exc).__name__}: {exc}"}
+        run.save(update_fields=["state", "error", "finished_at"])
+        raise
+    except (SystemExit, KeyboardInterrupt) as exc:
+        # django-q2 stops a task at its time limit by raising a SystemExit in it (TimeoutException), and a worker
+        # being shut down stops its task the same way: say so now rather than when import_runs_watch notices.
+        run.state, run.finished_at = RunState.FAILED, timezone.now()
+        run.error = _("The worker stopped it (%(reason)s); run it again.") % {
+            "reason": str(exc) or type(exc).__name__}
         run.save(update_fields=["state", "error", "finished_at"])
         raise
     else:

@@ -4,12 +4,13 @@ import logging
 from dataclasses import dataclass, field
 
 from django.db import DataError, transaction
+from django.db.models import Case, DateTimeField, Value, When
 from django.utils import timezone
 
 from accounting.services.exports import exports_follow_orders
 from fulfillment import bulk, events
 from fulfillment.choices import EventSource
-from fulfillment.integrations.woocommerce.mapping import MappingError, map_order
+from fulfillment.integrations.woocommerce.mapping import MappingError, map_order, parse_gmt
 from fulfillment.models import Order, OrderEvent, OrderLine, Refund
 from fulfillment.services.countdown import countdowns_follow_status
 from projects.services.ordering import projects_link_order_lines
@@ -71,25 +72,27 @@ def orders_map(payloads, *, store_slug=""):
     return MappedBatch(orders=mapped, failed=failed)
 
 
-def orders_upsert(*, store, payloads, source, batch=None):
+def orders_upsert(*, store, payloads, source, batch=None, read_at=None):
     """Mirror a batch of WooCommerce order payloads; older versions than the stored ones are ignored.
 
     `batch` is the payloads already mapped by `orders_map` (then `payloads` is not read again). An order the
-    database refuses fails alone, with the database's reason, and the rest of the batch is mirrored.
+    database refuses fails alone, with the database's reason, and the rest of the batch is mirrored. `read_at`,
+    when given, is a time before which the shop was not asked for these payloads: a live version read after an
+    order was marked trashed here shows the order was restored (see `_restored_after_trash`).
     """
     batch = batch if batch is not None else orders_map(payloads, store_slug=store.slug)
     result = UpsertResult(failed=list(batch.failed))
     if not batch.orders:
         return result
     try:
-        result.add(_upsert_mapped(store, batch.orders, source))
+        result.add(_upsert_mapped(store, batch.orders, source, read_at))
     except DataError:
         if len(batch.orders) == 1:
             raise
         # Which order it was (a value PostgreSQL cannot hold, an amount too large): each in its own transaction.
         for woo_id, order in batch.orders.items():
             try:
-                result.add(_upsert_mapped(store, {woo_id: order}, source))
+                result.add(_upsert_mapped(store, {woo_id: order}, source, read_at))
             except DataError as exc:
                 reason = f"The database refused the order: {exc}".strip()
                 result.failed.append((woo_id, reason))
@@ -97,7 +100,7 @@ def orders_upsert(*, store, payloads, source, batch=None):
     return result
 
 
-def _upsert_mapped(store, mapped, source):
+def _upsert_mapped(store, mapped, source, read_at=None):
     result = UpsertResult()
     with transaction.atomic():
         # Locking the existing rows makes "is this newer than what is stored?" and the write one step,
@@ -109,11 +112,18 @@ def _upsert_mapped(store, mapped, source):
             .order_by("pk")
             .only("id", "woo_id", "number", "status", "modified_at", "raw_hash", "trashed")
         }
-        to_write = []
+        last_sent = _restored_after_trash(existing, mapped, read_at)
+        to_write, receipts = [], {}
         for woo_id, order in mapped.items():
             current = existing.get(woo_id)
             if current is None:
                 pass  # created, unless another transaction inserts it meanwhile: the upsert tells
+            elif woo_id in last_sent:
+                if order.fields["modified_at"] < last_sent[woo_id]:
+                    result.stale.append(woo_id)
+                    continue
+                if order.fields["modified_at"] < current.modified_at:
+                    receipts[current.pk] = order.fields["modified_at"]
             elif order.fields["raw_hash"] == current.raw_hash:
                 result.unchanged.append(woo_id)
                 continue
@@ -123,6 +133,12 @@ def _upsert_mapped(store, mapped, source):
             to_write.append(order)
         if not to_write:
             return result
+        if receipts:
+            # Their stored version is our receipt time of the deletion, and the upsert only overwrites a row whose
+            # version is not newer: it goes back to the restore's. The rows are locked: nobody sees it meanwhile.
+            Order.objects.filter(pk__in=list(receipts)).update(
+                modified_at=Case(*(When(pk=pk, then=Value(when)) for pk, when in receipts.items()),
+                                 output_field=DateTimeField()))
 
         # The upsert returns the rows' ids, so the orders written are not read back. An order another transaction
         # inserted since the lookup above (a webhook and an import of a new order at once) is only overwritten
@@ -153,6 +169,34 @@ def _upsert_mapped(store, mapped, source):
         _follow_countdowns([o for o in to_write if o.woo_id not in raced], saved, existing, source)
         exports_follow_orders(order_ids=[o.pk for o in saved.values()])
     return result
+
+
+def _restored_after_trash(existing, mapped, read_at):
+    """{woo id: the last date WooCommerce sent} of the trashed orders whose live version was read after the trash.
+
+    A deletion's webhook carries no date, so a trashed order's version is our receipt time of it (see
+    order_mark_trashed). A restore made in the shop while that deletion was on its way (deliveries come 20-60 s
+    late) is dated before it and would be ignored as stale for ever. A live version read from the shop after the
+    order was marked trashed can only be a restore, so it is compared with the last version WooCommerce sent
+    (raw's date_modified_gmt) instead. A version whose read time is not known (an order.updated delivery) may be
+    one sent before the deletion and is compared with the receipt as before. Read only for those orders, one
+    query, and none at all on a page without them.
+    """
+    if read_at is None:
+        return {}
+    candidates = [current.pk for woo_id, current in existing.items()
+                  if current.trashed and not mapped[woo_id].fields["trashed"] and current.modified_at < read_at]
+    if not candidates:
+        return {}
+    last_sent = {}
+    for woo_id, value in Order.objects.filter(pk__in=candidates).values_list("woo_id", "raw__date_modified_gmt"):
+        try:
+            sent = parse_gmt(value, "date_modified_gmt")
+        except MappingError:
+            sent = None
+        if sent is not None:
+            last_sent[woo_id] = sent
+    return last_sent
 
 
 @dataclass(slots=True)

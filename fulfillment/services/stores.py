@@ -6,8 +6,11 @@ from fulfillment.models import Store
 
 
 def store_save(*, slug, base_url, consumer_key, consumer_secret, webhook_secret, name=None, timezone=None,
-               currency=None):
-    """Create the store `slug` or update it; returns (store, created). Raises ValidationError."""
+               currency=None, query_string_auth=None):
+    """Create the store `slug` or update it; returns (store, created). Raises ValidationError.
+
+    Settings given as None keep the stored value (a new store takes the default).
+    """
     with transaction.atomic():
         store = Store.objects.select_for_update().filter(slug=slug).first()
         created = store is None
@@ -19,6 +22,8 @@ def store_save(*, slug, base_url, consumer_key, consumer_secret, webhook_secret,
             store.timezone = timezone
         if currency:
             store.currency = currency.upper()
+        if query_string_auth is not None:
+            store.query_string_auth = query_string_auth
         store.full_clean()
         store.save()
     return store, created

@@ -10,15 +10,15 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import DataError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from fulfillment import bulk
 from fulfillment.choices import DeliveryState, EventSource
-from fulfillment.integrations.woocommerce.mapping import MappingError, map_order, parse_gmt
-from fulfillment.models import Order, Store, WebhookDelivery
-from fulfillment.queue import enqueue
+from fulfillment.models import Store, WebhookDelivery
+from fulfillment.queue import enqueue, enqueue_or_log
 from fulfillment.services.mirror import order_mark_trashed, orders_upsert
 
 logger = logging.getLogger("fulfillment.webhooks")
@@ -117,10 +117,21 @@ def delivery_receive(*, store, headers, body):
         "received_at": now,
     }, unique_fields=["store", "topic", "body_sha256"])
     if delivery_pk is None:
-        # The very same body for the same topic: WooCommerce sent it again. Acknowledge, apply nothing.
-        WebhookDelivery.objects.filter(store=store, topic=topic, body_sha256=digest).update(repeats=F("repeats") + 1)
-        return Receipt(200, "duplicate")
-    enqueue("fulfillment.tasks.apply_delivery", delivery_pk)
+        # The very same body for the same topic: WooCommerce sent it again. Acknowledge, apply nothing, unless the
+        # first copy was never applied (its task was lost, or could not be queued and we answered 500): then this
+        # is the moment to queue it again, applying twice is harmless.
+        stored = WebhookDelivery.objects.filter(store=store, topic=topic, body_sha256=digest)
+        stored.update(repeats=F("repeats") + 1)
+        waiting = stored.filter(state=DeliveryState.RECEIVED).values_list("pk", flat=True).first()
+        if waiting is None:
+            return Receipt(200, "duplicate")
+        enqueue_or_log("fulfillment.tasks.apply_delivery", waiting)
+        logger.info("store %s: delivery %s sent again before it was applied: queued again", store.slug, waiting)
+        return Receipt(200, "duplicate: queued again")
+    # Stored is what counts: when the broker cannot take the task, the delivery is answered 200 all the same and
+    # the schedule of deliveries_requeue_lost queues it later. A 500 would make WooCommerce send it again, which
+    # then finds it stored, and count a failure towards disabling the webhook.
+    enqueue_or_log("fulfillment.tasks.apply_delivery", delivery_pk)
     # At most one write a minute on the store's row: a busy shop must not queue on that row lock, nor pay a
     # query per delivery when the store as read for this request already says so.
     if not _heard_within(store, now - timedelta(minutes=1)):
@@ -135,6 +146,26 @@ def _heard_within(store, since):
     if "last_webhook_at" in store.get_deferred_fields():
         return False  # not loaded: the UPDATE's own condition decides
     return store.last_webhook_at is not None and store.last_webhook_at > since
+
+
+def deliveries_requeue_lost(*, now=None, older_than_minutes=None, limit=1000):
+    """Queue again the deliveries still not applied long after they were received (their task was lost).
+
+    A task is lost when the broker could not take it, when Redis was flushed, or with the worker that ran it
+    (Redis has no receipts). Applying is safe to run twice, so a delivery whose task is only late is no harm.
+    The oldest first, at most `limit` a run. Returns the ids queued.
+    """
+    now = now or timezone.now()
+    minutes = settings.WEBHOOK_REQUEUE_MINUTES if older_than_minutes is None else older_than_minutes
+    ids = list(
+        WebhookDelivery.objects.filter(state=DeliveryState.RECEIVED, received_at__lt=now - timedelta(minutes=minutes))
+        .order_by("received_at", "pk").values_list("pk", flat=True)[:limit]
+    )
+    for delivery_id in ids:
+        enqueue("fulfillment.tasks.apply_delivery", delivery_id)
+    if ids:
+        logger.warning("%d webhook deliveries not applied after %d minutes: queued again", len(ids), minutes)
+    return ids
 
 
 def delivery_apply(*, delivery_id):
@@ -174,39 +205,11 @@ def _apply(delivery):
         if order is None:
             return DeliveryState.APPLIED, "Order not in the mirror: nothing to mark as trashed."
         return DeliveryState.APPLIED, ""
-    if delivery.topic == "order.restored":
-        _forget_deletion_receipt(store=delivery.store, payload=payload)
-    result = orders_upsert(store=delivery.store, payloads=[payload], source=EventSource.WEBHOOK)
+    # A restore can only follow the deletion we hold: it counts as read after it (see mirror._restored_after_trash).
+    read_at = timezone.now() if delivery.topic == "order.restored" else None
+    result = orders_upsert(store=delivery.store, payloads=[payload], source=EventSource.WEBHOOK, read_at=read_at)
     if result.failed:
         return DeliveryState.FAILED, f"Not an order we can mirror: {result.failed[0][1]}"
     if result.stale:
         return DeliveryState.STALE, ""
     return DeliveryState.APPLIED, ""
-
-
-def _forget_deletion_receipt(*, store, payload):
-    """Let a restore through although it may be dated before our receipt of the deletion it undoes.
-
-    A trashed order carries our receipt time of the deletion as its version (see order_mark_trashed); a restore
-    made in the shop while that deletion was still on its way (deliveries come 20-60 s late) is dated before it
-    and would be ignored as stale. A restore can only follow the deletion, so it is compared with the last
-    version WooCommerce sent instead.
-    """
-    try:
-        restored_at = map_order(payload).fields["modified_at"]
-    except MappingError:
-        return  # orders_upsert reports it
-    order = (
-        Order.objects.select_for_update()
-        .filter(store=store, woo_id=payload["id"], trashed=True)
-        .only("id", "raw", "modified_at")
-        .first()
-    )
-    if order is None:
-        return
-    try:
-        last_sent = parse_gmt(order.raw.get("date_modified_gmt"), "date_modified_gmt")
-    except MappingError:
-        return
-    if last_sent and last_sent <= restored_at < order.modified_at:
-        Order.objects.filter(pk=order.pk).update(modified_at=last_sent)

@@ -2,9 +2,12 @@
 
 It checks OAuth 1.0a signatures over plain http exactly as WooCommerce's
 class-wc-rest-authentication.php does (HMAC-SHA256, key = secret + "&", ±15 min timestamps, no nonce reuse),
-pages with X-WP-Total / X-WP-TotalPages, filters like the real controller, answers errors in WooCommerce's
-shape, and can be told to fail (503, HTML error pages, 429, slow answers, refund errors sent as HTTP 500).
-Used by the tests and by bench/.
+and over https (started with `tls=self_signed(directory)`) HTTP Basic auth or the keys as consumer_key /
+consumer_secret query parameters, as WooCommerce does; it can play a host that strips the Authorization header.
+It pages with X-WP-Total / X-WP-TotalPages (or, told to, without them as some hosts do), filters like the real
+controller (status `any`, the default, leaves out the trash), answers errors in WooCommerce's shape, and can be
+told to fail (503, HTML error pages, 429, slow answers, refund errors sent as HTTP 500). Used by the tests and by
+bench/.
 """
 
 import base64
@@ -13,10 +16,13 @@ import hashlib
 import hmac
 import json
 import operator
+import ssl
+import subprocess
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from urllib.parse import parse_qsl, quote
 
 from werkzeug.serving import make_server
@@ -36,6 +42,18 @@ def wc_date(value):
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
+def self_signed(directory, host="127.0.0.1"):
+    """A certificate and key for `host`, made with the openssl command (cert path, key path).
+
+    Clients trust it with REQUESTS_CA_BUNDLE=<cert path>, which requests reads when verifying.
+    """
+    cert, key = Path(directory) / "shop-cert.pem", Path(directory) / "shop-key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", f"/CN={host}", "-addext", f"subjectAltName=IP:{host}"],
+                   check=True, capture_output=True)
+    return str(cert), str(key)
+
+
 class FakeWooCommerce:
     def __init__(self, *, consumer_key="ck_test_0123456789abcdef", consumer_secret="cs_test_fedcba9876543210",
                  shop_utc_offset_hours=1, check_auth=True):
@@ -53,6 +71,9 @@ class FakeWooCommerce:
         self.delay = 0.0
         self.shipment_tracking = True  # the Shipment Tracking extension is installed
         self.used_nonces = set()
+        self.auth_seen = []  # how each request that reached the shop authenticated: oauth1, basic or query string
+        self.strip_authorization = False  # play a host that drops the Authorization header before PHP sees it
+        self.hide_paging_headers = False  # play a host or cache that drops the X-WP-* headers
         self.lock = threading.Lock()
         self.next_note_id = 1000
         self.next_refund_id = 5000
@@ -62,9 +83,14 @@ class FakeWooCommerce:
 
     # -- running --------------------------------------------------------------------------
 
-    def start(self, host="127.0.0.1", port=0, threaded=True):
-        self.server = make_server(host, port, self, threaded=threaded)
-        self.url = f"http://{host}:{self.server.server_port}"
+    def start(self, host="127.0.0.1", port=0, threaded=True, tls=None):
+        """Serve on plain http, or on https with `tls` = (certificate path, key path), e.g. from `self_signed`."""
+        context = None
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+        self.server = make_server(host, port, self, threaded=threaded, ssl_context=context)
+        self.url = f"{'https' if tls else 'http'}://{host}:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         return self
@@ -140,7 +166,8 @@ class FakeWooCommerce:
             if denied:
                 return denied
         route = request.path[len(prefix):].strip("/")
-        clean = {k: v for k, v in params.items() if not k.startswith("oauth_")}
+        clean = {k: v for k, v in params.items()
+                 if not k.startswith("oauth_") and k not in ("consumer_key", "consumer_secret")}
         with self.lock:
             self.requests.append((request.method, route, clean))
         try:
@@ -150,6 +177,30 @@ class FakeWooCommerce:
             return self.error(400, "rest_invalid_param", f"Invalid parameter(s): {exc}")
 
     def authenticate(self, request, params):
+        """As WC_REST_Authentication: over https Basic auth, else the query-string keys, else OAuth1 (http: OAuth1)."""
+        if self.url.startswith("https"):
+            key = secret = None
+            how = ""
+            header = "" if self.strip_authorization else request.headers.get("Authorization", "")
+            if header.startswith("Basic "):
+                key, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+                how = "basic"
+            if not key and params.get("consumer_key") and params.get("consumer_secret"):
+                key, secret, how = params["consumer_key"], params["consumer_secret"], "query string"
+            if key and key == self.consumer_key:
+                if not hmac.compare_digest(secret, self.consumer_secret):
+                    return self.error(401, "woocommerce_rest_authentication_error", "Consumer secret is invalid.")
+                with self.lock:
+                    self.auth_seen.append(how)
+                return None
+            # An unknown key is no user: WooCommerce falls through to OAuth1, then to an anonymous request.
+        denied = self.authenticate_oauth1(request, params)
+        if denied is None:
+            with self.lock:
+                self.auth_seen.append("oauth1")
+        return denied
+
+    def authenticate_oauth1(self, request, params):
         if "oauth_signature" not in params:
             return self.error(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
         if params.get("oauth_consumer_key") != self.consumer_key:
@@ -260,6 +311,8 @@ class FakeWooCommerce:
         headers = {"X-WP-Total": str(total), "X-WP-TotalPages": str(total_pages)}
         if page < total_pages:
             headers["Link"] = f'<{self.url}{API_PREFIX}orders?page={page + 1}>; rel="next"'
+        if self.hide_paging_headers:
+            headers = {}
         return self.json(items, headers=headers)
 
     def update_order(self, order, body):

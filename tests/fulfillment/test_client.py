@@ -100,6 +100,55 @@ def test_filters_are_sent_as_strings(woo, client):
     assert woo.requests[0][2]["include"] == "5,7"
 
 
+def test_without_the_total_pages_header_pages_are_asked_for_while_they_come_full(woo, client):
+    # given a shop behind a host that drops WooCommerce's X-WP-* headers, with 250 orders
+    woo.add_orders([order_payload(i) for i in range(1, 251)])
+    woo.hide_paging_headers = True
+
+    # when
+    pages = list(client.iter_order_pages({"orderby": "id", "order": "asc"}))
+
+    # then every page is read, and the totals are unknown
+    assert [(p.number, p.total_pages, p.total, len(p.items)) for p in pages] == [
+        (1, None, None, 100), (2, None, None, 100), (3, None, None, 50)]
+    assert [o["id"] for p in pages for o in p.items] == list(range(1, 251))
+    assert woo.count("GET", "orders") == 3
+
+
+def test_without_the_header_a_last_full_page_ends_at_the_page_past_it(woo, client, sleeps):
+    # given 200 orders and no paging headers: page 3 does not exist (WordPress answers 400)
+    woo.add_orders([order_payload(i) for i in range(1, 201)])
+    woo.hide_paging_headers = True
+
+    # when
+    pages = list(client.iter_order_pages({}))
+
+    # then two pages, one request more to find the end, no error and no retry
+    assert [len(p.items) for p in pages] == [100, 100]
+    assert [params["page"] for _, _, params in woo.requests] == ["1", "2", "3"]
+    assert sleeps == []
+
+
+def test_without_the_header_an_empty_shop_is_one_empty_page(woo, client):
+    woo.hide_paging_headers = True
+
+    pages = list(client.iter_order_pages({}))
+
+    assert [(p.number, p.total_pages, p.total, p.items) for p in pages] == [(1, None, None, [])]
+    assert woo.count("GET", "orders") == 1
+
+
+def test_a_page_past_the_last_one_is_still_an_error_on_page_1(woo, client):
+    # a 400 for page 1 is not the end of a list: it is a request WooCommerce refused
+    woo.fail_next(status=400, body={"code": "rest_post_invalid_page_number", "message": "The page number requested "
+                                    "is larger than the number of pages available.", "data": {"status": 400}})
+
+    with pytest.raises(WooRequestError) as error:
+        list(client.iter_order_pages({}))
+
+    assert error.value.code == "rest_post_invalid_page_number"
+
+
 # -- authentication --------------------------------------------------------------------------------------
 
 
@@ -469,3 +518,104 @@ def test_no_error_or_repr_shows_the_keys(woo, sleeps):
     assert [leaks(exc, key, secret) for exc in errors] == [[]] * 9
     assert key not in repr(good) and secret not in repr(good)
     assert repr(good) == f"<WooClient {woo.url}>"
+
+
+# -- https: Basic auth, or the keys in the query string -------------------------------------------------------------
+
+
+@pytest.fixture
+def https_woo(tmp_path, monkeypatch):
+    """The fake shop on https, with a certificate the client trusts (REQUESTS_CA_BUNDLE)."""
+    from tests.fakes.woocommerce import FakeWooCommerce, self_signed
+
+    cert, key = self_signed(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert)
+    server = FakeWooCommerce().start(tls=(cert, key))
+    yield server
+    server.stop()
+
+
+def test_over_https_the_keys_go_in_basic_auth(https_woo, sleeps):
+    # given
+    https_woo.add_orders([order_payload(17)])
+
+    # when
+    order = make_client(https_woo, sleeps).get_order(17)
+
+    # then
+    assert order["id"] == 17
+    assert https_woo.url.startswith("https://")
+    assert https_woo.auth_seen == ["basic"]
+
+
+def test_a_host_that_strips_the_authorization_header_refuses_basic_auth(https_woo, sleeps):
+    # given a host that drops the Authorization header before WooCommerce sees it
+    https_woo.add_orders([order_payload(17)])
+    https_woo.strip_authorization = True
+
+    # when
+    with pytest.raises(WooAuthError) as error:
+        make_client(https_woo, sleeps).get_order(17)
+
+    # then the request arrives anonymous
+    assert str(error.value) == "GET orders/17: HTTP 401 woocommerce_rest_cannot_view: Sorry, you cannot list resources."
+    assert https_woo.requests == []
+
+
+@pytest.mark.django_db
+def test_a_store_with_query_string_auth_sends_its_keys_as_query_parameters(https_woo, sleeps):
+    # given a store on such a host, set to send its keys in the query string
+    from tests.factories import StoreFactory
+
+    https_woo.add_orders([order_payload(i) for i in (1, 2)])
+    https_woo.strip_authorization = True
+    store = StoreFactory(slug="qsa", base_url=https_woo.url, consumer_key=https_woo.consumer_key,
+                         consumer_secret=https_woo.consumer_secret, query_string_auth=True)
+
+    # when
+    client = WooClient.for_store(store, retry_base=0, sleep=sleeps.append)
+    pages = list(client.iter_order_pages({"orderby": "id", "order": "asc"}))
+    client.add_order_note(1, note="Packed", customer_note=False)
+
+    # then the shop read consumer_key and consumer_secret from the query string, for reads and writes
+    assert [o["id"] for p in pages for o in p.items] == [1, 2]
+    assert https_woo.auth_seen == ["query string", "query string"]
+    assert https_woo.notes[1][0]["note"] == "Packed"
+
+
+def test_query_string_auth_with_a_wrong_secret_is_an_auth_error_that_shows_no_key(https_woo, sleeps):
+    # given
+    client = make_client(https_woo, sleeps, consumer_secret="cs_wrong_secret_000000", query_string_auth=True)
+
+    # when
+    with pytest.raises(WooAuthError) as error:
+        client.get_order(17)
+
+    # then WooCommerce's reason, and neither key in anything the error shows
+    assert str(error.value) == ("GET orders/17: HTTP 401 woocommerce_rest_authentication_error: "
+                                "Consumer secret is invalid.")
+    assert leaks(error.value, https_woo.consumer_key, "cs_wrong_secret_000000") == []
+
+
+def test_query_string_auth_failing_on_the_network_shows_no_key(https_woo, sleeps):
+    # given a shop slower than the timeout
+    https_woo.delay = 0.3
+    client = make_client(https_woo, sleeps, timeout=0.05, max_retries=0, query_string_auth=True)
+
+    # when
+    with pytest.raises(WooRetryableError) as error:
+        client.get_order(17)
+
+    # then
+    assert leaks(error.value, https_woo.consumer_key, https_woo.consumer_secret) == []
+
+
+def test_over_plain_http_query_string_auth_changes_nothing(woo, sleeps):
+    # given (the woocommerce package signs with OAuth1 over http whatever the option says)
+    woo.add_orders([order_payload(17)])
+
+    # when
+    make_client(woo, sleeps, query_string_auth=True).get_order(17)
+
+    # then
+    assert woo.auth_seen == ["oauth1"]

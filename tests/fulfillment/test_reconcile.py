@@ -8,8 +8,8 @@ from django.utils import timezone
 from fulfillment.choices import EventSource, EventType, PushKind, PushState
 from fulfillment.models import Order, OrderEvent, Store, StorePush
 from fulfillment.services.mirror import orders_upsert
-from fulfillment.services.reconcile import store_sync, stores_sync_all
-from fulfillment.tasks import sync_store
+from fulfillment.services.reconcile import store_sync
+from fulfillment.tasks import sync_all_stores, sync_store
 from tests.conftest import on_postgres
 from tests.factories import OrderFactory, StoreFactory
 from tests.fakes.woocommerce import FakeWooCommerce
@@ -40,6 +40,10 @@ def shop_with_orders(woo, store, ids, *, days_ago=30):
 def watch_from(store, when):
     Store.objects.filter(pk=store.pk).update(sync_watermark=when)
     store.refresh_from_db()
+
+
+def stored(store):
+    return sorted(Order.objects.filter(store=store).values_list("woo_id", flat=True))
 
 
 def list_requests(woo):
@@ -76,15 +80,11 @@ def test_sync_asks_for_orders_modified_since_the_watermark_minus_the_overlap_in_
     # When it is synced
     store_sync(store=woo_store)
 
-    # Then the shop was asked once for orders modified after watermark - overlap, as GMT
-    assert list_requests(woo) == [{
-        "modified_after": "2026-11-21T09:25:15",
-        "dates_are_gmt": "true",
-        "orderby": "id",
-        "order": "asc",
-        "per_page": "100",
-        "page": "1",
-    }]
+    # Then the shop was asked for orders modified after watermark - overlap, as GMT: once for the default status
+    # (any, which leaves out the trash), once for the trash
+    asked = {"modified_after": "2026-11-21T09:25:15", "dates_are_gmt": "true", "orderby": "id", "order": "asc",
+             "per_page": "100", "page": "1"}
+    assert list_requests(woo) == [asked, {**asked, "status": "trash"}]
 
 
 def test_first_sync_starts_from_the_newest_mirrored_order(woo, woo_store):
@@ -124,17 +124,17 @@ def test_sync_cost_depends_on_changed_orders_not_on_open_ones(woo, woo_store):
     # When the store is synced
     outcome = store_sync(store=woo_store)
 
-    # Then ceil(150 / 100) = 2 requests fetched exactly the changed orders
-    assert outcome.requests == 2
-    assert [p["page"] for p in list_requests(woo)] == ["1", "2"]
-    assert len(woo.requests) == 2
+    # Then ceil(150 / 100) = 2 requests fetched exactly the changed orders, and one the (empty) trash
+    assert outcome.requests == 3
+    assert [(p["page"], p.get("status")) for p in list_requests(woo)] == [("1", None), ("2", None), ("1", "trash")]
+    assert len(woo.requests) == 3
     assert outcome.result.updated == list(range(1, 1001, 10))
     assert outcome.result.created == list(range(2001, 2051))
     assert Order.objects.filter(status="completed").count() == 100
     assert Order.objects.count() == 1050
 
 
-def test_sync_with_nothing_changed_costs_one_request(woo, woo_store):
+def test_sync_with_nothing_changed_costs_two_requests(woo, woo_store):
     # Given 250 orders, none changed since the last sync
     shop_with_orders(woo, woo_store, range(1, 251))
     watch_from(woo_store, now_s() - timedelta(minutes=5))
@@ -142,8 +142,8 @@ def test_sync_with_nothing_changed_costs_one_request(woo, woo_store):
     # When the store is synced
     outcome = store_sync(store=woo_store)
 
-    # Then one request says so, and nothing is written
-    assert (outcome.requests, outcome.error) == (1, "")
+    # Then one request for the live orders and one for the trash say so, and nothing is written
+    assert (outcome.requests, outcome.error) == (2, "")
     assert (outcome.result.created, outcome.result.updated) == ([], [])
     assert OrderEvent.objects.filter(source=EventSource.RECONCILE).count() == 0
 
@@ -177,8 +177,8 @@ def test_next_sync_starts_where_the_last_one_ended(woo, woo_store):
     # When the next one runs
     store_sync(store=woo_store)
 
-    # Then it asks from the first run's start minus the overlap
-    assert list_requests(woo)[1]["modified_after"] == wc(first - OVERLAP)
+    # Then it asks from the first run's start minus the overlap (after the first run's two requests)
+    assert [p["modified_after"] for p in list_requests(woo)[2:]] == [wc(first - OVERLAP)] * 2
 
 
 def test_sync_failing_with_503_keeps_the_watermark_and_records_the_failure(woo, woo_store):
@@ -225,7 +225,7 @@ def test_sync_retries_a_passing_503_and_succeeds(woo, woo_store):
     outcome = store_sync(store=woo_store)
 
     # Then the retries carry it through
-    assert (outcome.error, outcome.requests, outcome.result.updated) == ("", 1, [1])
+    assert (outcome.error, outcome.requests, outcome.result.updated) == ("", 2, [1])
     woo_store.refresh_from_db()
     assert woo_store.last_sync_error == ""
 
@@ -300,7 +300,8 @@ def test_sync_failing_on_the_second_page_keeps_the_watermark_and_the_first_page(
     assert woo_store.last_sync_at is None
 
 
-def test_an_order_the_database_refuses_fails_alone_and_the_sync_goes_on(woo, woo_store, request):
+def test_an_order_the_database_refuses_fails_alone_and_the_sync_goes_on(woo, woo_store, request,
+                                                                       django_capture_on_commit_callbacks):
     # Given two shops, the first with three changed orders: one with a NUL character in its note, one whose
     # quantity PostgreSQL's integer column cannot hold, one too large an amount for our money columns
     other_shop = FakeWooCommerce().start()
@@ -317,24 +318,28 @@ def test_an_order_the_database_refuses_fails_alone_and_the_sync_goes_on(woo, woo
                     order_payload(10, created=now_s(), modified=now_s())])
     other_shop.add_orders([order_payload(8, created=now_s(), modified=now_s())])
 
-    # When every store is synced
-    outcomes = stores_sync_all()
+    # When the schedule syncs every store (a task each)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sync_all_stores() == "2 store syncs queued"
 
-    # Then both stores were synced; the orders that cannot be stored failed alone with their reasons, the others
-    # of their page are mirrored (the NUL shown as U+FFFD)
-    assert [(o.store.slug, o.error) for o in outcomes] == [("woo", ""), ("second", "")]
-    first = outcomes[0].result
-    failed = dict(first.failed)
-    assert failed[9] == "total: '12345678901.00' is too large an amount"
+    # Then both stores were synced; the orders that cannot be stored failed alone with their reasons, kept on the
+    # store, and the others of their page are mirrored (the NUL shown as U+FFFD)
+    for store in (woo_store, second):
+        store.refresh_from_db()
+        assert (store.last_sync_error, store.sync_failing_since) == ("", None)
+    failed = {f["woo_id"]: f["reason"] for f in woo_store.last_sync_failures}
     if on_postgres():
-        assert sorted(first.created) == [7, 10]
-        assert failed[8] == 'The database refused the order: value "1099511627776" is out of range for type integer'
+        assert failed == {
+            9: "total: '12345678901.00' is too large an amount",
+            8: 'The database refused the order: value "1099511627776" is out of range for type integer',
+        }
+        assert stored(woo_store) == [7, 10]
     else:
-        assert sorted(first.created) == [7, 8, 10]
+        assert failed == {9: "total: '12345678901.00' is too large an amount"}
+        assert stored(woo_store) == [7, 8, 10]
     assert Order.objects.get(store=woo_store, woo_id=7).customer_note == "Gift\ufffdwrap"
-    woo_store.refresh_from_db()
-    assert (woo_store.last_sync_error, woo_store.sync_failing_since) == ("", None)
-    assert outcomes[1].result.created == [8]
+    assert stored(second) == [8]
+    assert second.last_sync_failures == []
 
 
 class ChangesWhilePaging:
@@ -483,7 +488,7 @@ def test_sync_store_command_reports_what_it_did(woo, woo_store):
 
     # Then it says what it read and wrote
     assert out.getvalue() == (
-        "woo: since 2026-11-21 09:25:15 UTC, 1 requests — 0 created, 1 updated, 0 unchanged, "
+        "woo: since 2026-11-21 09:25:15 UTC, 2 requests — 0 created, 1 updated, 0 unchanged, "
         "0 older than stored, 0 failed\n"
     )
     assert Order.objects.get(woo_id=1).status == "completed"
@@ -502,7 +507,7 @@ def test_sync_store_command_without_slugs_syncs_every_store(woo, woo_store):
 
     # Then both were synced
     assert [line.split(":")[0] for line in out.getvalue().splitlines()] == ["woo", "second"]
-    assert len(list_requests(woo)) == 2
+    assert len(list_requests(woo)) == 4
 
 
 def test_sync_store_command_lists_orders_it_could_not_mirror(woo, woo_store):
@@ -559,7 +564,7 @@ def test_sync_store_command_fails_when_a_store_cannot_be_synced(woo, woo_store):
 def test_sync_store_task_reports_requests_or_the_error(woo, woo_store):
     watch_from(woo_store, now_s() - timedelta(minutes=10))
 
-    assert sync_store(woo_store.pk) == "1 requests"
+    assert sync_store(woo_store.pk) == "2 requests"
     woo.fail_next(5)
     assert sync_store(woo_store.pk).startswith("GET orders: HTTP 503")
 
@@ -696,3 +701,20 @@ def test_new_store_needs_its_secrets(admin_client):
         "webhook_secret": ["This field is required."],
     }
     assert not Store.objects.filter(slug="new").exists()
+
+
+@pytest.mark.django_db
+def test_staff_turn_on_query_string_auth_in_the_store_form(admin_client):
+    # Given a store on a host that strips the Authorization header
+    store = StoreFactory(slug="stripping")
+    path = f"/admin/fulfillment/store/{store.pk}/change/"
+    assert 'name="query_string_auth"' in admin_client.get(path).content.decode()
+
+    # When staff tick "send the keys in the query string"
+    response = admin_client.post(path, store_form(admin_client, path, query_string_auth="on"))
+
+    # Then it is saved, the secrets kept
+    assert response.status_code == 302
+    store.refresh_from_db()
+    assert store.query_string_auth is True
+    assert (store.consumer_key, store.consumer_secret, store.webhook_secret) == SECRETS

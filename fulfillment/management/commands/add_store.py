@@ -1,7 +1,14 @@
-from django.core.exceptions import ValidationError
+import argparse
+
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from fulfillment.services.stores import store_save
+
+# The option that sets each field, to name it in an error.
+OPTIONS = {"slug": "slug", "base_url": "--url", "consumer_key": "--consumer-key",
+           "consumer_secret": "--consumer-secret", "webhook_secret": "--webhook-secret", "name": "--name",
+           "timezone": "--timezone", "currency": "--currency"}
 
 
 class Command(BaseCommand):
@@ -16,6 +23,11 @@ class Command(BaseCommand):
         parser.add_argument("--name")
         parser.add_argument("--timezone", help="The shop's timezone, e.g. Europe/Amsterdam")
         parser.add_argument("--currency", help="ISO code, e.g. EUR")
+        parser.add_argument(
+            "--query-string-auth", action=argparse.BooleanOptionalAction, default=None,
+            help="https shops whose host strips the Authorization header: send the keys as query parameters "
+                 "(an update without either option keeps the stored choice)",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -23,8 +35,14 @@ class Command(BaseCommand):
                 slug=options["slug"], base_url=options["url"], consumer_key=options["consumer_key"],
                 consumer_secret=options["consumer_secret"], webhook_secret=options["webhook_secret"],
                 name=options["name"], timezone=options["timezone"], currency=options["currency"],
+                query_string_auth=options["query_string_auth"],
             )
         except ValidationError as exc:
-            raise CommandError("; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()))
+            # The validators of the secret fields do not repeat the value in their messages: no secret is printed.
+            raise CommandError("; ".join(
+                f"{OPTIONS.get(field, field) if field != NON_FIELD_ERRORS else 'store'}: {' '.join(messages)}"
+                for field, messages in exc.message_dict.items()
+            ))
+        auth = " Keys sent in the query string." if store.query_string_auth else ""
         self.stdout.write(f"{'Created' if created else 'Updated'} store {store.slug} ({store.base_url}). "
-                          f"Webhook URL: /webhooks/woocommerce/{store.slug}/")
+                          f"Webhook URL: /webhooks/woocommerce/{store.slug}/{auth}")
