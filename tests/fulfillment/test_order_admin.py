@@ -21,7 +21,7 @@ from fulfillment.services.mirror import orders_upsert
 from fulfillment.services.orders import order_add_note
 from fulfillment.services.refunds import order_refund
 from tests.factories import OrderFactory, OrderLineFactory, StoreFactory, UserFactory
-from tests.woo_payloads import line_item, order_payload
+from tests.woo_payloads import SAMPLE_ORDER, line_item, order_payload
 
 MUGS, CANVAS = 171, 172
 ACTIONS = ("status", "note", "address", "refund", "tracking")
@@ -86,7 +86,11 @@ def messages_of(response):
 
 
 def desk_order(store, woo_id=17, status="processing"):
-    """An order as WooCommerce sent it: 3 mugs, a canvas in a size, shipping; 63.08 EUR with Austrian VAT."""
+    """An order as WooCommerce sent it: 3 mugs, a canvas in a size, shipping; 64.08 EUR with Austrian VAT.
+
+    The figures add up as in a real order: lines 28.50 + 5.70 tax and 20.00 + 4.00 tax, shipping 4.90 + 0.98 tax
+    (the captured order's flat rate): 64.08 in all, 10.68 of it tax (9.70 on the lines, 0.98 on shipping).
+    """
     payload = order_payload(
         woo_id, status=status, first_name="Anna", last_name="Gruber", email="anna.gruber@example.at",
         line_items=[
@@ -96,10 +100,22 @@ def desk_order(store, woo_id=17, status="processing"):
                       meta=[{"id": 1, "key": "pa_size", "value": "30x40", "display_key": "Size",
                              "display_value": "30 × 40 cm"}]),
         ],
-        total="63.08", total_tax="10.68",
+        total="64.08", total_tax="10.68", cart_tax="9.70",
+        tax_lines=[{**SAMPLE_ORDER["tax_lines"][0], "tax_total": "9.70", "shipping_tax_total": "0.98"}],
     )
     orders_upsert(store=store, payloads=[copy.deepcopy(payload)], source=EventSource.IMPORT)
     return Order.objects.get(store=store, woo_id=woo_id)
+
+
+def test_desk_order_adds_up_as_a_real_order_does(store):
+    # Given the order most tests here use, as mirrored
+    order = desk_order(store)
+
+    # Then its lines, shipping and taxes add up to its total, as in WooCommerce
+    lines = sum((line.total + line.total_tax for line in order.lines.all()), Decimal("0"))
+    assert (lines, order.shipping_total + order.shipping_tax) == (Decimal("58.20"), Decimal("5.88"))
+    assert lines + order.shipping_total + order.shipping_tax == order.total == Decimal("64.08")
+    assert sum((line.total_tax for line in order.lines.all()), Decimal("0")) + order.shipping_tax == order.total_tax
 
 
 def assert_nothing_written(user, order):
@@ -444,10 +460,11 @@ def test_page_shows_lines_totals_refunds_and_the_timeline(client, store):
                    html=True)
     # the shipping, the totals and what was refunded so far
     assertContains(response, '<tr><th>Shipping: Flat rate</th><td class="num">4.90 EUR</td></tr>', html=True)
+    assertContains(response, '<tr><th>VAT AT (20 %)</th><td class="num">9.70 EUR + 0.98</td></tr>', html=True)
     assertContains(response, '<tr><th>Total tax</th><td class="num">10.68 EUR</td></tr>', html=True)
-    assertContains(response, '<tr class="grand"><th>Order total</th><td class="num">63.08 EUR</td></tr>', html=True)
+    assertContains(response, '<tr class="grand"><th>Order total</th><td class="num">64.08 EUR</td></tr>', html=True)
     assertContains(response, '<td class="num" id="refunded-so-far">−11.40 EUR</td>', html=True)
-    assertContains(response, '<tr><th>Net</th><td class="num">51.68 EUR</td></tr>', html=True)
+    assertContains(response, '<tr><th>Net</th><td class="num">52.68 EUR</td></tr>', html=True)
     refund_row = response.content.decode().split('<p class="refund">')[1].split("</p>")[0]
     assert " ".join(refund_row.split()) == (
         "2026-11-21 09:01 · <strong>11.40 EUR</strong> · arrived broken · Waiting to be sent to WooCommerce "
