@@ -2,7 +2,7 @@ import csv
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.views.main import PAGE_VAR
+from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect
@@ -36,6 +36,20 @@ EXPORT_COLUMNS = [
     ("currency", _("Currency")), ("payment_method_title", _("Payment method")), ("item_count", _("Items")),
     ("order_type", _("Type")), ("submit_status", _("Submit status")),
 ]
+
+
+def status_tab_url(request, status):
+    """The list as it is (store, search, dates, sort) in another status: a tab replaces only the status.
+
+    The page number goes (page 3 of "processing" is not page 3 of "on hold"), and so does the admin's flag for
+    an invalid filter, which the new query has to earn again.
+    """
+    query = request.GET.copy()
+    for name in ("status", PAGE_VAR, ERROR_FLAG):
+        query.pop(name, None)
+    if status:
+        query["status"] = status
+    return f"?{query.urlencode()}"
 
 
 class Echo:
@@ -148,11 +162,12 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
         current = request.GET.get("status", "")
         estimated = getattr(counts, "estimated", False)
         tabs = [{"status": "", "label": _("All"), "count": sum(counts.values()), "active": not current,
-                 "estimated": estimated}]
+                 "estimated": estimated, "url": status_tab_url(request, "")}]
         for status in [s.value for s in OrderStatus] + sorted(set(counts) - set(OrderStatus.values)):
             if counts.get(status):
                 tabs.append({"status": status, "label": status_label(status), "count": counts[status],
-                             "active": status == current, "estimated": estimated})
+                             "active": status == current, "estimated": estimated,
+                             "url": status_tab_url(request, status)})
         extra_context = {
             **(extra_context or {}),
             "status_tabs": tabs,

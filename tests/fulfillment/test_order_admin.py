@@ -3,6 +3,7 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from urllib.parse import parse_qs
 
 import pytest
 from django.contrib.auth.models import Group
@@ -651,6 +652,31 @@ def test_status_tabs_count_orders_per_status(client):
                    '<a href="?status=processing" class="active">Processing <span class="count">3</span></a>', html=True)
     assert [(t["label"], t["count"]) for t in one_store.context["status_tabs"]] == [
         ("All", 4), ("Processing", 2), ("Completed", 1), ("Awaiting print", 1)]
+
+
+def test_status_tabs_keep_the_other_filters_and_leave_the_page_number(client):
+    # Given orders in two statuses in two stores
+    one, two = StoreFactory(slug="nl"), StoreFactory(slug="it")
+    for i, (store, status) in enumerate([(one, "processing"), (one, "on-hold"), (two, "on-hold")]):
+        OrderFactory(store=store, woo_id=4100 + i, status=status, customer_name="Anna de Vries")
+    user = staff("operations")
+    query = (f"store__id__exact={one.pk}&q=vries&created_at__since=2026-11-01&created_at__until=2026-11-30"
+             "&o=1&status=processing&p=2")
+
+    # When page 2 of a store's processing orders, searched and within dates, is shown
+    response = logged_in(client, user).get(list_url(query))
+
+    # Then each tab links to the same list in its own status, from its first page
+    tabs = {t["label"]: parse_qs(t["url"].removeprefix("?")) for t in response.context["status_tabs"]}
+    kept = {"store__id__exact": [str(one.pk)], "q": ["vries"], "created_at__since": ["2026-11-01"],
+            "created_at__until": ["2026-11-30"], "o": ["1"]}
+    assert tabs == {"All": kept, "Processing": {**kept, "status": ["processing"]},
+                    "On hold": {**kept, "status": ["on-hold"]}}
+    on_hold = next(t["url"] for t in response.context["status_tabs"] if t["status"] == "on-hold")
+    assertContains(response, f'href="{on_hold.replace("&", "&amp;")}"')
+
+    # And following the tab lists the store's on-hold order only
+    assert listed(client.get(list_url(on_hold.removeprefix("?")))) == [4101]
 
 
 def test_status_filter_offers_every_custom_status_not_only_the_newest(client, store):
