@@ -835,6 +835,33 @@ def test_export_csv_of_the_selection(client, store):
     ]
 
 
+def test_export_csv_neutralises_customer_text_a_spreadsheet_would_run_as_a_formula(client, store):
+    # Given orders whose customer typed formulas into the checkout fields
+    formulas = OrderFactory(store=store, woo_id=7101, customer_name='=HYPERLINK("http://evil.example","Anna")',
+                            customer_email="@SUM(1+1)@example.com", city="+31 Utrecht", state="-2+3",
+                            payment_method_title="\tcmd|' /C calc'!A0", total=Decimal("12.50"))
+    plain = OrderFactory(store=store, woo_id=7102, customer_name="Anna-Lena Maier", city="Graz",
+                         payment_method_title="PayPal")
+    carriage_return = OrderFactory(store=store, woo_id=7103, customer_name="\rcarriage", city="Linz")
+    user = staff("finance")
+
+    # When finance exports them
+    response = logged_in(client, user).post(list_url(), {
+        "action": "export_csv", "_selected_action": selected([formulas, plain, carriage_return]),
+        "index": "0", "select_across": "0"})
+
+    # Then every cell that starts like a formula starts with an apostrophe; other cells and numbers are unchanged
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode(), newline="")))
+    columns = rows[0]
+    by_number = {row[0]: dict(zip(columns, row)) for row in rows[1:]}
+    assert {k: by_number["7101"][k] for k in ("Customer", "Email", "City", "State", "Payment method", "Total")} == {
+        "Customer": '\'=HYPERLINK("http://evil.example","Anna")', "Email": "'@SUM(1+1)@example.com",
+        "City": "'+31 Utrecht", "State": "'-2+3", "Payment method": "'\tcmd|' /C calc'!A0", "Total": "12.50"}
+    assert {k: by_number["7102"][k] for k in ("Customer", "City", "Payment method", "Total")} == {
+        "Customer": "Anna-Lena Maier", "City": "Graz", "Payment method": "PayPal", "Total": "40.08"}
+    assert by_number["7103"]["Customer"] == "'\rcarriage"
+
+
 @pytest.mark.parametrize("role", ["support", "operations"])
 def test_export_needs_the_export_permission(client, store, role):
     orders = bulk_orders(store)
