@@ -2,6 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from fulfillment.choices import ImportMode, OrderStatus
+from fulfillment.countries import STATE_REQUIRED
 from fulfillment.models import Store
 from fulfillment.services.imports import ImportRequestError, parse_ids
 
@@ -59,12 +60,18 @@ class AddressForm(forms.Form):
     company = forms.CharField(label=_("Company"), max_length=100, required=False)
     address_1 = forms.CharField(label=_("Address"), max_length=200)
     address_2 = forms.CharField(label=_("Address line 2"), max_length=200, required=False)
-    postcode = forms.CharField(label=_("Postcode"), max_length=20)
+    # Not required here: some countries have none (the service knows which, see fulfillment/countries.py).
+    postcode = forms.CharField(label=_("Postcode"), max_length=20, required=False)
     city = forms.CharField(label=_("City"), max_length=100)
     state = forms.CharField(label=_("State / province"), max_length=100, required=False)
     country = forms.CharField(label=_("Country code"), max_length=2, min_length=2,
                               help_text=_("Two letters, e.g. NL, FR, IT, ES, GB."))
     phone = forms.CharField(label=_("Phone"), max_length=40, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["state"].help_text = _("Required for %(countries)s.") % {
+            "countries": ", ".join(sorted(STATE_REQUIRED))}
 
 
 class TrackingForm(forms.Form):

@@ -338,6 +338,64 @@ def test_address_correction_is_saved_and_a_wrong_one_writes_nothing(client, stor
     assert StorePush.objects.get().payload["shipping"]["postcode"] == "1016 GV"
 
 
+@pytest.mark.parametrize(("change", "marked"), [
+    ({"country": "ZZ"}, ("Country code", "ZZ is not a country code: use the two-letter ISO code, e.g. NL, FR, IT, GB.")),
+    ({"country": "uk"}, ("Country code", "UK is not a country code: use the two-letter ISO code, e.g. NL, FR, IT, GB.")),
+    ({"country": "US", "state": ""}, ("State / province", "Addresses in US need a state or province.")),
+    ({"country": "IT", "state": ""}, ("State / province", "Addresses in IT need a state or province.")),
+    ({"postcode": ""}, ("Postcode", "This field is required.")),
+])
+def test_address_with_a_wrong_country_state_or_postcode_is_refused_naming_the_field(client, store, change, marked):
+    # Given an order and support
+    order = desk_order(store)
+    user = staff("support")
+
+    # When support sends an address that passes the form but not the rules of its country
+    response = logged_in(client, user).post(action_url(order, "address"), {**POSTS["address"], **change})
+
+    # Then the page comes back with the message after the field's label, the field marked, and nothing written
+    assert response.status_code == 400
+    assert messages_of(response) == ["The address was not saved: correct the fields marked below."]
+    label, message = marked
+    assertContains(response, f'<p class="errornote">{label}: {message}</p>', html=True, status_code=400)
+    assertContains(response, '<ul class="errorlist"', status_code=400)
+    assertContains(response, message, count=2, status_code=400)  # at the field and in the list
+    assert_nothing_written(user, order)
+
+
+@pytest.mark.parametrize(("change", "shipping"), [
+    ({"country": "us", "state": "NY", "postcode": "10001", "city": "New York"}, ("US", "NY", "10001")),
+    ({"country": "IE", "state": "Dublin", "postcode": "", "city": "Dublin"}, ("IE", "Dublin", "")),  # no Eircode
+    ({"country": "XK", "postcode": "10000", "city": "Prishtina"}, ("XK", "", "10000")),  # WooCommerce's Kosovo
+])
+def test_address_accepted_by_the_rules_of_its_country(client, store, change, shipping):
+    order = desk_order(store)
+    user = staff("support")
+
+    response = logged_in(client, user).post(action_url(order, "address"), {**POSTS["address"], **change})
+
+    assert response.status_code == 302, messages_of(response)
+    order.refresh_from_db()
+    assert (order.shipping["country"], order.shipping["state"], order.shipping["postcode"]) == shipping
+    assert (order.country, order.state) == shipping[:2]
+    assert StorePush.objects.get().payload["shipping"]["country"] == shipping[0]
+
+
+def test_address_form_errors_name_the_fields_not_their_keys(client, store):
+    order = desk_order(store)
+    user = staff("support")
+
+    response = logged_in(client, user).post(action_url(order, "address"),
+                                            {**POSTS["address"], "city": "", "first_name": ""})
+
+    assert response.status_code == 400
+    assertContains(response, '<p class="errornote">First name: This field is required.</p>', html=True,
+                   status_code=400)
+    assertContains(response, '<p class="errornote">City: This field is required.</p>', html=True, status_code=400)
+    assertNotContains(response, "city: ", status_code=400)
+    assert_nothing_written(user, order)
+
+
 def test_refund_from_the_page_records_it_with_restock_and_reason(client, store):
     order = desk_order(store)
     user = staff("finance")
@@ -426,7 +484,29 @@ def test_over_shipping_from_the_page_is_refused_and_writes_nothing(client, store
 
     assert response.status_code == 400
     assert messages_of(response) == ["The shipment was not recorded."]
-    assertContains(response, "Between 0 and 3.", status_code=400)
+    # the message names the line, not our key for it
+    assertContains(response, '<p class="errornote">Photo mug: Between 0 and 3.</p>', html=True, status_code=400)
+    assertNotContains(response, f"quantity_{MUGS}:", status_code=400)
+    assert_nothing_written(user, order)
+
+
+def test_refused_shipment_names_the_fields_by_their_labels(client, store):
+    order = desk_order(store)
+    user = staff("operations")
+
+    response = logged_in(client, user).post(action_url(order, "tracking"), {
+        **POSTS["tracking"], "carrier": "", "tracking_link": "not a link", f"ship_{CANVAS}": "2"})
+
+    assert response.status_code == 400
+    notes = [" ".join(n.split()) for n in response.content.decode().split('<p class="errornote">')[1:]]
+    assert [n.split("</p>")[0] for n in notes] == [
+        "Carrier: This field is required.", "Tracking link: Enter a valid URL."]
+    assert_nothing_written(user, order)
+
+    # the carrier given, the service's own check of the lines names the line with its variation
+    response = client.post(action_url(order, "tracking"), {**POSTS["tracking"], f"ship_{CANVAS}": "2"})
+    assertContains(response, '<p class="errornote">Canvas print · Size: 30 × 40 cm: Between 0 and 1.</p>',
+                   html=True, status_code=400)
     assert_nothing_written(user, order)
 
 
