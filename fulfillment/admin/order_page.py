@@ -210,6 +210,7 @@ class OrderPageMixin:
             "opts": self.model._meta,
             "title": _("Order #%(number)s") % {"number": order.number},
             "order": order,
+            "woo_order_url": order.store.woo_order_admin_url(order.woo_id),
             "lines": [
                 {"line": line, "shipped": shipped.get(line.woo_line_id, 0),
                  "to_ship": max(line.quantity - shipped.get(line.woo_line_id, 0), 0)}

@@ -27,6 +27,11 @@ def money(amount, currency):
         return f"{amount} {currency}"
 
 
+@register.filter
+def woo_product_url(store, product_id):
+    return store.woo_product_url(product_id)
+
+
 @register.simple_tag
 def status_badge(status):
     colour = STATUS_COLOURS.get(status, "#00695c")  # custom statuses: teal

@@ -567,6 +567,47 @@ def test_page_shows_lines_totals_refunds_and_the_timeline(client, store):
     assertContains(response, "Retry in the outbox", count=1)
 
 
+def test_page_shows_billing_beside_shipping_and_links_to_the_shop(client):
+    # Given a shop (its URL with a trailing slash) and an order billed to a company, shipped to a person, with a
+    # line whose product WooCommerce no longer knows (product id 0)
+    store = StoreFactory(base_url="https://fotocadeau.example/")
+    order = desk_order(store)
+    order.billing = {**order.billing, "first_name": "Karl", "last_name": "Huber", "company": "Huber & Söhne GmbH",
+                     "address_1": "Ringstraße 5", "address_2": "Stiege 2", "postcode": "8010", "city": "Graz",
+                     "state": "", "country": "AT"}
+    order.save(update_fields=["billing"])
+    order.lines.filter(woo_line_id=CANVAS).update(product_id=0)
+    user = staff("support")
+
+    # When support opens the order page
+    response = logged_in(client, user).get(page_url(order))
+
+    # Then both addresses are shown, each under its heading
+    assertContains(response, '<address class="shipping-address">Anna Gruber<br>Hauptstraße 2<br>1010 Wien<br>AT'
+                             '</address>', html=True)
+    assertContains(response, '<address class="billing-address">Karl Huber<br>Huber &amp; Söhne GmbH<br>'
+                             'Ringstraße 5, Stiege 2<br>8010 Graz<br>AT</address>', html=True)
+    assertContains(response, "<h3>Billing address</h3>", html=True)
+    # a link to the order in the shop's admin (the classic URL: WooCommerce redirects it when HPOS is on)
+    assertContains(response, '<a href="https://fotocadeau.example/wp-admin/post.php?post=17&amp;action=edit" '
+                             'class="woo-edit" target="_blank" rel="noopener">Edit in WooCommerce</a>', html=True)
+    # and one to the product of each line that has one
+    assertContains(response, '<a href="https://fotocadeau.example/?p=11" class="woo-product" target="_blank" '
+                             'rel="noopener">View product</a>', html=True)
+    assertContains(response, "View product", count=1)
+
+
+def test_page_says_when_no_billing_address_was_given(client, store):
+    order = desk_order(store)
+    Order.objects.filter(pk=order.pk).update(billing={"email": "anna.gruber@example.at"})
+    user = staff("support")
+
+    response = logged_in(client, user).get(page_url(order))
+
+    assertContains(response, '<address class="billing-address"><span class="quiet">None given</span></address>',
+                   html=True)
+
+
 # -- the order list ----------------------------------------------------------------------------------------
 
 
