@@ -161,17 +161,32 @@ def _accounting_figures(store, exports):
     return exports.get(store.pk, {"open": 0, "failed": 0})
 
 
+def store_list():
+    """[(id, name, timezone)] of the stores, cached a minute: the order list's store filter, store column and
+    times all need it."""
+    stores = cache.get("store-list")
+    if stores is None:
+        stores = list(Store.objects.order_by("name", "pk").values_list("pk", "name", "timezone"))
+        cache.set("store-list", stores, 60)
+    return stores
+
+
 def store_choices():
-    """[(id, name)] of the stores, cached a minute: the order list's store filter and store column both need it."""
-    choices = cache.get("store-choices")
-    if choices is None:
-        choices = list(Store.objects.order_by("name", "pk").values_list("pk", "name"))
-        cache.set("store-choices", choices, 60)
-    return choices
+    """[(id, name)] of the stores, for the order list's store filter."""
+    return [(pk, name) for pk, name, _zone in store_list()]
 
 
 def store_count():
-    return len(store_choices())
+    return len(store_list())
+
+
+def list_timezone(store_id=None):
+    """The zone the order list shows and filters its times in: the store's when the list holds one store's orders
+    (filtered by store, or there is only one), else UTC: several shops' local times side by side would not sort."""
+    stores = store_list()
+    if len(stores) == 1:
+        return stores[0][2]
+    return next((zone for pk, _name, zone in stores if str(pk) == str(store_id or "")), "UTC")
 
 
 def countdown_display(order, now=None):

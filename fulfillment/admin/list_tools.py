@@ -5,12 +5,12 @@ from datetime import datetime, time, timedelta
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
-from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from fulfillment import selectors
 from fulfillment.choices import OrderStatus, status_label
+from fulfillment.templatetags.orderdesk import time_zone
 
 COUNT_CAP = 10_000
 
@@ -67,6 +67,19 @@ class FirstPageChangeList(ChangeList):
             self.result_list = head
 
 
+STORE_PARAM = "store__id__exact"
+
+
+class OrderChangeList(FirstPageChangeList):
+    """The order list; each row is told the zone the list shows its times in (one store's, or UTC)."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        self.time_zone = selectors.list_timezone(request.GET.get(STORE_PARAM))
+        for order in self.result_list:
+            order.list_time_zone = self.time_zone
+
+
 class StatusFilter(admin.SimpleListFilter):
     """Core statuses plus the custom ones seen; no SELECT DISTINCT over the whole table on each view."""
 
@@ -95,7 +108,8 @@ class StoreFilter(admin.RelatedFieldListFilter):
 
 
 class CreatedRangeFilter(admin.FieldListFilter):
-    """Created between two dates (inclusive), in the shop staff's time zone."""
+    """Created between two dates (inclusive); a day runs from midnight to midnight in the store's timezone when
+    the list is of one store, else in UTC (the zone the list shows its times in, see selectors.list_timezone)."""
 
     template = "admin/fulfillment/date_range_filter.html"
 
@@ -107,6 +121,8 @@ class CreatedRangeFilter(admin.FieldListFilter):
         self.title = _("created between")
         self.since = self._date(self.since_param)
         self.until = self._date(self.until_param)
+        # From the request: the store filter has taken its parameter out of `params` by now.
+        self.zone_name = selectors.list_timezone(request.GET.get(STORE_PARAM))
 
     def _date(self, name):
         value = self.used_parameters.get(name)
@@ -124,7 +140,7 @@ class CreatedRangeFilter(admin.FieldListFilter):
         return True
 
     def queryset(self, request, queryset):
-        zone = timezone.get_current_timezone()
+        zone = time_zone(self.zone_name)
         if self.since:
             queryset = queryset.filter(**{f"{self.field_path}__gte": datetime.combine(self.since, time.min, zone)})
         if self.until:
@@ -137,6 +153,7 @@ class CreatedRangeFilter(admin.FieldListFilter):
         return [{
             "since_param": self.since_param, "until_param": self.until_param,
             "since": self.since.isoformat() if self.since else "", "until": self.until.isoformat() if self.until else "",
+            "zone": self.zone_name,
             "query_parts": [
                 (k, v) for k, values in changelist.get_filters_params().items()
                 if k not in (self.since_param, self.until_param)

@@ -15,7 +15,7 @@ from fulfillment import selectors
 from fulfillment.admin.list_tools import (
     CappedCountPaginator,
     CreatedRangeFilter,
-    FirstPageChangeList,
+    OrderChangeList,
     StatusFilter,
     StoreFilter,
 )
@@ -27,7 +27,7 @@ from fulfillment.money import format_money, quantize
 from fulfillment.services.imports import ImportRequestError, import_request
 from fulfillment.services.orders import OrderActionError, order_change_status
 from fulfillment.services.submissions import orders_bulk_submit
-from fulfillment.templatetags.orderdesk import duration_text, status_badge
+from fulfillment.templatetags.orderdesk import duration_text, local_time, status_badge
 
 EXPORT_COLUMNS = [
     ("number", _("Number")), ("woo_id", _("WooCommerce id")), ("store__slug", _("Store")), ("status", _("Status")),
@@ -113,7 +113,7 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
         return super().get_search_results(request, queryset, term)
 
     def get_changelist(self, request, **kwargs):
-        return FirstPageChangeList
+        return OrderChangeList
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
         # The list shows none of the JSON columns (the WooCommerce order as received, ~4 KB, billing, shipping):
@@ -131,8 +131,9 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
 
     @admin.display(description=_("order"), ordering="created_at")
     def order_number(self, order):
+        # In the zone OrderChangeList names: the store's for one store's orders, UTC when stores mix.
         return format_html("<strong>#{}</strong><br><small>{}</small>", order.number,
-                           order.created_at.strftime("%Y-%m-%d %H:%M"))
+                           local_time(order.created_at, getattr(order, "list_time_zone", "UTC")))
 
     @admin.display(description=_("status"), ordering="status")
     def status_column(self, order):

@@ -1,3 +1,6 @@
+from datetime import UTC
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from django import template
 from django.utils.html import format_html
 from django.utils.translation import get_language, gettext as _
@@ -25,6 +28,31 @@ def money(amount, currency):
         return f"{quantize(amount, currency)} {currency}"
     except (TypeError, ValueError, ArithmeticError):
         return f"{amount} {currency}"
+
+
+def time_zone(name):
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC  # Store.timezone is validated; an old or hand-edited value shows UTC, labelled as such
+
+
+@register.filter
+def local_time(value, zone_name):
+    """An aware datetime in a zone, with the zone's abbreviation: "2026-11-21 10:04 CET", "… 06:04 UTC-03"."""
+    if not value:
+        return ""
+    local = value.astimezone(time_zone(zone_name))
+    abbreviation = local.tzname() or "UTC"
+    if abbreviation[:1] in "+-":  # zones without a common abbreviation (America/Sao_Paulo: "-03")
+        abbreviation = f"UTC{abbreviation}"
+    return f"{local:%Y-%m-%d %H:%M} {abbreviation}"
+
+
+@register.filter
+def clock_time(value, zone_name):
+    """The time of day in a zone, with its abbreviation: "14:30 CET"."""
+    return local_time(value, zone_name)[11:] if value else ""
 
 
 @register.filter

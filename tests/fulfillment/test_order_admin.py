@@ -4,6 +4,7 @@ import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Group
@@ -548,7 +549,7 @@ def test_page_shows_lines_totals_refunds_and_the_timeline(client, store):
     assertContains(response, '<tr><th>Net</th><td class="num">52.68 EUR</td></tr>', html=True)
     refund_row = response.content.decode().split('<p class="refund">')[1].split("</p>")[0]
     assert " ".join(refund_row.split()) == (
-        "2026-11-21 09:01 · <strong>11.40 EUR</strong> · arrived broken · Waiting to be sent to WooCommerce "
+        "2026-11-21 10:01 CET · <strong>11.40 EUR</strong> · arrived broken · Waiting to be sent to WooCommerce "
         "· restocked · finance")
     # and the timeline, newest first: events with who did them, pushes with their state
     timeline = response.context["timeline"]
@@ -560,7 +561,9 @@ def test_page_shows_lines_totals_refunds_and_the_timeline(client, store):
         ("event", "Refunded", finance, "Staff", "11.40 EUR (1 × Photo mug) — arrived broken · restocked"),
         ("event", "Order received", None, "Import", "Order #17 received (Processing)"),
     ]
-    assertContains(response, '<time datetime="2026-11-21T09:04:00+00:00">2026-11-21 09:04</time>', html=True)
+    # the times in the store's timezone (Europe/Amsterdam), named: the order's, the timeline's
+    assertContains(response, "2026-11-01 11:17 CET · Shop ", count=1)
+    assertContains(response, '<time datetime="2026-11-21T09:04:00+00:00">2026-11-21 10:04 CET</time>', html=True)
     assertContains(response, '<span class="source">Failed · support</span>', html=True)
     assertContains(response, '<span class="source">Waiting to be sent · finance</span>', html=True)
     assertContains(response, '<span class="source">Staff · finance</span>', html=True)
@@ -654,21 +657,29 @@ def test_list_page_of_100_rows_takes_at_most_10_queries(client, role, django_ass
     assertContains(cold, "Fotocadeau NL")
 
 
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+
 def filter_set():
-    """Six orders, each differing from the first in one filter only."""
+    """Six orders, each differing from the first in one filter only.
+
+    The stores are in Amsterdam (UTC+1 in November); the times are on the same side of the range's ends whether
+    the days are Amsterdam's (one store filtered) or UTC's (several stores): test_created_range_follows_* tell
+    the two apart.
+    """
     one, two = StoreFactory(slug="nl", name="Fotocadeau NL"), StoreFactory(slug="it", name="Regali Foto IT")
     base = {"store": one, "status": "processing", "order_type": OrderType.IN_APP,
             "submit_status": SubmitStatus.FAILED, "submit_error": "Printful: 503",
-            "created_at": datetime(2026, 11, 2, 9, 0, tzinfo=UTC)}
+            "created_at": datetime(2026, 11, 2, 9, 0, tzinfo=AMSTERDAM)}
     variants = {
         "match": {},
-        "late_on_the_last_day": {"created_at": datetime(2026, 11, 3, 23, 59, tzinfo=UTC)},
+        "late_on_the_last_day": {"created_at": datetime(2026, 11, 3, 23, 59, tzinfo=AMSTERDAM)},
         "other_store": {"store": two},
         "other_status": {"status": "on-hold"},
         "other_type": {"order_type": OrderType.AMAZON},
         "submitted": {"submit_status": SubmitStatus.SUBMITTED, "submit_error": ""},
-        "too_early": {"created_at": datetime(2026, 11, 1, 23, 59, tzinfo=UTC)},
-        "too_late": {"created_at": datetime(2026, 11, 4, 0, 0, tzinfo=UTC)},
+        "too_early": {"created_at": datetime(2026, 11, 1, 23, 59, tzinfo=AMSTERDAM)},
+        "too_late": {"created_at": datetime(2026, 11, 4, 1, 0, tzinfo=AMSTERDAM)},  # midnight UTC
     }
     orders = {name: OrderFactory(woo_id=2000 + i, **{**base, **change}) for i, (name, change) in
               enumerate(variants.items())}
@@ -703,6 +714,63 @@ def test_filters_combine(client, dropped, also):
     assert response.status_code == 200
     expected = ["match", "late_on_the_last_day", *also]
     assert listed(response) == sorted(orders[name].woo_id for name in expected)
+
+
+def late_evening_orders():
+    """Two stores, in Amsterdam and New York, each with an order late on 2 November local time (3 November in UTC),
+    and one early on 3 November UTC."""
+    amsterdam = StoreFactory(slug="nl", name="Fotocadeau NL", timezone="Europe/Amsterdam")
+    new_york = StoreFactory(slug="us", name="Photo Gifts US", timezone="America/New_York")
+    OrderFactory(store=amsterdam, woo_id=2101, created_at=datetime(2026, 11, 3, 0, 30, tzinfo=UTC))  # 01:30 CET
+    OrderFactory(store=new_york, woo_id=2102, created_at=datetime(2026, 11, 3, 2, 0, tzinfo=UTC))  # 21:00 EST, 2nd
+    OrderFactory(store=amsterdam, woo_id=2103, created_at=datetime(2026, 11, 2, 22, 30, tzinfo=UTC))  # 23:30 CET
+    return amsterdam, new_york
+
+
+def test_created_range_of_one_store_is_in_its_timezone_and_says_so(client):
+    # Given orders around midnight in two stores' zones
+    amsterdam, new_york = late_evening_orders()
+    user = staff("operations")
+    logged_in(client, user)
+
+    # When each store's list is filtered to 2 November
+    in_amsterdam = client.get(list_url(f"store__id__exact={amsterdam.pk}&created_at__since=2026-11-02"
+                                       "&created_at__until=2026-11-02"))
+    in_new_york = client.get(list_url(f"store__id__exact={new_york.pk}&created_at__since=2026-11-02"
+                                      "&created_at__until=2026-11-02"))
+
+    # Then the days are the store's, the filter says in which zone, and the times are shown in it, named
+    assert listed(in_amsterdam) == [2103]
+    assertContains(in_amsterdam, '<small class="help">Days in Europe/Amsterdam</small>', html=True)
+    assertContains(in_amsterdam, "<strong>#2103</strong><br><small>2026-11-02 23:30 CET</small>", html=True)
+    assert listed(in_new_york) == [2102]
+    assertContains(in_new_york, '<small class="help">Days in America/New_York</small>', html=True)
+    assertContains(in_new_york, "<strong>#2102</strong><br><small>2026-11-02 21:00 EST</small>", html=True)
+
+
+def test_created_range_over_several_stores_is_in_utc_and_says_so(client):
+    late_evening_orders()
+    user = staff("operations")
+
+    response = logged_in(client, user).get(list_url("created_at__since=2026-11-03&created_at__until=2026-11-03"))
+
+    assert listed(response) == [2101, 2102]
+    assertContains(response, '<small class="help">Days in UTC</small>', html=True)
+    assertContains(response, "<strong>#2101</strong><br><small>2026-11-03 00:30 UTC</small>", html=True)
+    assertContains(response, "<strong>#2102</strong><br><small>2026-11-03 02:00 UTC</small>", html=True)
+
+
+def test_a_single_store_lists_its_own_time_without_a_store_filter(client):
+    store = StoreFactory(slug="br", timezone="America/Sao_Paulo")
+    OrderFactory(store=store, woo_id=2201, created_at=datetime(2026, 11, 3, 2, 0, tzinfo=UTC))
+    user = staff("operations")
+
+    response = logged_in(client, user).get(list_url("created_at__since=2026-11-02&created_at__until=2026-11-02"))
+
+    # São Paulo has no common abbreviation: the offset is named as one from UTC
+    assert listed(response) == [2201]
+    assertContains(response, "<strong>#2201</strong><br><small>2026-11-02 23:00 UTC-03</small>", html=True)
+    assertContains(response, '<small class="help">Days in America/Sao_Paulo</small>', html=True)
 
 
 def test_failed_submission_shows_its_reason_on_hover(client, store):
