@@ -660,6 +660,45 @@ def test_list_page_of_100_rows_takes_at_most_10_queries(client, role, django_ass
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 
+def test_only_indexed_columns_sort_and_each_sort_reads_its_index_order(client, store):
+    # Given orders in two statuses, the processing ones at different times
+    for woo_id, status, hour in [(3101, "processing", 9), (3102, "completed", 10), (3103, "processing", 11),
+                                 (3104, "completed", 8)]:
+        OrderFactory(store=store, woo_id=woo_id, status=status, created_at=datetime(2026, 11, 2, hour, tzinfo=UTC))
+    user = staff("operations")
+    logged_in(client, user)
+    columns = client.get(list_url()).context["cl"].list_display
+
+    def sorted_by(o):
+        response = client.get(list_url(f"o={o}"))
+        return (tuple(response.context["cl"].queryset.query.order_by),
+                [order.woo_id for order in response.context["cl"].result_list], response)
+
+    # When the list is sorted by status, one way and the other
+    status = columns.index("status_column")
+    up, up_rows, response = sorted_by(status)
+    down, down_rows, _response = sorted_by(f"-{status}")
+
+    # Then the sort is the status index in order (newest first within a status), or exactly reversed
+    assert up == ("status", "-created_at", "-id") and up_rows == [3102, 3104, 3103, 3101]
+    assert down == ("-status", "created_at", "id") and down_rows == [3101, 3103, 3104, 3102]
+    # and only the indexed columns offer a sort
+    for column in ("order_number", "status_column", "customer", "order_type", "submit_column"):
+        assertContains(response, f'class="sortable column-{column}')
+    for column in ("total_payment", "item_count", "countdown_column"):
+        assertContains(response, f'class="column-{column}"')
+        assertNotContains(response, f'sortable column-{column}')
+
+    # When a second column is added to the sort (the admin keeps the previous one), only the first counts
+    customer = columns.index("customer")
+    assert sorted_by(f"{status}.{customer}")[0] == ("status", "-created_at", "-id")
+    # When the order column is sorted oldest first, its tie-breaker follows
+    assert sorted_by(columns.index("order_number"))[0] == ("created_at", "id")
+    # When a crafted link sorts by total (no index), the list keeps its own order
+    total, total_rows, _response = sorted_by(columns.index("total_payment"))
+    assert total == ("-created_at", "-id") and total_rows == [3103, 3102, 3101, 3104]
+
+
 def filter_set():
     """Six orders, each differing from the first in one filter only.
 
