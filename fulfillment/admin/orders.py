@@ -29,6 +29,10 @@ from fulfillment.services.orders import OrderActionError, order_change_status
 from fulfillment.services.submissions import orders_bulk_submit
 from fulfillment.templatetags.orderdesk import duration_text, local_time, status_badge
 
+# Orders one bulk status change or submission takes: done in the request, each order its own transaction, 500 take
+# a few seconds. The CSV export is not capped: it streams, reading the orders in chunks.
+BULK_LIMIT = 500
+
 EXPORT_COLUMNS = [
     ("number", _("Number")), ("woo_id", _("WooCommerce id")), ("store__slug", _("Store")), ("status", _("Status")),
     ("created_at", _("Created (UTC)")), ("customer_name", _("Customer")), ("customer_email", _("Email")),
@@ -195,9 +199,26 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
 
     # -- bulk actions ------------------------------------------------------------------------
 
+    def capped_selection(self, request, queryset):
+        """The ids of the selected orders, or None (staff told to narrow the list) when there are more than
+        BULK_LIMIT: "select all" over the whole table must not run a million status changes in one request."""
+        # In the list's order (an index), and no exact count: reading one more than the limit says enough.
+        ids = list(queryset.values_list("pk", flat=True)[: BULK_LIMIT + 1])
+        if len(ids) > BULK_LIMIT:
+            self.message_user(request, _(
+                "More than %(limit)d orders are selected; a bulk action takes at most %(limit)d. Nothing was "
+                "changed: narrow the list (a status tab, a store, dates or a search) and run it again.") % {
+                "limit": BULK_LIMIT}, messages.ERROR)
+            return None
+        return ids
+
     @admin.action(description=_("Submit the selected orders to production"), permissions=["submit"])
     def bulk_submit(self, request, queryset):
-        result = orders_bulk_submit(orders=queryset.select_related("store").order_by("pk"), user=request.user)
+        ids = self.capped_selection(request, queryset)
+        if ids is None:
+            return None
+        result = orders_bulk_submit(orders=Order.objects.filter(pk__in=ids).select_related("store").order_by("pk"),
+                                    user=request.user)
         if result.queued:
             self.message_user(request, ngettext("%(n)d order queued: %(orders)s", "%(n)d orders queued: %(orders)s",
                                                 len(result.queued)) % {
@@ -214,11 +235,14 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Change the status of the selected orders"), permissions=["change_status"])
     def bulk_change_status(self, request, queryset):
+        ids = self.capped_selection(request, queryset)
+        if ids is None:
+            return None
+        selection = Order.objects.filter(pk__in=ids).order_by("pk")
         form = BulkStatusForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
             changed, refused = 0, []
-            # select_related(None): the list's select_related("store") cannot be combined with only().
-            for order in queryset.select_related(None).only("pk", "number", "status", "trashed"):
+            for order in selection.only("pk", "number", "status", "trashed"):
                 try:
                     order_change_status(order=order, status=form.cleaned_data["status"], user=request.user,
                                         note=form.cleaned_data["note"])
@@ -232,11 +256,13 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
                 self.message_user(request, _("Not allowed from their status: %(orders)s") % {
                     "orders": ", ".join(refused)}, messages.WARNING)
             return None
+        orders = list(selection.only("pk", "number"))
         context = {
             **self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
-            "orders": queryset.select_related(None).only("pk", "number", "status")[:500], "count": queryset.count(),
+            "orders": orders, "count": len(orders),
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME, "title": _("Change status"),
-            "select_across": request.POST.get("select_across", "0"),
+            # The orders listed are the ones changed: "select all" is not run again on orders that came in since.
+            "select_across": "0",
         }
         return TemplateResponse(request, "admin/fulfillment/order/bulk_status.html", context)
 

@@ -10,6 +10,8 @@ import pytest
 from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from pytest_django.asserts import assertContains, assertNotContains
@@ -1000,6 +1002,61 @@ def test_bulk_status_change_asks_then_applies_and_lists_the_refused(client, stor
     assert sorted(OrderEvent.objects.filter(user=user).values_list("order__woo_id", "message")) == [
         (7001, "Processing → Completed: shipped by hand"), (7002, "On hold → Completed: shipped by hand")]
     assert StorePush.objects.filter(created_by=user, payload={"status": "completed"}).count() == 2
+
+
+@pytest.mark.parametrize("action", ["bulk_change_status", "bulk_submit"])
+def test_bulk_action_over_more_orders_than_the_cap_is_refused_and_changes_nothing(client, store, monkeypatch,
+                                                                                  action):
+    # Given more orders than a bulk action takes, and operations
+    monkeypatch.setattr("fulfillment.admin.orders.BULK_LIMIT", 3)
+    bulk_orders(store)
+    user = staff("operations")
+
+    # When they select all of them (across pages) and apply the action
+    response = logged_in(client, user).post(list_url(), {
+        "action": action, "_selected_action": selected(Order.objects.all()[:1]), "select_across": "1",
+        "status": "completed", "apply": "Change status"}, follow=True)
+
+    # Then they are told to narrow the list, and nothing changed, was queued or written
+    assert messages_of(response) == [
+        "More than 3 orders are selected; a bulk action takes at most 3. Nothing was changed: narrow the list "
+        "(a status tab, a store, dates or a search) and run it again."]
+    assert list(Order.objects.order_by("woo_id").values_list("status", "submit_status")) == [
+        ("processing", ""), ("on-hold", ""), ("refunded", ""), ("processing", "")]
+    assert (OrderEvent.objects.count(), StorePush.objects.count()) == (0, 0)
+
+
+def test_bulk_status_change_of_all_within_the_cap_asks_for_exactly_those_orders(client, store, monkeypatch):
+    # Given as many orders in a filtered list as a bulk action takes, and one more outside the filter
+    monkeypatch.setattr("fulfillment.admin.orders.BULK_LIMIT", 3)
+    orders = bulk_orders(store)
+    Order.objects.filter(woo_id=7003).update(status="processing")
+    user = staff("operations")
+    logged_in(client, user)
+
+    # When operations select all the processing orders and choose "change status"
+    with CaptureQueriesContext(connection) as queries:
+        asked = client.post(list_url("status=processing"), {
+            "action": "bulk_change_status", "_selected_action": selected(orders[:1]), "select_across": "1",
+            "index": "0"})
+
+    # Then the page lists the three, carries their ids (not "select all" again) and counted nothing exactly
+    assert asked.status_code == 200
+    assertContains(asked, "Change the status of 3 orders:")
+    assert sorted(asked.context["orders"], key=lambda o: o.pk) == sorted(
+        [orders[0], orders[2], orders[3]], key=lambda o: o.pk)
+    assertContains(asked, '<input type="hidden" name="select_across" value="0">', html=True)
+    exact_counts = [q["sql"] for q in queries.captured_queries if '"__count"' in q["sql"] and "LIMIT" not in q["sql"]]
+    assert exact_counts == []  # the list's count stops at its cap; the action reads one id more than it takes
+
+    # When a fourth processing order arrives before they apply, the three they saw are changed, not the fourth
+    late = OrderFactory(store=store, woo_id=7005, status="processing")
+    applied = client.post(list_url("status=processing"), {
+        "action": "bulk_change_status", "_selected_action": [str(o.pk) for o in asked.context["orders"]],
+        "select_across": "0", "status": "on-hold", "apply": "Change status"}, follow=True)
+    assert messages_of(applied) == ["3 orders moved to On hold."]
+    assert dict(Order.objects.values_list("woo_id", "status")) == {
+        7001: "on-hold", 7002: "on-hold", 7003: "on-hold", 7004: "on-hold", late.woo_id: "processing"}
 
 
 def test_bulk_cancel_needs_the_confirmation(client, store):
