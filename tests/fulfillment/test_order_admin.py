@@ -20,10 +20,11 @@ from accounting.models import AccountingExport, ExportRule
 from fulfillment.admin.orders import OrderAdmin
 from fulfillment.choices import EventSource, EventType, OrderType, PushKind, PushState, SubmitStatus
 from fulfillment.models import Order, OrderEvent, Refund, Shipment, Store, StorePush
-from fulfillment.selectors import dashboard
+from fulfillment.selectors import dashboard, status_counts_refresh, submission_flags
 from fulfillment.services.mirror import orders_upsert
 from fulfillment.services.orders import order_add_note
 from fulfillment.services.refunds import order_refund
+from tests.conftest import on_postgres
 from tests.factories import OrderFactory, OrderLineFactory, StoreFactory, UserFactory
 from tests.woo_payloads import SAMPLE_ORDER, line_item, order_payload
 
@@ -1213,12 +1214,14 @@ def test_dashboard_costs_the_same_queries_for_one_store_or_many(client, django_a
             AccountingExport.objects.create(order=order, store=store)
 
     add_store(1)
-    # stores, statuses, submission flags, pushes, orders per day, accounting exports
-    with django_assert_num_queries(6):
+    # stores, statuses (not in the tab counts' cache yet: counted, in one query for all the stores missing),
+    # submission flags, pushes, orders per day, accounting exports; on PostgreSQL one more: the table's size from
+    # its statistics (a small table is counted, not estimated)
+    with django_assert_num_queries(6 + on_postgres()):
         assert len(dashboard()) == 1
     for n in range(2, 8):
         add_store(n)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(6 + on_postgres()):
         rows = dashboard()
     assert [r["accounting"] for r in rows] == [{"open": 1, "failed": 0} if n % 2 else None for n in range(1, 8)]
 
@@ -1229,6 +1232,66 @@ def test_dashboard_costs_the_same_queries_for_one_store_or_many(client, django_a
     with django_assert_max_num_queries(12):
         response = client.get(reverse("admin:index"))
     assert response.content.decode().count("open accounting exports") == 4
+
+
+def test_dashboard_takes_the_status_figures_from_the_tab_counts_and_groups_over_no_whole_table(client):
+    # Given two stores whose status counts the every-minute task has just counted
+    one, two = StoreFactory(slug="nl", name="Fotocadeau NL"), StoreFactory(slug="it", name="Regali Foto IT")
+    OrderFactory.create_batch(2, store=one, status="processing", order_type=OrderType.IN_APP)
+    OrderFactory(store=two, status="on-hold", submit_status=SubmitStatus.FAILED)
+    status_counts_refresh()
+    OrderFactory(store=one, status="completed")  # arrives after the count: the tabs show it within a minute
+
+    # When the dashboard is computed
+    with CaptureQueriesContext(connection) as queries:
+        rows = dashboard()
+
+    # Then its statuses are the list's tabs (the same cache), the flags are counted
+    assert [(r["store"].slug, r["by_status"], r["waiting"], r["failed_submissions"]) for r in rows] == [
+        ("nl", [("processing", 2)], 2, 0), ("it", [("on-hold", 1)], 0, 1)]
+    # with no GROUP BY of statuses and no query reading every order (each has a WHERE an index serves)
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert not [q for q in sql if '"fulfillment_order"."status" AS' in q]
+    on_orders = [q for q in sql if 'FROM "fulfillment_order"' in q]
+    assert len(on_orders) == 2 and all(" WHERE " in q for q in on_orders)  # the flags, the orders per day
+    assert len(sql) == 5  # stores, flags, pushes, orders per day, accounting exports
+
+
+def test_cached_dashboard_serves_every_language_with_no_group_by(client):
+    # Given a store with orders and the dashboard shown once (in English)
+    store = StoreFactory(slug="nl", name="Fotocadeau NL")
+    OrderFactory.create_batch(2, store=store, status="processing", order_type=OrderType.IN_APP,
+                              created_at=timezone.now() - timedelta(days=1))
+    logged_in(client, staff("operations"))
+    assert client.get(reverse("admin:index")).status_code == 200
+
+    # When staff open it in other languages
+    for language, waiting in [("nl", "wachten op productieopdracht"), ("fr", None), ("es", None), ("it", None)]:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE=language)
+
+        # Then the numbers come from the one cached copy, the words in their language
+        assert response.status_code == 200
+        assert not [q["sql"] for q in queries.captured_queries if "GROUP BY" in q["sql"]], language
+        assert response["Content-Language"] == language
+        html = response.content.decode()
+        assert "<strong>2</strong>" in html.split('id="dashboard"')[1]
+        if waiting:
+            assert f"<strong>2</strong> {waiting}" in html
+            assert "Fotocadeau NL: bestellingen per dag" in html
+
+
+@pytest.mark.postgres
+def test_dashboard_flags_are_read_from_the_partial_and_submit_status_indexes(db):
+    # Given the dashboard's flag query (on a small test table the planner would scan it: forbid that, to see
+    # whether the indexes can serve it at all)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = submission_flags().explain()
+
+    # Then PostgreSQL reads the partial index of waiting orders OR the submit status index, nothing else
+    assert "order_waiting_submission_idx" in plan and "order_submit_created_idx" in plan, plan
+    assert "BitmapOr" in plan and "Seq Scan" not in plan, plan
 
 
 def test_dashboard_is_not_shown_to_staff_without_a_role(client, store):
