@@ -8,9 +8,11 @@ from django.db import connection
 from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounting.selectors import export_counts_by_store
-from fulfillment.choices import PushState
+from fulfillment.choices import EventType, PushKind, PushState
+from fulfillment.events import address_changes
 from fulfillment.models import Order, OrderEvent, Store, StorePush
 from fulfillment.models.orders import SUBMISSION_FAILED, WAITING_FOR_SUBMISSION
 from fulfillment.queue import enqueue
@@ -29,19 +31,41 @@ def order_for_page(pk):
 
 
 def order_timeline(order):
-    """Events and pushes of an order, newest first, as one list of dicts for the template."""
+    """Events and pushes of an order, newest first, as one list of dicts for the template.
+
+    A note (and its push) says who reads it: "to the customer" (WooCommerce emails it) or "private"; an address
+    correction says what changed, in the staff's language.
+    """
     entries = [
-        {"at": e.created_at, "kind": "event", "type": e.type, "label": e.get_type_display(), "message": e.message,
-         "user": e.user, "source": e.get_source_display()}
+        {"at": e.created_at, "kind": "event", "type": e.type, "label": e.get_type_display(),
+         "message": _event_message(e), "user": e.user, "source": e.get_source_display(),
+         "audience": _audience(e.data) if e.type == EventType.NOTE_ADDED else ""}
         for e in OrderEvent.objects.filter(order=order).select_related("user")
     ]
     entries += [
         {"at": p.created_at, "kind": "push", "type": f"push_{p.state}",
          "label": f"→ WooCommerce: {p.get_kind_display()}", "message": p.last_error, "user": p.created_by,
-         "source": p.get_state_display(), "push": p}
+         "source": p.get_state_display(), "push": p,
+         "audience": _audience(p.payload) if p.kind == PushKind.NOTE else ""}
         for p in StorePush.objects.filter(order=order).select_related("created_by")
     ]
     return sorted(entries, key=lambda e: e["at"], reverse=True)
+
+
+def _audience(data):
+    if "customer_note" not in (data or {}):
+        return ""
+    return _("to the customer") if data["customer_note"] else _("private")
+
+
+def _event_message(event):
+    data = event.data or {}
+    if event.type == EventType.ADDRESS_CHANGED and isinstance(data.get("before"), dict) \
+            and isinstance(data.get("after"), dict):
+        # From the data, not the message: in the staff's language, and for corrections recorded before the
+        # message said what changed.
+        return address_changes(data["before"], data["after"]) or _("nothing changed")
+    return event.message
 
 
 def _count_statuses(store_id):

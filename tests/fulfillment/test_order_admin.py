@@ -614,6 +614,58 @@ def test_page_says_when_no_billing_address_was_given(client, store):
                    html=True)
 
 
+def test_timeline_says_who_reads_each_note_and_what_an_address_correction_changed(client, store):
+    # Given an order, and support adding a note to the customer, a private note, and correcting the address
+    order = desk_order(store)
+    user = staff("support")
+    logged_in(client, user)
+    client.post(action_url(order, "note"), POSTS["note"])
+    client.post(action_url(order, "note"), {"note": "Customer is a reseller."})
+    client.post(action_url(order, "address"), POSTS["address"])
+    changes = ("Last name: Gruber → de Vries · Address: Hauptstraße 2 → Prinsengracht 263 · Address line 2: — → "
+               "2e etage · Postcode: 1010 → 1016 GV · City: Wien → Amsterdam · Country code: AT → NL · "
+               "Phone: +49 30 100001 → +31 20 555 0101")
+
+    # When support opens the page
+    response = client.get(page_url(order))
+
+    # Then each note and its push say who reads it, and the correction says what changed, field by field
+    entries = [(e["kind"], e["label"], e["audience"], e["message"]) for e in response.context["timeline"]
+               if e["user"] == user]
+    assert sorted(entries) == sorted([
+        ("event", "Note added", "to the customer", "Called the customer: the photo comes tomorrow."),
+        ("push", "→ WooCommerce: Note", "to the customer", ""),
+        ("event", "Note added", "private", "Customer is a reseller."),
+        ("push", "→ WooCommerce: Note", "private", ""),
+        ("event", "Shipping address changed", "", changes),
+        ("push", "→ WooCommerce: Shipping address", "", ""),
+    ])
+    assertContains(response, '<span class="audience">to the customer</span>', count=2)
+    assertContains(response, '<span class="audience">private</span>', count=2)
+    assertContains(response, f'<div class="message">{changes}</div>', html=True)
+    # and the event keeps the same words for the record
+    assert OrderEvent.objects.get(type=EventType.ADDRESS_CHANGED).message == changes
+
+
+def test_timeline_shows_an_older_address_correction_from_its_data_in_the_staff_language(client, store):
+    # Given an address correction recorded before events said what changed (data only, no message)
+    order = desk_order(store)
+    OrderEvent.objects.create(order=order, type=EventType.ADDRESS_CHANGED, source=EventSource.STAFF,
+                              data={"before": {"city": "Wien", "postcode": "1010"},
+                                    "after": {"city": "Graz", "postcode": "1010"}})
+    user = staff("support")
+
+    # When support opens the page, in English and in Dutch
+    english = logged_in(client, user).get(page_url(order))
+    dutch = client.get(page_url(order), HTTP_ACCEPT_LANGUAGE="nl")
+
+    # Then the change is spelled out from the data, with the labels of the staff's language
+    assert [e["message"] for e in english.context["timeline"] if e["type"] == EventType.ADDRESS_CHANGED] == [
+        "City: Wien → Graz"]
+    assert [e["message"] for e in dutch.context["timeline"] if e["type"] == EventType.ADDRESS_CHANGED] == [
+        "Plaats: Wien → Graz"]
+
+
 # -- the order list ----------------------------------------------------------------------------------------
 
 
