@@ -93,7 +93,7 @@ def validate_address(address):
     errors = {name: _("This field is required.") for name in REQUIRED_ADDRESS_FIELDS if not cleaned[name]}
     if country and country not in COUNTRY_CODES:
         errors["country"] = _("%(code)s is not a country code: use the two-letter ISO code, e.g. NL, FR, IT, GB.") % {
-            "code": country}
+            "code": str(address.get("country")).strip()}
     if not cleaned["postcode"] and country not in POSTCODE_OPTIONAL:
         errors["postcode"] = _("This field is required.")
     if not cleaned["state"] and country in STATE_REQUIRED:

@@ -344,7 +344,7 @@ def test_address_correction_is_saved_and_a_wrong_one_writes_nothing(client, stor
 
 @pytest.mark.parametrize(("change", "marked"), [
     ({"country": "ZZ"}, ("Country code", "ZZ is not a country code: use the two-letter ISO code, e.g. NL, FR, IT, GB.")),
-    ({"country": "uk"}, ("Country code", "UK is not a country code: use the two-letter ISO code, e.g. NL, FR, IT, GB.")),
+    ({"country": "uk"}, ("Country code", "uk is not a country code: use the two-letter ISO code, e.g. NL, FR, IT, GB.")),
     ({"country": "US", "state": ""}, ("State / province", "Addresses in US need a state or province.")),
     ({"country": "IT", "state": ""}, ("State / province", "Addresses in IT need a state or province.")),
     ({"postcode": ""}, ("Postcode", "This field is required.")),
