@@ -134,3 +134,11 @@ class SubmissionState(models.TextChoices):
     FAILED = "failed", _("Failed")
     CANCELLED = "cancelled", _("Cancelled")
     REPRINTED = "reprinted", _("Replaced by a reprint")
+
+
+# The fields of a shipping address staff correct, by their labels on the address form and in the timeline.
+ADDRESS_LABELS = {
+    "first_name": _("First name"), "last_name": _("Last name"), "company": _("Company"), "address_1": _("Address"),
+    "address_2": _("Address line 2"), "postcode": _("Postcode"), "city": _("City"), "state": _("State / province"),
+    "country": _("Country code"), "phone": _("Phone"),
+}

@@ -1,6 +1,8 @@
 """One small function per order event type: the timeline in the admin is built from these rows."""
 
-from fulfillment.choices import EventSource, EventType, status_label
+from django.utils import translation
+
+from fulfillment.choices import ADDRESS_LABELS, EventSource, EventType, status_label
 from fulfillment.models import OrderEvent
 
 
@@ -29,9 +31,19 @@ def note_added_event(order, *, note, customer_note, user):
                       data={"customer_note": customer_note})
 
 
+def address_changes(before, after):
+    """What differs between two addresses, by field label: "City: Wien → Amsterdam · Postcode: 1010 → 1016 GV"."""
+    return " · ".join(
+        f"{label}: {before.get(name) or '—'} → {after.get(name) or '—'}"
+        for name, label in ADDRESS_LABELS.items() if (before.get(name) or "") != (after.get(name) or "")
+    )
+
+
 def address_changed_event(order, *, before, after, user):
+    with translation.override("en"):  # as every event's message: the timeline reads data in the staff's language
+        message = address_changes(before, after)
     return OrderEvent(order=order, type=EventType.ADDRESS_CHANGED, source=EventSource.STAFF, user=user,
-                      data={"before": before, "after": after})
+                      message=message, data={"before": before, "after": after})
 
 
 def push_sent_event(push):

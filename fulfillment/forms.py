@@ -1,7 +1,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from fulfillment.choices import ImportMode, OrderStatus
+from fulfillment.choices import ADDRESS_LABELS, ImportMode, OrderStatus
+from fulfillment.countries import STATE_REQUIRED
 from fulfillment.models import Store
 from fulfillment.services.imports import ImportRequestError, parse_ids
 
@@ -54,17 +55,23 @@ class NoteForm(forms.Form):
 
 
 class AddressForm(forms.Form):
-    first_name = forms.CharField(label=_("First name"), max_length=100)
-    last_name = forms.CharField(label=_("Last name"), max_length=100)
-    company = forms.CharField(label=_("Company"), max_length=100, required=False)
-    address_1 = forms.CharField(label=_("Address"), max_length=200)
-    address_2 = forms.CharField(label=_("Address line 2"), max_length=200, required=False)
-    postcode = forms.CharField(label=_("Postcode"), max_length=20)
-    city = forms.CharField(label=_("City"), max_length=100)
-    state = forms.CharField(label=_("State / province"), max_length=100, required=False)
-    country = forms.CharField(label=_("Country code"), max_length=2, min_length=2,
+    first_name = forms.CharField(label=ADDRESS_LABELS["first_name"], max_length=100)
+    last_name = forms.CharField(label=ADDRESS_LABELS["last_name"], max_length=100)
+    company = forms.CharField(label=ADDRESS_LABELS["company"], max_length=100, required=False)
+    address_1 = forms.CharField(label=ADDRESS_LABELS["address_1"], max_length=200)
+    address_2 = forms.CharField(label=ADDRESS_LABELS["address_2"], max_length=200, required=False)
+    # Not required here: some countries have none (the service knows which, see fulfillment/countries.py).
+    postcode = forms.CharField(label=ADDRESS_LABELS["postcode"], max_length=20, required=False)
+    city = forms.CharField(label=ADDRESS_LABELS["city"], max_length=100)
+    state = forms.CharField(label=ADDRESS_LABELS["state"], max_length=100, required=False)
+    country = forms.CharField(label=ADDRESS_LABELS["country"], max_length=2, min_length=2,
                               help_text=_("Two letters, e.g. NL, FR, IT, ES, GB."))
-    phone = forms.CharField(label=_("Phone"), max_length=40, required=False)
+    phone = forms.CharField(label=ADDRESS_LABELS["phone"], max_length=40, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["state"].help_text = _("Required for %(countries)s.") % {
+            "countries": ", ".join(sorted(STATE_REQUIRED))}
 
 
 class TrackingForm(forms.Form):

@@ -1,17 +1,20 @@
 """Read queries for the order desk: the order page, the list's status tabs, the dashboard."""
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounting.selectors import export_counts_by_store
-from fulfillment.choices import OrderType, PushState, SubmitStatus
+from fulfillment.choices import EventType, PushKind, PushState
+from fulfillment.events import address_changes
 from fulfillment.models import Order, OrderEvent, Store, StorePush
+from fulfillment.models.orders import SUBMISSION_FAILED, WAITING_FOR_SUBMISSION
 from fulfillment.queue import enqueue
 
 # Seconds: the tabs may lag a minute; a COUNT over a million rows per view may not. The refresh task runs every
@@ -28,19 +31,41 @@ def order_for_page(pk):
 
 
 def order_timeline(order):
-    """Events and pushes of an order, newest first, as one list of dicts for the template."""
+    """Events and pushes of an order, newest first, as one list of dicts for the template.
+
+    A note (and its push) says who reads it: "to the customer" (WooCommerce emails it) or "private"; an address
+    correction says what changed, in the staff's language.
+    """
     entries = [
-        {"at": e.created_at, "kind": "event", "type": e.type, "label": e.get_type_display(), "message": e.message,
-         "user": e.user, "source": e.get_source_display()}
+        {"at": e.created_at, "kind": "event", "type": e.type, "label": e.get_type_display(),
+         "message": _event_message(e), "user": e.user, "source": e.get_source_display(),
+         "audience": _audience(e.data) if e.type == EventType.NOTE_ADDED else ""}
         for e in OrderEvent.objects.filter(order=order).select_related("user")
     ]
     entries += [
         {"at": p.created_at, "kind": "push", "type": f"push_{p.state}",
          "label": f"→ WooCommerce: {p.get_kind_display()}", "message": p.last_error, "user": p.created_by,
-         "source": p.get_state_display(), "push": p}
+         "source": p.get_state_display(), "push": p,
+         "audience": _audience(p.payload) if p.kind == PushKind.NOTE else ""}
         for p in StorePush.objects.filter(order=order).select_related("created_by")
     ]
     return sorted(entries, key=lambda e: e["at"], reverse=True)
+
+
+def _audience(data):
+    if "customer_note" not in (data or {}):
+        return ""
+    return _("to the customer") if data["customer_note"] else _("private")
+
+
+def _event_message(event):
+    data = event.data or {}
+    if event.type == EventType.ADDRESS_CHANGED and isinstance(data.get("before"), dict) \
+            and isinstance(data.get("after"), dict):
+        # From the data, not the message: in the staff's language, and for corrections recorded before the
+        # message said what changed.
+        return address_changes(data["before"], data["after"]) or _("nothing changed")
+    return event.message
 
 
 def _count_statuses(store_id):
@@ -65,20 +90,50 @@ def status_counts(store_id=None):
     key = f"order-status-counts:{store_id or 'all'}"
     counts = cache.get(key)
     if counts is None:
-        counts = _estimated_counts(store_id)
+        counts = _estimated_counts(store_id, _planner_statistics())
         if counts is not None:
             cache.set(key, counts, 60)
-            if cache.add("order-status-counts:queued", True, 60):
-                enqueue("fulfillment.tasks.refresh_status_counts")
+            _queue_exact_counts()
             return counts
         counts = _count_statuses(store_id)
         cache.set(key, counts, STATUS_COUNTS_TTL)
     return counts
 
 
-def _estimated_counts(store_id):
-    """Counts per status from the planner's statistics (pg_class.reltuples, pg_stats' most common values), for a
-    table of at least STATUS_COUNTS_ESTIMATE_FROM rows; None elsewhere. A store's share is its own frequency."""
+def status_counts_of_stores(store_ids):
+    """{store id: {status: count}} of several stores (the dashboard): the list's tab counts, from the same cache.
+
+    Those missing are estimated or counted as status_counts does, with one query for all of them, so the dashboard
+    costs the same queries for one store or twenty.
+    """
+    keys = {f"order-status-counts:{pk}": pk for pk in store_ids}
+    counts = {keys[key]: value for key, value in cache.get_many(list(keys)).items()}
+    missing = [pk for pk in store_ids if pk not in counts]
+    if not missing:
+        return counts
+    statistics = _planner_statistics()
+    estimated = {pk: _estimated_counts(pk, statistics) for pk in missing}
+    estimated = {pk: value for pk, value in estimated.items() if value is not None}
+    if estimated:
+        cache.set_many({f"order-status-counts:{pk}": value for pk, value in estimated.items()}, 60)
+        _queue_exact_counts()
+    counted = {pk: {} for pk in missing if pk not in estimated}
+    if counted:
+        for store_id, status, n in (Order.objects.filter(store_id__in=list(counted)).values_list("store_id", "status")
+                                    .annotate(n=Count("id")).order_by()):
+            counted[store_id][status] = n
+        cache.set_many({f"order-status-counts:{pk}": value for pk, value in counted.items()}, STATUS_COUNTS_TTL)
+    return {**counts, **estimated, **counted}
+
+
+def _queue_exact_counts():
+    if cache.add("order-status-counts:queued", True, 60):
+        enqueue("fulfillment.tasks.refresh_status_counts")
+
+
+def _planner_statistics():
+    """(rows in the table, {"status"|"store_id": {value: frequency}}) from PostgreSQL's statistics (pg_class.reltuples,
+    pg_stats' most common values), for a table of at least STATUS_COUNTS_ESTIMATE_FROM rows; None elsewhere."""
     if connection.vendor != "postgresql":
         return None
     table = Order._meta.db_table
@@ -94,6 +149,14 @@ def _estimated_counts(store_id):
     stats = {attname: dict(zip(values or [], freqs or [])) for _, attname, values, freqs in rows if attname}
     if total < settings.STATUS_COUNTS_ESTIMATE_FROM or not stats.get("status"):
         return None  # small, or never analysed: count it
+    return total, stats
+
+
+def _estimated_counts(store_id, statistics):
+    """Counts per status estimated from _planner_statistics, or None: a store's share is its own frequency."""
+    if statistics is None:
+        return None
+    total, stats = statistics
     share = 1.0
     if store_id:
         share = stats.get("store_id", {}).get(str(store_id))
@@ -111,21 +174,17 @@ def status_counts_refresh():
 
 
 def dashboard(now=None, days=30):
-    """Per store: orders per status, submissions waiting and failed, failing pushes, exports to do, orders per day."""
+    """Per store: orders per status, submissions waiting and failed, failing pushes, exports to do, orders per day.
+
+    Numbers only, the same in every language (the template tag caches them once and adds the words), and no GROUP
+    BY over the whole table: the statuses are the list's tab counts (kept in the cache by a task), the waiting and
+    failed submissions are read from two small indexes.
+    """
     now = now or timezone.now()
     since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     stores = list(Store.objects.select_related("export_rule").order_by("name"))
-    by_status = {}
-    for store_id, status, n in Order.objects.values_list("store_id", "status").annotate(n=Count("id")).order_by():
-        by_status.setdefault(store_id, {})[status] = n
-    flags = {
-        row["store_id"]: row
-        for row in Order.objects.values("store_id").annotate(
-            waiting=Count("id", filter=Q(status="processing", order_type=OrderType.IN_APP,
-                                         submit_status=SubmitStatus.NONE)),
-            failed=Count("id", filter=Q(submit_status=SubmitStatus.FAILED)),
-        ).order_by()
-    }
+    by_status = status_counts_of_stores([store.pk for store in stores])
+    flags = {row["store_id"]: row for row in submission_flags()}
     pushes = dict(
         StorePush.objects.filter(state__in=[PushState.FAILED, PushState.RETRYING])
         .values_list("store_id").annotate(n=Count("id")).order_by()
@@ -133,7 +192,7 @@ def dashboard(now=None, days=30):
     per_day = {}
     for store_id, day, n in (
         Order.objects.filter(created_at__gte=since)
-        .annotate(day=TruncDate("created_at"))
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
         .values_list("store_id", "day").annotate(n=Count("id")).order_by()
     ):
         per_day.setdefault(store_id, {})[day] = n
@@ -143,15 +202,24 @@ def dashboard(now=None, days=30):
         {
             "store": store,
             "by_status": sorted(by_status.get(store.pk, {}).items(), key=lambda kv: -kv[1]),
+            "statuses_estimated": getattr(by_status.get(store.pk), "estimated", False),
             "waiting": flags.get(store.pk, {}).get("waiting", 0),
             "failed_submissions": flags.get(store.pk, {}).get("failed", 0),
             "failing_pushes": pushes.get(store.pk, 0),
             "per_day": [(day, per_day.get(store.pk, {}).get(day, 0)) for day in days_list],
-            "warnings": store.health_warnings(now),
             "accounting": _accounting_figures(store, exports),
         }
         for store in stores
     ]
+
+
+def submission_flags():
+    """[{"store_id", "waiting", "failed"}]: orders waiting for their first submission and failed ones, per store."""
+    # The WHERE lets PostgreSQL read only those orders, as a BitmapOr of order_waiting_submission_idx (partial) and
+    # order_submit_created_idx; the FILTERs then count each kind.
+    return Order.objects.filter(WAITING_FOR_SUBMISSION | SUBMISSION_FAILED).values("store_id").annotate(
+        waiting=Count("id", filter=WAITING_FOR_SUBMISSION), failed=Count("id", filter=SUBMISSION_FAILED),
+    ).order_by()
 
 
 def _accounting_figures(store, exports):
@@ -161,17 +229,32 @@ def _accounting_figures(store, exports):
     return exports.get(store.pk, {"open": 0, "failed": 0})
 
 
+def store_list():
+    """[(id, name, timezone)] of the stores, cached a minute: the order list's store filter, store column and
+    times all need it."""
+    stores = cache.get("store-list")
+    if stores is None:
+        stores = list(Store.objects.order_by("name", "pk").values_list("pk", "name", "timezone"))
+        cache.set("store-list", stores, 60)
+    return stores
+
+
 def store_choices():
-    """[(id, name)] of the stores, cached a minute: the order list's store filter and store column both need it."""
-    choices = cache.get("store-choices")
-    if choices is None:
-        choices = list(Store.objects.order_by("name", "pk").values_list("pk", "name"))
-        cache.set("store-choices", choices, 60)
-    return choices
+    """[(id, name)] of the stores, for the order list's store filter."""
+    return [(pk, name) for pk, name, _zone in store_list()]
 
 
 def store_count():
-    return len(store_choices())
+    return len(store_list())
+
+
+def list_timezone(store_id=None):
+    """The zone the order list shows and filters its times in: the store's when the list holds one store's orders
+    (filtered by store, or there is only one), else UTC: several shops' local times side by side would not sort."""
+    stores = store_list()
+    if len(stores) == 1:
+        return stores[0][2]
+    return next((zone for pk, _name, zone in stores if str(pk) == str(store_id or "")), "UTC")
 
 
 def countdown_display(order, now=None):

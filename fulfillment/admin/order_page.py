@@ -48,6 +48,21 @@ ACTIONS = {
 }
 
 
+def labelled_errors(errors, labels):
+    """A refused action's messages, each after the label of its field or line: staff never see our keys."""
+    return [f"{labels[key]}: {message}" if key in labels else str(message) for key, message in errors.items()]
+
+
+def _bound_form(form_class, posted, errors, **kwargs):
+    """The posted form again, with the service's messages on its fields too (a form alone cannot know the rules)."""
+    form = form_class(posted, **kwargs)
+    if form.is_valid():
+        for name, message in errors.items():
+            if name in form.fields:
+                form.add_error(name, message)
+    return form
+
+
 class OrderPageMixin:
     """Replaces the admin's change form of Order with the order page and its action endpoints."""
 
@@ -175,6 +190,15 @@ class OrderPageMixin:
             item.amount_error = (errors or {}).get(f"amount_{item.id}", "") if failed_action == "refund" else ""
         shipped = shipped_quantities(order)
         refunded = refunded_so_far(order)
+        order_lines = list(order.lines.all())
+        error_labels = {}
+        if failed_action == "address":
+            error_labels = {name: field.label for name, field in AddressForm.base_fields.items()}
+        elif failed_action == "tracking":
+            error_labels = {name: field.label for name, field in TrackingForm.base_fields.items()}
+            # The shipment's quantities are keyed by line: name the line, as it reads in the table above.
+            error_labels.update({f"quantity_{line.woo_line_id}": " · ".join(p for p in (line.name, line.variation) if p)
+                                 for line in order_lines})
         shipping_initial = {name: order.shipping.get(name, "") for name in ADDRESS_FIELDS}
         plan = production_plan(order, list(order.store.providers.filter(active=True).order_by("priority", "pk")))
         context = {
@@ -186,10 +210,11 @@ class OrderPageMixin:
             "opts": self.model._meta,
             "title": _("Order #%(number)s") % {"number": order.number},
             "order": order,
+            "woo_order_url": order.store.woo_order_admin_url(order.woo_id),
             "lines": [
                 {"line": line, "shipped": shipped.get(line.woo_line_id, 0),
                  "to_ship": max(line.quantity - shipped.get(line.woo_line_id, 0), 0)}
-                for line in order.lines.all()
+                for line in order_lines
             ],
             "items": items,
             "decimals": currency_decimals(order.currency),
@@ -202,9 +227,11 @@ class OrderPageMixin:
             "can": {name: user.has_perm(perm) for name, perm in ACTIONS.items()},
             "status_form": StatusForm(posted if failed_action == "status" else None, statuses=statuses),
             "note_form": NoteForm(posted if failed_action == "note" else None),
-            "address_form": AddressForm(posted if failed_action == "address" else None, initial=shipping_initial),
-            "tracking_form": TrackingForm(posted if failed_action == "tracking" else None,
-                                          initial={"shipped_on": date.today()}),
+            "error_messages": labelled_errors(errors or {}, error_labels),
+            "address_form": _bound_form(AddressForm, posted, errors or {}) if failed_action == "address"
+            else AddressForm(initial=shipping_initial),
+            "tracking_form": _bound_form(TrackingForm, posted, errors or {}) if failed_action == "tracking"
+            else TrackingForm(initial={"shipped_on": date.today()}),
             "raw_lines": {
                 "shipping": order.raw.get("shipping_lines") or [], "fees": order.raw.get("fee_lines") or [],
                 "coupons": order.raw.get("coupon_lines") or [], "taxes": order.raw.get("tax_lines") or [],

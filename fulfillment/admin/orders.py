@@ -2,7 +2,7 @@ import csv
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.views.main import PAGE_VAR
+from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect
@@ -15,7 +15,7 @@ from fulfillment import selectors
 from fulfillment.admin.list_tools import (
     CappedCountPaginator,
     CreatedRangeFilter,
-    FirstPageChangeList,
+    OrderChangeList,
     StatusFilter,
     StoreFilter,
 )
@@ -27,7 +27,11 @@ from fulfillment.money import format_money, quantize
 from fulfillment.services.imports import ImportRequestError, import_request
 from fulfillment.services.orders import OrderActionError, order_change_status
 from fulfillment.services.submissions import orders_bulk_submit
-from fulfillment.templatetags.orderdesk import duration_text, status_badge
+from fulfillment.templatetags.orderdesk import duration_text, local_time, status_badge
+
+# Orders one bulk status change or submission takes: done in the request, each order its own transaction, 500 take
+# a few seconds. The CSV export is not capped: it streams, reading the orders in chunks.
+BULK_LIMIT = 500
 
 EXPORT_COLUMNS = [
     ("number", _("Number")), ("woo_id", _("WooCommerce id")), ("store__slug", _("Store")), ("status", _("Status")),
@@ -36,6 +40,32 @@ EXPORT_COLUMNS = [
     ("currency", _("Currency")), ("payment_method_title", _("Payment method")), ("item_count", _("Items")),
     ("order_type", _("Type")), ("submit_status", _("Submit status")),
 ]
+
+
+def status_tab_url(request, status):
+    """The list as it is (store, search, dates, sort) in another status: a tab replaces only the status.
+
+    The page number goes (page 3 of "processing" is not page 3 of "on hold"), and so does the admin's flag for
+    an invalid filter, which the new query has to earn again.
+    """
+    query = request.GET.copy()
+    for name in ("status", PAGE_VAR, ERROR_FLAG):
+        query.pop(name, None)
+    if status:
+        query["status"] = status
+    return f"?{query.urlencode()}"
+
+
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection"): names, emails, cities
+# and payment titles are typed by the shop's customers. Such a text gets a leading apostrophe, which Excel and
+# LibreOffice read as "text" and do not show; numbers and dates are written by us and left as they are.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return f"'{value}"
+    return value
 
 
 class Echo:
@@ -48,6 +78,10 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
     list_display = ("order_number", "status_column", "customer", "total_payment", "item_count", "order_type",
                     "submit_column", "countdown_column", "store")
     list_display_links = ("order_number",)
+    # Only columns an index sorts (list_tools.SORT_INDEXES): a sort by total, item count, countdown or store (a
+    # join to the store's name) would sort a million rows for each page. Indexes for them would slow down every
+    # import and webhook write of the table for a sort staff rarely need; filters and search find those orders.
+    sortable_by = ("order_number", "status_column", "customer", "order_type", "submit_column")
     list_filter = (StatusFilter, "order_type", "submit_status", ("store", StoreFilter),
                    ("created_at", CreatedRangeFilter))
     # "=" fields are exact (b-tree indexes); name and email are substring searches (trigram indexes on PostgreSQL).
@@ -87,7 +121,7 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
         return super().get_search_results(request, queryset, term)
 
     def get_changelist(self, request, **kwargs):
-        return FirstPageChangeList
+        return OrderChangeList
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
         # The list shows none of the JSON columns (the WooCommerce order as received, ~4 KB, billing, shipping):
@@ -105,8 +139,9 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
 
     @admin.display(description=_("order"), ordering="created_at")
     def order_number(self, order):
+        # In the zone OrderChangeList names: the store's for one store's orders, UTC when stores mix.
         return format_html("<strong>#{}</strong><br><small>{}</small>", order.number,
-                           order.created_at.strftime("%Y-%m-%d %H:%M"))
+                           local_time(order.created_at, getattr(order, "list_time_zone", "UTC")))
 
     @admin.display(description=_("status"), ordering="status")
     def status_column(self, order):
@@ -148,11 +183,12 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
         current = request.GET.get("status", "")
         estimated = getattr(counts, "estimated", False)
         tabs = [{"status": "", "label": _("All"), "count": sum(counts.values()), "active": not current,
-                 "estimated": estimated}]
+                 "estimated": estimated, "url": status_tab_url(request, "")}]
         for status in [s.value for s in OrderStatus] + sorted(set(counts) - set(OrderStatus.values)):
             if counts.get(status):
                 tabs.append({"status": status, "label": status_label(status), "count": counts[status],
-                             "active": status == current, "estimated": estimated})
+                             "active": status == current, "estimated": estimated,
+                             "url": status_tab_url(request, status)})
         extra_context = {
             **(extra_context or {}),
             "status_tabs": tabs,
@@ -163,9 +199,26 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
 
     # -- bulk actions ------------------------------------------------------------------------
 
+    def capped_selection(self, request, queryset):
+        """The ids of the selected orders, or None (staff told to narrow the list) when there are more than
+        BULK_LIMIT: "select all" over the whole table must not run a million status changes in one request."""
+        # In the list's order (an index), and no exact count: reading one more than the limit says enough.
+        ids = list(queryset.values_list("pk", flat=True)[: BULK_LIMIT + 1])
+        if len(ids) > BULK_LIMIT:
+            self.message_user(request, _(
+                "More than %(limit)d orders are selected; a bulk action takes at most %(limit)d. Nothing was "
+                "changed: narrow the list (a status tab, a store, dates or a search) and run it again.") % {
+                "limit": BULK_LIMIT}, messages.ERROR)
+            return None
+        return ids
+
     @admin.action(description=_("Submit the selected orders to production"), permissions=["submit"])
     def bulk_submit(self, request, queryset):
-        result = orders_bulk_submit(orders=queryset.select_related("store").order_by("pk"), user=request.user)
+        ids = self.capped_selection(request, queryset)
+        if ids is None:
+            return None
+        result = orders_bulk_submit(orders=Order.objects.filter(pk__in=ids).select_related("store").order_by("pk"),
+                                    user=request.user)
         if result.queued:
             self.message_user(request, ngettext("%(n)d order queued: %(orders)s", "%(n)d orders queued: %(orders)s",
                                                 len(result.queued)) % {
@@ -182,11 +235,14 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Change the status of the selected orders"), permissions=["change_status"])
     def bulk_change_status(self, request, queryset):
+        ids = self.capped_selection(request, queryset)
+        if ids is None:
+            return None
+        selection = Order.objects.filter(pk__in=ids).order_by("pk")
         form = BulkStatusForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
             changed, refused = 0, []
-            # select_related(None): the list's select_related("store") cannot be combined with only().
-            for order in queryset.select_related(None).only("pk", "number", "status", "trashed"):
+            for order in selection.only("pk", "number", "status", "trashed"):
                 try:
                     order_change_status(order=order, status=form.cleaned_data["status"], user=request.user,
                                         note=form.cleaned_data["note"])
@@ -200,11 +256,13 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
                 self.message_user(request, _("Not allowed from their status: %(orders)s") % {
                     "orders": ", ".join(refused)}, messages.WARNING)
             return None
+        orders = list(selection.only("pk", "number"))
         context = {
             **self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
-            "orders": queryset.select_related(None).only("pk", "number", "status")[:500], "count": queryset.count(),
+            "orders": orders, "count": len(orders),
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME, "title": _("Change status"),
-            "select_across": request.POST.get("select_across", "0"),
+            # The orders listed are the ones changed: "select all" is not run again on orders that came in since.
+            "select_across": "0",
         }
         return TemplateResponse(request, "admin/fulfillment/order/bulk_status.html", context)
 
@@ -218,7 +276,7 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
         def rows():
             yield writer.writerow([str(label) for _, label in EXPORT_COLUMNS])
             for row in queryset.order_by("pk").values_list(*fields).iterator(chunk_size=2000):
-                row = list(row)
+                row = [spreadsheet_safe(value) for value in row]
                 row[total] = quantize(row[total], row[currency])  # the column holds 4 decimals for every currency
                 yield writer.writerow(row)
 

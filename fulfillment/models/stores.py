@@ -87,6 +87,17 @@ class Store(models.Model):
         # Never the secrets: reprs end up in logs and tracebacks.
         return f"<Store {self.slug} {self.base_url}>"
 
+    def woo_order_admin_url(self, woo_id):
+        """The order's edit page in the shop's WordPress admin."""
+        # The classic URL, whatever the shop's order storage: with HPOS (the new order tables) on, WooCommerce
+        # answers it with a redirect to admin.php?page=wc-orders&action=edit&id=… (PostsRedirectionController).
+        # The HPOS URL does not work the other way: with HPOS off, WordPress has no wc-orders page and refuses it.
+        return f"{self.base_url.rstrip('/')}/wp-admin/post.php?post={int(woo_id)}&action=edit"
+
+    def woo_product_url(self, product_id):
+        """A product's page in the shop: WordPress redirects ?p=<id> to its permalink."""
+        return f"{self.base_url.rstrip('/')}/?p={int(product_id)}"
+
     def health_warnings(self, now=None):
         """Reasons staff should look at this store's sync, in their words (empty when healthy)."""
         now = now or timezone.now()

@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 from accounting.services.exports import exports_follow_orders
 from fulfillment import events
 from fulfillment.choices import EventSource, OrderStatus, PushKind, status_label
+from fulfillment.countries import COUNTRY_CODES, POSTCODE_OPTIONAL, STATE_REQUIRED
 from fulfillment.models import Order
 from fulfillment.services.countdown import countdowns_follow_status
 from fulfillment.services.outbox import push_create
@@ -25,7 +26,8 @@ TRANSITIONS = {
     OrderStatus.READY_FOR_PICKUP: {OrderStatus.COMPLETED, OrderStatus.CANCELLED, OrderStatus.PROCESSING},
 }
 CUSTOM_STATUS_TARGETS = {OrderStatus.PROCESSING, OrderStatus.ON_HOLD, OrderStatus.COMPLETED, OrderStatus.CANCELLED}
-REQUIRED_ADDRESS_FIELDS = ("first_name", "last_name", "address_1", "city", "postcode", "country")
+# The postcode too, except where WooCommerce does not ask for one; the state where addresses need one (countries.py).
+REQUIRED_ADDRESS_FIELDS = ("first_name", "last_name", "address_1", "city", "country")
 ADDRESS_FIELDS = ("first_name", "last_name", "company", "address_1", "address_2", "city", "state", "postcode",
                   "country", "phone")
 
@@ -85,14 +87,19 @@ def order_add_note(*, order, note, customer_note, user):
 
 
 def validate_address(address):
-    """Clean a shipping address; raise OrderActionError with one message per wrong field."""
+    """Clean a shipping address; raise OrderActionError with one message per wrong field (keyed by field name)."""
     cleaned = {name: str(address.get(name, "") or "").strip() for name in ADDRESS_FIELDS}
-    cleaned["country"] = cleaned["country"].upper()
+    country = cleaned["country"] = cleaned["country"].upper()
     errors = {name: _("This field is required.") for name in REQUIRED_ADDRESS_FIELDS if not cleaned[name]}
-    if cleaned["country"] and (len(cleaned["country"]) != 2 or not cleaned["country"].isalpha()):
-        errors["country"] = _("Use the two-letter ISO country code, e.g. NL, FR, IT.")
+    if country and country not in COUNTRY_CODES:
+        errors["country"] = _("%(code)s is not a country code: use the two-letter ISO code, e.g. NL, FR, IT, GB.") % {
+            "code": str(address.get("country")).strip()}
+    if not cleaned["postcode"] and country not in POSTCODE_OPTIONAL:
+        errors["postcode"] = _("This field is required.")
+    if not cleaned["state"] and country in STATE_REQUIRED:
+        errors["state"] = _("Addresses in %(country)s need a state or province.") % {"country": country}
     if errors:
-        raise OrderActionError(_("The address is not complete."), errors)
+        raise OrderActionError(_("The address was not saved: correct the fields marked below."), errors)
     return cleaned
 
 

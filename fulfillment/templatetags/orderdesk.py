@@ -1,6 +1,10 @@
+from datetime import UTC
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from django import template
+from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.translation import get_language, gettext as _
+from django.utils.translation import gettext as _
 
 from fulfillment.choices import status_label
 from fulfillment.money import quantize
@@ -27,15 +31,50 @@ def money(amount, currency):
         return f"{amount} {currency}"
 
 
+def time_zone(name):
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC  # Store.timezone is validated; an old or hand-edited value shows UTC, labelled as such
+
+
+@register.filter
+def local_time(value, zone_name):
+    """An aware datetime in a zone, with the zone's abbreviation: "2026-11-21 10:04 CET", "… 06:04 UTC-03"."""
+    if not value:
+        return ""
+    local = value.astimezone(time_zone(zone_name))
+    abbreviation = local.tzname() or "UTC"
+    if abbreviation[:1] in "+-":  # zones without a common abbreviation (America/Sao_Paulo: "-03")
+        abbreviation = f"UTC{abbreviation}"
+    return f"{local:%Y-%m-%d %H:%M} {abbreviation}"
+
+
+@register.filter
+def clock_time(value, zone_name):
+    """The time of day in a zone, with its abbreviation: "14:30 CET"."""
+    return local_time(value, zone_name)[11:] if value else ""
+
+
+@register.filter
+def woo_product_url(store, product_id):
+    return store.woo_product_url(product_id)
+
+
 @register.simple_tag
 def status_badge(status):
     colour = STATUS_COLOURS.get(status, "#00695c")  # custom statuses: teal
     return format_html('<span class="status-badge" style="background:{}">{}</span>', colour, status_label(status))
 
 
+# The dashboard's numbers, the same in every language: computed once a minute, whatever the staff's languages.
+DASHBOARD_KEY = "order-dashboard"
+
+
 @register.simple_tag(takes_context=True)
 def order_dashboard(context):
-    """The dashboard's figures per store (cached a minute: it groups over every order)."""
+    """The dashboard's figures per store: the numbers cached a minute, the words (warnings, chart) in the
+    staff's language on each view, which costs no query."""
     from django.core.cache import cache
 
     from fulfillment.charts import bar_chart_svg
@@ -44,16 +83,16 @@ def order_dashboard(context):
     user = context["request"].user
     if not user.has_perm("fulfillment.view_order"):
         return []
-    # Per language: the rows hold translated text (store warnings, the chart's labels).
-    cache_key = f"order-dashboard:{get_language()}"
-    rows = cache.get(cache_key)
+    rows = cache.get(DASHBOARD_KEY)
     if rows is None:
         rows = dashboard()
-        for row in rows:
-            title = _("%(store)s: orders per day") % {"store": row["store"].name}
-            row["chart"] = bar_chart_svg(row["per_day"], title=title)
-        cache.set(cache_key, rows, 60)
-    return rows
+        cache.set(DASHBOARD_KEY, rows, 60)
+    now = timezone.now()
+    return [
+        {**row, "warnings": row["store"].health_warnings(now),
+         "chart": bar_chart_svg(row["per_day"], title=_("%(store)s: orders per day") % {"store": row["store"].name})}
+        for row in rows
+    ]
 
 
 @register.filter

@@ -96,11 +96,12 @@ def test_support_is_refused_the_refund(page, live_server, staff, shop_orders):
     assert page.locator("#refund-panel").count() == 0
 
     # Not only hidden: the server refuses the action itself.
+    # The CSRF token by its cookie's name: the session cookie may come first in the browser's list.
+    csrf_token = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
     response = page.request.post(
         f"{live_server.url}{reverse('admin:fulfillment_order_action', args=[order.pk, 'refund'])}",
-        form={"quantity_1012": "1", "csrfmiddlewaretoken": page.context.cookies()[0]["value"]},
-        headers={"X-CSRFToken": next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken"),
-                 "Referer": page.url},
+        form={"quantity_1012": "1", "csrfmiddlewaretoken": csrf_token},
+        headers={"X-CSRFToken": csrf_token, "Referer": page.url},
     )
     assert response.status == 403
     assert not Refund.objects.filter(order=order).exists()

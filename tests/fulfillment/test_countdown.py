@@ -378,7 +378,7 @@ def test_the_list_and_the_order_page_show_the_time_left(client, shop, ops, clock
     assertContains(listing, '<span class="countdown-cell">⏱ 35 min</span>', html=True)
     assertContains(listing, '<span class="countdown-cell paused">⏸ 50 min</span>', html=True)
     assertContains(running_page, 'data-seconds="2100"')
-    assertContains(running_page, "Automatic submission in 35 min (at 13:30)")
+    assertContains(running_page, "Automatic submission in 35 min (at 14:30 CET)")  # the shop's time (Amsterdam)
     assertContains(paused_page, 'data-seconds="3000"')
     assertContains(paused_page, "Automatic submission paused with 50 min left")
     assertNotContains(paused_page, "Automatic submission in")

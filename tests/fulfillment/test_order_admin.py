@@ -3,11 +3,15 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from pytest_django.asserts import assertContains, assertNotContains
@@ -16,12 +20,13 @@ from accounting.models import AccountingExport, ExportRule
 from fulfillment.admin.orders import OrderAdmin
 from fulfillment.choices import EventSource, EventType, OrderType, PushKind, PushState, SubmitStatus
 from fulfillment.models import Order, OrderEvent, Refund, Shipment, Store, StorePush
-from fulfillment.selectors import dashboard
+from fulfillment.selectors import dashboard, status_counts_refresh, submission_flags
 from fulfillment.services.mirror import orders_upsert
 from fulfillment.services.orders import order_add_note
 from fulfillment.services.refunds import order_refund
+from tests.conftest import on_postgres
 from tests.factories import OrderFactory, OrderLineFactory, StoreFactory, UserFactory
-from tests.woo_payloads import line_item, order_payload
+from tests.woo_payloads import SAMPLE_ORDER, line_item, order_payload
 
 MUGS, CANVAS = 171, 172
 ACTIONS = ("status", "note", "address", "refund", "tracking")
@@ -86,7 +91,11 @@ def messages_of(response):
 
 
 def desk_order(store, woo_id=17, status="processing"):
-    """An order as WooCommerce sent it: 3 mugs, a canvas in a size, shipping; 63.08 EUR with Austrian VAT."""
+    """An order as WooCommerce sent it: 3 mugs, a canvas in a size, shipping; 64.08 EUR with Austrian VAT.
+
+    The figures add up as in a real order: lines 28.50 + 5.70 tax and 20.00 + 4.00 tax, shipping 4.90 + 0.98 tax
+    (the captured order's flat rate): 64.08 in all, 10.68 of it tax (9.70 on the lines, 0.98 on shipping).
+    """
     payload = order_payload(
         woo_id, status=status, first_name="Anna", last_name="Gruber", email="anna.gruber@example.at",
         line_items=[
@@ -96,10 +105,22 @@ def desk_order(store, woo_id=17, status="processing"):
                       meta=[{"id": 1, "key": "pa_size", "value": "30x40", "display_key": "Size",
                              "display_value": "30 × 40 cm"}]),
         ],
-        total="63.08", total_tax="10.68",
+        total="64.08", total_tax="10.68", cart_tax="9.70",
+        tax_lines=[{**SAMPLE_ORDER["tax_lines"][0], "tax_total": "9.70", "shipping_tax_total": "0.98"}],
     )
     orders_upsert(store=store, payloads=[copy.deepcopy(payload)], source=EventSource.IMPORT)
     return Order.objects.get(store=store, woo_id=woo_id)
+
+
+def test_desk_order_adds_up_as_a_real_order_does(store):
+    # Given the order most tests here use, as mirrored
+    order = desk_order(store)
+
+    # Then its lines, shipping and taxes add up to its total, as in WooCommerce
+    lines = sum((line.total + line.total_tax for line in order.lines.all()), Decimal("0"))
+    assert (lines, order.shipping_total + order.shipping_tax) == (Decimal("58.20"), Decimal("5.88"))
+    assert lines + order.shipping_total + order.shipping_tax == order.total == Decimal("64.08")
+    assert sum((line.total_tax for line in order.lines.all()), Decimal("0")) + order.shipping_tax == order.total_tax
 
 
 def assert_nothing_written(user, order):
@@ -321,6 +342,64 @@ def test_address_correction_is_saved_and_a_wrong_one_writes_nothing(client, stor
     assert StorePush.objects.get().payload["shipping"]["postcode"] == "1016 GV"
 
 
+@pytest.mark.parametrize(("change", "marked"), [
+    ({"country": "ZZ"}, ("Country code", "ZZ is not a country code: use the two-letter ISO code, e.g. NL, FR, IT, GB.")),
+    ({"country": "uk"}, ("Country code", "uk is not a country code: use the two-letter ISO code, e.g. NL, FR, IT, GB.")),
+    ({"country": "US", "state": ""}, ("State / province", "Addresses in US need a state or province.")),
+    ({"country": "IT", "state": ""}, ("State / province", "Addresses in IT need a state or province.")),
+    ({"postcode": ""}, ("Postcode", "This field is required.")),
+])
+def test_address_with_a_wrong_country_state_or_postcode_is_refused_naming_the_field(client, store, change, marked):
+    # Given an order and support
+    order = desk_order(store)
+    user = staff("support")
+
+    # When support sends an address that passes the form but not the rules of its country
+    response = logged_in(client, user).post(action_url(order, "address"), {**POSTS["address"], **change})
+
+    # Then the page comes back with the message after the field's label, the field marked, and nothing written
+    assert response.status_code == 400
+    assert messages_of(response) == ["The address was not saved: correct the fields marked below."]
+    label, message = marked
+    assertContains(response, f'<p class="errornote">{label}: {message}</p>', html=True, status_code=400)
+    assertContains(response, '<ul class="errorlist"', status_code=400)
+    assertContains(response, message, count=2, status_code=400)  # at the field and in the list
+    assert_nothing_written(user, order)
+
+
+@pytest.mark.parametrize(("change", "shipping"), [
+    ({"country": "us", "state": "NY", "postcode": "10001", "city": "New York"}, ("US", "NY", "10001")),
+    ({"country": "IE", "state": "Dublin", "postcode": "", "city": "Dublin"}, ("IE", "Dublin", "")),  # no Eircode
+    ({"country": "XK", "postcode": "10000", "city": "Prishtina"}, ("XK", "", "10000")),  # WooCommerce's Kosovo
+])
+def test_address_accepted_by_the_rules_of_its_country(client, store, change, shipping):
+    order = desk_order(store)
+    user = staff("support")
+
+    response = logged_in(client, user).post(action_url(order, "address"), {**POSTS["address"], **change})
+
+    assert response.status_code == 302, messages_of(response)
+    order.refresh_from_db()
+    assert (order.shipping["country"], order.shipping["state"], order.shipping["postcode"]) == shipping
+    assert (order.country, order.state) == shipping[:2]
+    assert StorePush.objects.get().payload["shipping"]["country"] == shipping[0]
+
+
+def test_address_form_errors_name_the_fields_not_their_keys(client, store):
+    order = desk_order(store)
+    user = staff("support")
+
+    response = logged_in(client, user).post(action_url(order, "address"),
+                                            {**POSTS["address"], "city": "", "first_name": ""})
+
+    assert response.status_code == 400
+    assertContains(response, '<p class="errornote">First name: This field is required.</p>', html=True,
+                   status_code=400)
+    assertContains(response, '<p class="errornote">City: This field is required.</p>', html=True, status_code=400)
+    assertNotContains(response, "city: ", status_code=400)
+    assert_nothing_written(user, order)
+
+
 def test_refund_from_the_page_records_it_with_restock_and_reason(client, store):
     order = desk_order(store)
     user = staff("finance")
@@ -409,7 +488,29 @@ def test_over_shipping_from_the_page_is_refused_and_writes_nothing(client, store
 
     assert response.status_code == 400
     assert messages_of(response) == ["The shipment was not recorded."]
-    assertContains(response, "Between 0 and 3.", status_code=400)
+    # the message names the line, not our key for it
+    assertContains(response, '<p class="errornote">Photo mug: Between 0 and 3.</p>', html=True, status_code=400)
+    assertNotContains(response, f"quantity_{MUGS}:", status_code=400)
+    assert_nothing_written(user, order)
+
+
+def test_refused_shipment_names_the_fields_by_their_labels(client, store):
+    order = desk_order(store)
+    user = staff("operations")
+
+    response = logged_in(client, user).post(action_url(order, "tracking"), {
+        **POSTS["tracking"], "carrier": "", "tracking_link": "not a link", f"ship_{CANVAS}": "2"})
+
+    assert response.status_code == 400
+    notes = [" ".join(n.split()) for n in response.content.decode().split('<p class="errornote">')[1:]]
+    assert [n.split("</p>")[0] for n in notes] == [
+        "Carrier: This field is required.", "Tracking link: Enter a valid URL."]
+    assert_nothing_written(user, order)
+
+    # the carrier given, the service's own check of the lines names the line with its variation
+    response = client.post(action_url(order, "tracking"), {**POSTS["tracking"], f"ship_{CANVAS}": "2"})
+    assertContains(response, '<p class="errornote">Canvas print · Size: 30 × 40 cm: Between 0 and 1.</p>',
+                   html=True, status_code=400)
     assert_nothing_written(user, order)
 
 
@@ -444,13 +545,14 @@ def test_page_shows_lines_totals_refunds_and_the_timeline(client, store):
                    html=True)
     # the shipping, the totals and what was refunded so far
     assertContains(response, '<tr><th>Shipping: Flat rate</th><td class="num">4.90 EUR</td></tr>', html=True)
+    assertContains(response, '<tr><th>VAT AT (20 %)</th><td class="num">9.70 EUR + 0.98</td></tr>', html=True)
     assertContains(response, '<tr><th>Total tax</th><td class="num">10.68 EUR</td></tr>', html=True)
-    assertContains(response, '<tr class="grand"><th>Order total</th><td class="num">63.08 EUR</td></tr>', html=True)
+    assertContains(response, '<tr class="grand"><th>Order total</th><td class="num">64.08 EUR</td></tr>', html=True)
     assertContains(response, '<td class="num" id="refunded-so-far">−11.40 EUR</td>', html=True)
-    assertContains(response, '<tr><th>Net</th><td class="num">51.68 EUR</td></tr>', html=True)
+    assertContains(response, '<tr><th>Net</th><td class="num">52.68 EUR</td></tr>', html=True)
     refund_row = response.content.decode().split('<p class="refund">')[1].split("</p>")[0]
     assert " ".join(refund_row.split()) == (
-        "2026-11-21 09:01 · <strong>11.40 EUR</strong> · arrived broken · Waiting to be sent to WooCommerce "
+        "2026-11-21 10:01 CET · <strong>11.40 EUR</strong> · arrived broken · Waiting to be sent to WooCommerce "
         "· restocked · finance")
     # and the timeline, newest first: events with who did them, pushes with their state
     timeline = response.context["timeline"]
@@ -462,11 +564,106 @@ def test_page_shows_lines_totals_refunds_and_the_timeline(client, store):
         ("event", "Refunded", finance, "Staff", "11.40 EUR (1 × Photo mug) — arrived broken · restocked"),
         ("event", "Order received", None, "Import", "Order #17 received (Processing)"),
     ]
-    assertContains(response, '<time datetime="2026-11-21T09:04:00+00:00">2026-11-21 09:04</time>', html=True)
+    # the times in the store's timezone (Europe/Amsterdam), named: the order's, the timeline's
+    assertContains(response, "2026-11-01 11:17 CET · Shop ", count=1)
+    assertContains(response, '<time datetime="2026-11-21T09:04:00+00:00">2026-11-21 10:04 CET</time>', html=True)
     assertContains(response, '<span class="source">Failed · support</span>', html=True)
     assertContains(response, '<span class="source">Waiting to be sent · finance</span>', html=True)
     assertContains(response, '<span class="source">Staff · finance</span>', html=True)
     assertContains(response, "Retry in the outbox", count=1)
+
+
+def test_page_shows_billing_beside_shipping_and_links_to_the_shop(client):
+    # Given a shop (its URL with a trailing slash) and an order billed to a company, shipped to a person, with a
+    # line whose product WooCommerce no longer knows (product id 0)
+    store = StoreFactory(base_url="https://fotocadeau.example/")
+    order = desk_order(store)
+    order.billing = {**order.billing, "first_name": "Karl", "last_name": "Huber", "company": "Huber & Söhne GmbH",
+                     "address_1": "Ringstraße 5", "address_2": "Stiege 2", "postcode": "8010", "city": "Graz",
+                     "state": "", "country": "AT"}
+    order.save(update_fields=["billing"])
+    order.lines.filter(woo_line_id=CANVAS).update(product_id=0)
+    user = staff("support")
+
+    # When support opens the order page
+    response = logged_in(client, user).get(page_url(order))
+
+    # Then both addresses are shown, each under its heading
+    assertContains(response, '<address class="shipping-address">Anna Gruber<br>Hauptstraße 2<br>1010 Wien<br>AT'
+                             '</address>', html=True)
+    assertContains(response, '<address class="billing-address">Karl Huber<br>Huber &amp; Söhne GmbH<br>'
+                             'Ringstraße 5, Stiege 2<br>8010 Graz<br>AT</address>', html=True)
+    assertContains(response, "<h3>Billing address</h3>", html=True)
+    # a link to the order in the shop's admin (the classic URL: WooCommerce redirects it when HPOS is on)
+    assertContains(response, '<a href="https://fotocadeau.example/wp-admin/post.php?post=17&amp;action=edit" '
+                             'class="woo-edit" target="_blank" rel="noopener">Edit in WooCommerce</a>', html=True)
+    # and one to the product of each line that has one
+    assertContains(response, '<a href="https://fotocadeau.example/?p=11" class="woo-product" target="_blank" '
+                             'rel="noopener">View product</a>', html=True)
+    assertContains(response, "View product", count=1)
+
+
+def test_page_says_when_no_billing_address_was_given(client, store):
+    order = desk_order(store)
+    Order.objects.filter(pk=order.pk).update(billing={"email": "anna.gruber@example.at"})
+    user = staff("support")
+
+    response = logged_in(client, user).get(page_url(order))
+
+    assertContains(response, '<address class="billing-address"><span class="quiet">None given</span></address>',
+                   html=True)
+
+
+def test_timeline_says_who_reads_each_note_and_what_an_address_correction_changed(client, store):
+    # Given an order, and support adding a note to the customer, a private note, and correcting the address
+    order = desk_order(store)
+    user = staff("support")
+    logged_in(client, user)
+    client.post(action_url(order, "note"), POSTS["note"])
+    client.post(action_url(order, "note"), {"note": "Customer is a reseller."})
+    client.post(action_url(order, "address"), POSTS["address"])
+    changes = ("Last name: Gruber → de Vries · Address: Hauptstraße 2 → Prinsengracht 263 · Address line 2: — → "
+               "2e etage · Postcode: 1010 → 1016 GV · City: Wien → Amsterdam · Country code: AT → NL · "
+               "Phone: +49 30 100001 → +31 20 555 0101")
+
+    # When support opens the page
+    response = client.get(page_url(order))
+
+    # Then each note and its push say who reads it, and the correction says what changed, field by field
+    entries = [(e["kind"], e["label"], e["audience"], e["message"]) for e in response.context["timeline"]
+               if e["user"] == user]
+    assert sorted(entries) == sorted([
+        ("event", "Note added", "to the customer", "Called the customer: the photo comes tomorrow."),
+        ("push", "→ WooCommerce: Note", "to the customer", ""),
+        ("event", "Note added", "private", "Customer is a reseller."),
+        ("push", "→ WooCommerce: Note", "private", ""),
+        ("event", "Shipping address changed", "", changes),
+        ("push", "→ WooCommerce: Shipping address", "", ""),
+    ])
+    assertContains(response, '<span class="audience">to the customer</span>', count=2)
+    assertContains(response, '<span class="audience">private</span>', count=2)
+    assertContains(response, f'<div class="message">{changes}</div>', html=True)
+    # and the event keeps the same words for the record
+    assert OrderEvent.objects.get(type=EventType.ADDRESS_CHANGED).message == changes
+
+
+def test_timeline_shows_an_older_address_correction_from_its_data_in_the_staff_language(client, store):
+    # Given an address correction recorded before events said what changed (data only, no message)
+    order = desk_order(store)
+    OrderEvent.objects.create(order=order, type=EventType.ADDRESS_CHANGED, source=EventSource.STAFF,
+                              data={"before": {"city": "Wien", "postcode": "1010"},
+                                    "after": {"city": "Graz", "postcode": "1010"}})
+    user = staff("support")
+
+    # When support opens the page, in English and in Dutch
+    english = logged_in(client, user).get(page_url(order))
+    dutch = client.get(page_url(order), HTTP_ACCEPT_LANGUAGE="nl")
+
+    # Then the change is spelled out from the data, with the labels of the staff's language
+    assert [e["message"] for e in english.context["timeline"] if e["type"] == EventType.ADDRESS_CHANGED] == [
+        "City: Wien → Graz"]
+    assert [e["message"] for e in dutch.context["timeline"] if e["type"] == EventType.ADDRESS_CHANGED] == [
+        "Plaats: Wien → Graz"]
 
 
 # -- the order list ----------------------------------------------------------------------------------------
@@ -515,21 +712,68 @@ def test_list_page_of_100_rows_takes_at_most_10_queries(client, role, django_ass
     assertContains(cold, "Fotocadeau NL")
 
 
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+
+def test_only_indexed_columns_sort_and_each_sort_reads_its_index_order(client, store):
+    # Given orders in two statuses, the processing ones at different times
+    for woo_id, status, hour in [(3101, "processing", 9), (3102, "completed", 10), (3103, "processing", 11),
+                                 (3104, "completed", 8)]:
+        OrderFactory(store=store, woo_id=woo_id, status=status, created_at=datetime(2026, 11, 2, hour, tzinfo=UTC))
+    user = staff("operations")
+    logged_in(client, user)
+    columns = client.get(list_url()).context["cl"].list_display
+
+    def sorted_by(o):
+        response = client.get(list_url(f"o={o}"))
+        return (tuple(response.context["cl"].queryset.query.order_by),
+                [order.woo_id for order in response.context["cl"].result_list], response)
+
+    # When the list is sorted by status, one way and the other
+    status = columns.index("status_column")
+    up, up_rows, response = sorted_by(status)
+    down, down_rows, _response = sorted_by(f"-{status}")
+
+    # Then the sort is the status index in order (newest first within a status), or exactly reversed
+    assert up == ("status", "-created_at", "-id") and up_rows == [3102, 3104, 3103, 3101]
+    assert down == ("-status", "created_at", "id") and down_rows == [3101, 3103, 3104, 3102]
+    # and only the indexed columns offer a sort
+    for column in ("order_number", "status_column", "customer", "order_type", "submit_column"):
+        assertContains(response, f'class="sortable column-{column}')
+    for column in ("total_payment", "item_count", "countdown_column"):
+        assertContains(response, f'class="column-{column}"')
+        assertNotContains(response, f'sortable column-{column}')
+
+    # When a second column is added to the sort (the admin keeps the previous one), only the first counts
+    customer = columns.index("customer")
+    assert sorted_by(f"{status}.{customer}")[0] == ("status", "-created_at", "-id")
+    # When the order column is sorted oldest first, its tie-breaker follows
+    assert sorted_by(columns.index("order_number"))[0] == ("created_at", "id")
+    # When a crafted link sorts by total (no index), the list keeps its own order
+    total, total_rows, _response = sorted_by(columns.index("total_payment"))
+    assert total == ("-created_at", "-id") and total_rows == [3103, 3102, 3101, 3104]
+
+
 def filter_set():
-    """Six orders, each differing from the first in one filter only."""
+    """Six orders, each differing from the first in one filter only.
+
+    The stores are in Amsterdam (UTC+1 in November); the times are on the same side of the range's ends whether
+    the days are Amsterdam's (one store filtered) or UTC's (several stores): test_created_range_follows_* tell
+    the two apart.
+    """
     one, two = StoreFactory(slug="nl", name="Fotocadeau NL"), StoreFactory(slug="it", name="Regali Foto IT")
     base = {"store": one, "status": "processing", "order_type": OrderType.IN_APP,
             "submit_status": SubmitStatus.FAILED, "submit_error": "Printful: 503",
-            "created_at": datetime(2026, 11, 2, 9, 0, tzinfo=UTC)}
+            "created_at": datetime(2026, 11, 2, 9, 0, tzinfo=AMSTERDAM)}
     variants = {
         "match": {},
-        "late_on_the_last_day": {"created_at": datetime(2026, 11, 3, 23, 59, tzinfo=UTC)},
+        "late_on_the_last_day": {"created_at": datetime(2026, 11, 3, 23, 59, tzinfo=AMSTERDAM)},
         "other_store": {"store": two},
         "other_status": {"status": "on-hold"},
         "other_type": {"order_type": OrderType.AMAZON},
         "submitted": {"submit_status": SubmitStatus.SUBMITTED, "submit_error": ""},
-        "too_early": {"created_at": datetime(2026, 11, 1, 23, 59, tzinfo=UTC)},
-        "too_late": {"created_at": datetime(2026, 11, 4, 0, 0, tzinfo=UTC)},
+        "too_early": {"created_at": datetime(2026, 11, 1, 23, 59, tzinfo=AMSTERDAM)},
+        "too_late": {"created_at": datetime(2026, 11, 4, 1, 0, tzinfo=AMSTERDAM)},  # midnight UTC
     }
     orders = {name: OrderFactory(woo_id=2000 + i, **{**base, **change}) for i, (name, change) in
               enumerate(variants.items())}
@@ -564,6 +808,63 @@ def test_filters_combine(client, dropped, also):
     assert response.status_code == 200
     expected = ["match", "late_on_the_last_day", *also]
     assert listed(response) == sorted(orders[name].woo_id for name in expected)
+
+
+def late_evening_orders():
+    """Two stores, in Amsterdam and New York, each with an order late on 2 November local time (3 November in UTC),
+    and one early on 3 November UTC."""
+    amsterdam = StoreFactory(slug="nl", name="Fotocadeau NL", timezone="Europe/Amsterdam")
+    new_york = StoreFactory(slug="us", name="Photo Gifts US", timezone="America/New_York")
+    OrderFactory(store=amsterdam, woo_id=2101, created_at=datetime(2026, 11, 3, 0, 30, tzinfo=UTC))  # 01:30 CET
+    OrderFactory(store=new_york, woo_id=2102, created_at=datetime(2026, 11, 3, 2, 0, tzinfo=UTC))  # 21:00 EST, 2nd
+    OrderFactory(store=amsterdam, woo_id=2103, created_at=datetime(2026, 11, 2, 22, 30, tzinfo=UTC))  # 23:30 CET
+    return amsterdam, new_york
+
+
+def test_created_range_of_one_store_is_in_its_timezone_and_says_so(client):
+    # Given orders around midnight in two stores' zones
+    amsterdam, new_york = late_evening_orders()
+    user = staff("operations")
+    logged_in(client, user)
+
+    # When each store's list is filtered to 2 November
+    in_amsterdam = client.get(list_url(f"store__id__exact={amsterdam.pk}&created_at__since=2026-11-02"
+                                       "&created_at__until=2026-11-02"))
+    in_new_york = client.get(list_url(f"store__id__exact={new_york.pk}&created_at__since=2026-11-02"
+                                      "&created_at__until=2026-11-02"))
+
+    # Then the days are the store's, the filter says in which zone, and the times are shown in it, named
+    assert listed(in_amsterdam) == [2103]
+    assertContains(in_amsterdam, '<small class="help">Days in Europe/Amsterdam</small>', html=True)
+    assertContains(in_amsterdam, "<strong>#2103</strong><br><small>2026-11-02 23:30 CET</small>", html=True)
+    assert listed(in_new_york) == [2102]
+    assertContains(in_new_york, '<small class="help">Days in America/New_York</small>', html=True)
+    assertContains(in_new_york, "<strong>#2102</strong><br><small>2026-11-02 21:00 EST</small>", html=True)
+
+
+def test_created_range_over_several_stores_is_in_utc_and_says_so(client):
+    late_evening_orders()
+    user = staff("operations")
+
+    response = logged_in(client, user).get(list_url("created_at__since=2026-11-03&created_at__until=2026-11-03"))
+
+    assert listed(response) == [2101, 2102]
+    assertContains(response, '<small class="help">Days in UTC</small>', html=True)
+    assertContains(response, "<strong>#2101</strong><br><small>2026-11-03 00:30 UTC</small>", html=True)
+    assertContains(response, "<strong>#2102</strong><br><small>2026-11-03 02:00 UTC</small>", html=True)
+
+
+def test_a_single_store_lists_its_own_time_without_a_store_filter(client):
+    store = StoreFactory(slug="br", timezone="America/Sao_Paulo")
+    OrderFactory(store=store, woo_id=2201, created_at=datetime(2026, 11, 3, 2, 0, tzinfo=UTC))
+    user = staff("operations")
+
+    response = logged_in(client, user).get(list_url("created_at__since=2026-11-02&created_at__until=2026-11-02"))
+
+    # São Paulo has no common abbreviation: the offset is named as one from UTC
+    assert listed(response) == [2201]
+    assertContains(response, "<strong>#2201</strong><br><small>2026-11-02 23:00 UTC-03</small>", html=True)
+    assertContains(response, '<small class="help">Days in America/Sao_Paulo</small>', html=True)
 
 
 def test_failed_submission_shows_its_reason_on_hover(client, store):
@@ -634,6 +935,31 @@ def test_status_tabs_count_orders_per_status(client):
                    '<a href="?status=processing" class="active">Processing <span class="count">3</span></a>', html=True)
     assert [(t["label"], t["count"]) for t in one_store.context["status_tabs"]] == [
         ("All", 4), ("Processing", 2), ("Completed", 1), ("Awaiting print", 1)]
+
+
+def test_status_tabs_keep_the_other_filters_and_leave_the_page_number(client):
+    # Given orders in two statuses in two stores
+    one, two = StoreFactory(slug="nl"), StoreFactory(slug="it")
+    for i, (store, status) in enumerate([(one, "processing"), (one, "on-hold"), (two, "on-hold")]):
+        OrderFactory(store=store, woo_id=4100 + i, status=status, customer_name="Anna de Vries")
+    user = staff("operations")
+    query = (f"store__id__exact={one.pk}&q=vries&created_at__since=2026-11-01&created_at__until=2026-11-30"
+             "&o=1&status=processing&p=2")
+
+    # When page 2 of a store's processing orders, searched and within dates, is shown
+    response = logged_in(client, user).get(list_url(query))
+
+    # Then each tab links to the same list in its own status, from its first page
+    tabs = {t["label"]: parse_qs(t["url"].removeprefix("?")) for t in response.context["status_tabs"]}
+    kept = {"store__id__exact": [str(one.pk)], "q": ["vries"], "created_at__since": ["2026-11-01"],
+            "created_at__until": ["2026-11-30"], "o": ["1"]}
+    assert tabs == {"All": kept, "Processing": {**kept, "status": ["processing"]},
+                    "On hold": {**kept, "status": ["on-hold"]}}
+    on_hold = next(t["url"] for t in response.context["status_tabs"] if t["status"] == "on-hold")
+    assertContains(response, f'href="{on_hold.replace("&", "&amp;")}"')
+
+    # And following the tab lists the store's on-hold order only
+    assert listed(client.get(list_url(on_hold.removeprefix("?")))) == [4101]
 
 
 def test_status_filter_offers_every_custom_status_not_only_the_newest(client, store):
@@ -731,6 +1057,61 @@ def test_bulk_status_change_asks_then_applies_and_lists_the_refused(client, stor
     assert StorePush.objects.filter(created_by=user, payload={"status": "completed"}).count() == 2
 
 
+@pytest.mark.parametrize("action", ["bulk_change_status", "bulk_submit"])
+def test_bulk_action_over_more_orders_than_the_cap_is_refused_and_changes_nothing(client, store, monkeypatch,
+                                                                                  action):
+    # Given more orders than a bulk action takes, and operations
+    monkeypatch.setattr("fulfillment.admin.orders.BULK_LIMIT", 3)
+    bulk_orders(store)
+    user = staff("operations")
+
+    # When they select all of them (across pages) and apply the action
+    response = logged_in(client, user).post(list_url(), {
+        "action": action, "_selected_action": selected(Order.objects.all()[:1]), "select_across": "1",
+        "status": "completed", "apply": "Change status"}, follow=True)
+
+    # Then they are told to narrow the list, and nothing changed, was queued or written
+    assert messages_of(response) == [
+        "More than 3 orders are selected; a bulk action takes at most 3. Nothing was changed: narrow the list "
+        "(a status tab, a store, dates or a search) and run it again."]
+    assert list(Order.objects.order_by("woo_id").values_list("status", "submit_status")) == [
+        ("processing", ""), ("on-hold", ""), ("refunded", ""), ("processing", "")]
+    assert (OrderEvent.objects.count(), StorePush.objects.count()) == (0, 0)
+
+
+def test_bulk_status_change_of_all_within_the_cap_asks_for_exactly_those_orders(client, store, monkeypatch):
+    # Given as many orders in a filtered list as a bulk action takes, and one more outside the filter
+    monkeypatch.setattr("fulfillment.admin.orders.BULK_LIMIT", 3)
+    orders = bulk_orders(store)
+    Order.objects.filter(woo_id=7003).update(status="processing")
+    user = staff("operations")
+    logged_in(client, user)
+
+    # When operations select all the processing orders and choose "change status"
+    with CaptureQueriesContext(connection) as queries:
+        asked = client.post(list_url("status=processing"), {
+            "action": "bulk_change_status", "_selected_action": selected(orders[:1]), "select_across": "1",
+            "index": "0"})
+
+    # Then the page lists the three, carries their ids (not "select all" again) and counted nothing exactly
+    assert asked.status_code == 200
+    assertContains(asked, "Change the status of 3 orders:")
+    assert sorted(asked.context["orders"], key=lambda o: o.pk) == sorted(
+        [orders[0], orders[2], orders[3]], key=lambda o: o.pk)
+    assertContains(asked, '<input type="hidden" name="select_across" value="0">', html=True)
+    exact_counts = [q["sql"] for q in queries.captured_queries if '"__count"' in q["sql"] and "LIMIT" not in q["sql"]]
+    assert exact_counts == []  # the list's count stops at its cap; the action reads one id more than it takes
+
+    # When a fourth processing order arrives before they apply, the three they saw are changed, not the fourth
+    late = OrderFactory(store=store, woo_id=7005, status="processing")
+    applied = client.post(list_url("status=processing"), {
+        "action": "bulk_change_status", "_selected_action": [str(o.pk) for o in asked.context["orders"]],
+        "select_across": "0", "status": "on-hold", "apply": "Change status"}, follow=True)
+    assert messages_of(applied) == ["3 orders moved to On hold."]
+    assert dict(Order.objects.values_list("woo_id", "status")) == {
+        7001: "on-hold", 7002: "on-hold", 7003: "on-hold", 7004: "on-hold", late.woo_id: "processing"}
+
+
 def test_bulk_cancel_needs_the_confirmation(client, store):
     orders = bulk_orders(store)
     user = staff("operations")
@@ -790,6 +1171,33 @@ def test_export_csv_of_the_selection(client, store):
         ["7002", "7002", store.slug, "on-hold", "2026-11-01 10:00:00+00:00", "Ben Schmidt",
          "customer7002@example.com", "Wien", "", "AT", "40.08", "EUR", "Direct bank transfer", "1", "other", ""],
     ]
+
+
+def test_export_csv_neutralises_customer_text_a_spreadsheet_would_run_as_a_formula(client, store):
+    # Given orders whose customer typed formulas into the checkout fields
+    formulas = OrderFactory(store=store, woo_id=7101, customer_name='=HYPERLINK("http://evil.example","Anna")',
+                            customer_email="@SUM(1+1)@example.com", city="+31 Utrecht", state="-2+3",
+                            payment_method_title="\tcmd|' /C calc'!A0", total=Decimal("12.50"))
+    plain = OrderFactory(store=store, woo_id=7102, customer_name="Anna-Lena Maier", city="Graz",
+                         payment_method_title="PayPal")
+    carriage_return = OrderFactory(store=store, woo_id=7103, customer_name="\rcarriage", city="Linz")
+    user = staff("finance")
+
+    # When finance exports them
+    response = logged_in(client, user).post(list_url(), {
+        "action": "export_csv", "_selected_action": selected([formulas, plain, carriage_return]),
+        "index": "0", "select_across": "0"})
+
+    # Then every cell that starts like a formula starts with an apostrophe; other cells and numbers are unchanged
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode(), newline="")))
+    columns = rows[0]
+    by_number = {row[0]: dict(zip(columns, row)) for row in rows[1:]}
+    assert {k: by_number["7101"][k] for k in ("Customer", "Email", "City", "State", "Payment method", "Total")} == {
+        "Customer": '\'=HYPERLINK("http://evil.example","Anna")', "Email": "'@SUM(1+1)@example.com",
+        "City": "'+31 Utrecht", "State": "'-2+3", "Payment method": "'\tcmd|' /C calc'!A0", "Total": "12.50"}
+    assert {k: by_number["7102"][k] for k in ("Customer", "City", "Payment method", "Total")} == {
+        "Customer": "Anna-Lena Maier", "City": "Graz", "Payment method": "PayPal", "Total": "40.08"}
+    assert by_number["7103"]["Customer"] == "'\rcarriage"
 
 
 @pytest.mark.parametrize("role", ["support", "operations"])
@@ -858,12 +1266,14 @@ def test_dashboard_costs_the_same_queries_for_one_store_or_many(client, django_a
             AccountingExport.objects.create(order=order, store=store)
 
     add_store(1)
-    # stores, statuses, submission flags, pushes, orders per day, accounting exports
-    with django_assert_num_queries(6):
+    # stores, statuses (not in the tab counts' cache yet: counted, in one query for all the stores missing),
+    # submission flags, pushes, orders per day, accounting exports; on PostgreSQL one more: the table's size from
+    # its statistics (a small table is counted, not estimated)
+    with django_assert_num_queries(6 + on_postgres()):
         assert len(dashboard()) == 1
     for n in range(2, 8):
         add_store(n)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(6 + on_postgres()):
         rows = dashboard()
     assert [r["accounting"] for r in rows] == [{"open": 1, "failed": 0} if n % 2 else None for n in range(1, 8)]
 
@@ -874,6 +1284,66 @@ def test_dashboard_costs_the_same_queries_for_one_store_or_many(client, django_a
     with django_assert_max_num_queries(12):
         response = client.get(reverse("admin:index"))
     assert response.content.decode().count("open accounting exports") == 4
+
+
+def test_dashboard_takes_the_status_figures_from_the_tab_counts_and_groups_over_no_whole_table(client):
+    # Given two stores whose status counts the every-minute task has just counted
+    one, two = StoreFactory(slug="nl", name="Fotocadeau NL"), StoreFactory(slug="it", name="Regali Foto IT")
+    OrderFactory.create_batch(2, store=one, status="processing", order_type=OrderType.IN_APP)
+    OrderFactory(store=two, status="on-hold", submit_status=SubmitStatus.FAILED)
+    status_counts_refresh()
+    OrderFactory(store=one, status="completed")  # arrives after the count: the tabs show it within a minute
+
+    # When the dashboard is computed
+    with CaptureQueriesContext(connection) as queries:
+        rows = dashboard()
+
+    # Then its statuses are the list's tabs (the same cache), the flags are counted
+    assert [(r["store"].slug, r["by_status"], r["waiting"], r["failed_submissions"]) for r in rows] == [
+        ("nl", [("processing", 2)], 2, 0), ("it", [("on-hold", 1)], 0, 1)]
+    # with no GROUP BY of statuses and no query reading every order (each has a WHERE an index serves)
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert not [q for q in sql if '"fulfillment_order"."status" AS' in q]
+    on_orders = [q for q in sql if 'FROM "fulfillment_order"' in q]
+    assert len(on_orders) == 2 and all(" WHERE " in q for q in on_orders)  # the flags, the orders per day
+    assert len(sql) == 5  # stores, flags, pushes, orders per day, accounting exports
+
+
+def test_cached_dashboard_serves_every_language_with_no_group_by(client):
+    # Given a store with orders and the dashboard shown once (in English)
+    store = StoreFactory(slug="nl", name="Fotocadeau NL")
+    OrderFactory.create_batch(2, store=store, status="processing", order_type=OrderType.IN_APP,
+                              created_at=timezone.now() - timedelta(days=1))
+    logged_in(client, staff("operations"))
+    assert client.get(reverse("admin:index")).status_code == 200
+
+    # When staff open it in other languages
+    for language, waiting in [("nl", "wachten op productieopdracht"), ("fr", None), ("es", None), ("it", None)]:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE=language)
+
+        # Then the numbers come from the one cached copy, the words in their language
+        assert response.status_code == 200
+        assert not [q["sql"] for q in queries.captured_queries if "GROUP BY" in q["sql"]], language
+        assert response["Content-Language"] == language
+        html = response.content.decode()
+        assert "<strong>2</strong>" in html.split('id="dashboard"')[1]
+        if waiting:
+            assert f"<strong>2</strong> {waiting}" in html
+            assert "Fotocadeau NL: bestellingen per dag" in html
+
+
+@pytest.mark.postgres
+def test_dashboard_flags_are_read_from_the_partial_and_submit_status_indexes(db):
+    # Given the dashboard's flag query (on a small test table the planner would scan it: forbid that, to see
+    # whether the indexes can serve it at all)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = submission_flags().explain()
+
+    # Then PostgreSQL reads the partial index of waiting orders OR the submit status index, nothing else
+    assert "order_waiting_submission_idx" in plan and "order_submit_created_idx" in plan, plan
+    assert "BitmapOr" in plan and "Seq Scan" not in plan, plan
 
 
 def test_dashboard_is_not_shown_to_staff_without_a_role(client, store):

@@ -179,8 +179,13 @@ def test_update_shipping_address_writes_a_push_and_the_shop_gets_it(woo, woo_sto
     ({**NEW_ADDRESS, "first_name": "", "address_1": "  ", "postcode": None},
      {"first_name": "This field is required.", "address_1": "This field is required.",
       "postcode": "This field is required."}),
-    ({**NEW_ADDRESS, "country": "Netherlands"}, {"country": "Use the two-letter ISO country code, e.g. NL, FR, IT."}),
-    ({**NEW_ADDRESS, "country": "N1"}, {"country": "Use the two-letter ISO country code, e.g. NL, FR, IT."}),
+    ({**NEW_ADDRESS, "country": "Netherlands"},
+     {"country": "Netherlands is not a country code: use the two-letter ISO code, e.g. NL, FR, IT, GB."}),
+    ({**NEW_ADDRESS, "country": "N1"}, {"country": "N1 is not a country code: use the two-letter ISO code, e.g. NL, "
+                                                  "FR, IT, GB."}),
+    ({**NEW_ADDRESS, "country": "zz"}, {"country": "zz is not a country code: use the two-letter ISO code, e.g. NL, "
+                                                  "FR, IT, GB."}),
+    ({**NEW_ADDRESS, "country": "CA", "state": " "}, {"state": "Addresses in CA need a state or province."}),
     ({"city": "Amsterdam"},
      {"first_name": "This field is required.", "last_name": "This field is required.",
       "address_1": "This field is required.", "postcode": "This field is required.",
@@ -197,7 +202,7 @@ def test_incomplete_or_wrong_address_is_refused_per_field_and_writes_nothing(
         order_update_shipping_address(order=order, address=address, user=user)
 
     # Then each wrong field is named, and nothing is written or sent
-    assert str(raised.value) == "The address is not complete."
+    assert str(raised.value) == "The address was not saved: correct the fields marked below."
     assert raised.value.errors == errors
     order.refresh_from_db()
     assert (order.shipping, order.city, order.country) == (shipping, "Wien", "AT")

@@ -3,6 +3,7 @@
 import hashlib
 import io
 import zipfile
+from datetime import UTC, datetime
 
 import pytest
 from django.contrib.auth.models import Group
@@ -300,6 +301,19 @@ def test_the_order_page_says_why_a_failed_render_blocks_submission(client, order
 
     assert '<ul class="production-problems"><li>render failed: cannot read image photo.jpg</li></ul>' in html
     assert "Version 2 failed: cannot read image photo.jpg" in html
+
+
+def test_the_order_page_says_since_when_a_reprocess_runs_in_the_shop_time(client, ordered):
+    # Given a reprocess rendering since 09:15 UTC, in a shop in Amsterdam
+    order = ordered.order_line.order
+    user = staff("operations")
+    reprocess = Reprocess.objects.create(order=order, requested_by=user, reason="wrong photo")
+    Reprocess.objects.filter(pk=reprocess.pk).update(created_at=datetime(2026, 11, 21, 9, 15, tzinfo=UTC))
+    client.force_login(user)
+
+    html = client.get(order_url(order)).content.decode()
+
+    assert "Being reprocessed since 2026-11-21 10:15 CET (operations): wrong photo" in html
 
 
 def test_finance_sees_no_reprocess_and_cannot_post_one(client, ordered, django_capture_on_commit_callbacks):
