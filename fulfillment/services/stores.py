@@ -6,7 +6,7 @@ from fulfillment.models import Store
 
 
 def store_save(*, slug, base_url, consumer_key, consumer_secret, webhook_secret, name=None, timezone=None,
-               currency=None):
+               currency=None, language=None):
     """Create the store `slug` or update it; returns (store, created). Raises ValidationError."""
     with transaction.atomic():
         store = Store.objects.select_for_update().filter(slug=slug).first()
@@ -19,6 +19,8 @@ def store_save(*, slug, base_url, consumer_key, consumer_secret, webhook_secret,
             store.timezone = timezone
         if currency:
             store.currency = currency.upper()
+        if language:
+            store.language = language
         store.full_clean()
         store.save()
     return store, created

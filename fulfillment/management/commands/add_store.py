@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
@@ -16,6 +17,8 @@ class Command(BaseCommand):
         parser.add_argument("--name")
         parser.add_argument("--timezone", help="The shop's timezone, e.g. Europe/Amsterdam")
         parser.add_argument("--currency", help="ISO code, e.g. EUR")
+        parser.add_argument("--language", choices=[code for code, _name in settings.LANGUAGES],
+                            help="The language of the shop's customers (tracking notes are written in it)")
 
     def handle(self, *args, **options):
         try:
@@ -23,6 +26,7 @@ class Command(BaseCommand):
                 slug=options["slug"], base_url=options["url"], consumer_key=options["consumer_key"],
                 consumer_secret=options["consumer_secret"], webhook_secret=options["webhook_secret"],
                 name=options["name"], timezone=options["timezone"], currency=options["currency"],
+                language=options["language"],
             )
         except ValidationError as exc:
             raise CommandError("; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()))
