@@ -47,6 +47,7 @@ class EventType(models.TextChoices):
     NOTE_ADDED = "note_added", _("Note added")
     ADDRESS_CHANGED = "address_changed", _("Shipping address changed")
     REFUNDED = "refunded", _("Refunded")
+    REFUNDED_IN_WOO = "refunded_in_woocommerce", _("Refunded in WooCommerce")
     TRASHED = "trashed", _("Moved to trash in WooCommerce")
     RESTORED = "restored", _("Restored in WooCommerce")
     SHIPPED = "shipped", _("Shipment recorded")

@@ -4,6 +4,7 @@ from django.utils import translation
 
 from fulfillment.choices import ADDRESS_LABELS, EventSource, EventType, status_label
 from fulfillment.models import OrderEvent
+from fulfillment.money import quantize
 
 
 # These three take any object with the order's pk, number, status: the mirror passes what it wrote, not models.
@@ -65,6 +66,15 @@ def refund_event(refund, *, user):
                               + (f" — {refund.reason}" if refund.reason else "")
                               + (" · restocked" if refund.restock else ""),
                       data={"refund_id": refund.pk, "amount": str(refund.amount), "restock": refund.restock})
+
+
+def refunded_in_woo_event(refund, *, currency, source):
+    amount = quantize(refund.amount, currency)
+    return OrderEvent(order_id=refund.order_id, type=EventType.REFUNDED_IN_WOO, source=source,
+                      message=f"{amount} {currency} (WooCommerce refund {refund.woo_refund_id})"
+                              + (f" — {refund.reason}" if refund.reason else ""),
+                      data={"refund_id": refund.pk, "woo_refund_id": refund.woo_refund_id, "amount": str(amount),
+                            "currency": currency, "reason": refund.reason})
 
 
 def shipment_event(shipment, *, user, source=EventSource.STAFF):

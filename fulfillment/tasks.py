@@ -51,6 +51,13 @@ def dispatch_due_pushes():
     return pushes_dispatch(store_ids=store_ids) if store_ids else {}
 
 
+def fetch_refund_lines(order_ids, source="system"):
+    from fulfillment.services.refund_lines import refund_lines_fetch_orders
+
+    counts = refund_lines_fetch_orders(order_ids=order_ids, source=source)
+    return ", ".join(f"{n} {what}" for what, n in counts.items())
+
+
 def execute_submission(submission_id):
     from fulfillment.services.submissions import submission_execute
 

@@ -1,5 +1,6 @@
 """The order page of the admin: everything about one order, and the staff actions, each a service call."""
 
+import secrets
 from datetime import date
 
 from django.contrib import messages
@@ -18,11 +19,13 @@ from fulfillment.services.orders import (
     ADDRESS_FIELDS,
     OrderActionError,
     allowed_statuses,
+    clean_form_token,
     order_add_note,
     order_change_status,
     order_update_shipping_address,
 )
-from fulfillment.services.refunds import order_refund, refundable_items, refunded_so_far
+from fulfillment.services.refund_lines import refund_lines_refresh
+from fulfillment.services.refunds import NOT_COUNTING, order_refund, refundable_items, refunded_so_far
 from fulfillment.services.production import production_plan
 from fulfillment.services.submissions import (
     SubmissionError,
@@ -31,7 +34,7 @@ from fulfillment.services.submissions import (
     submission_cancel,
     submission_retry,
 )
-from fulfillment.services.tracking import shipment_add, shipped_quantities
+from fulfillment.services.tracking import left_to_ship, shipment_add, shipped_quantities
 from fulfillment.selectors import countdown_display
 
 # action name → (permission, handler method name)
@@ -126,7 +129,8 @@ class OrderPageMixin:
                       if k.startswith("quantity_") and k.split("_", 1)[1].isdigit()}
         refund = order_refund(order=order, amounts=amounts, quantities=quantities,
                               reason=request.POST.get("reason", ""), restock=request.POST.get("restock") == "on",
-                              api_refund=request.POST.get("api_refund") == "on", user=request.user)
+                              api_refund=request.POST.get("api_refund") == "on", user=request.user,
+                              token=request.POST.get("token", ""))
         return _("Refund of %(amount)s recorded; it is being sent to WooCommerce.") % {
             "amount": f"{quantize(refund.amount, order.currency)} {order.currency}"}
 
@@ -136,7 +140,7 @@ class OrderPageMixin:
                  if k.startswith("ship_") and k.split("_", 1)[1].isdigit()}
         shipment = shipment_add(order=order, carrier=data["carrier"], tracking_number=data["tracking_number"],
                                 tracking_link=data["tracking_link"], shipped_on=data["shipped_on"], lines=lines,
-                                user=request.user)
+                                user=request.user, token=request.POST.get("token", ""))
         return _("Shipment %(number)s recorded; the customer will get the tracking number.") % {
             "number": shipment.tracking_number}
 
@@ -189,6 +193,7 @@ class OrderPageMixin:
             item.quantity_error = (errors or {}).get(f"quantity_{item.id}", "") if failed_action == "refund" else ""
             item.amount_error = (errors or {}).get(f"amount_{item.id}", "") if failed_action == "refund" else ""
         shipped = shipped_quantities(order)
+        to_ship = left_to_ship(order, shipped)
         refunded = refunded_so_far(order)
         order_lines = list(order.lines.all())
         error_labels = {}
@@ -199,6 +204,11 @@ class OrderPageMixin:
             # The shipment's quantities are keyed by line: name the line, as it reads in the table above.
             error_labels.update({f"quantity_{line.woo_line_id}": " · ".join(p for p in (line.name, line.variation) if p)
                                  for line in order_lines})
+        lines_pending = any(r.lines_pending and r.state not in NOT_COUNTING for r in order.refunds.all())
+        if lines_pending:
+            # Quantities of a refund made in WooCommerce are not known yet: ask for them now rather than wait for the
+            # mirror's next write of the order (the first fetch may have found the shop down).
+            refund_lines_refresh(order=order)
         shipping_initial = {name: order.shipping.get(name, "") for name in ADDRESS_FIELDS}
         plan = production_plan(order, list(order.store.providers.filter(active=True).order_by("priority", "pk")))
         context = {
@@ -212,11 +222,15 @@ class OrderPageMixin:
             "order": order,
             "woo_order_url": order.store.woo_order_admin_url(order.woo_id),
             "lines": [
-                {"line": line, "shipped": shipped.get(line.woo_line_id, 0),
-                 "to_ship": max(line.quantity - shipped.get(line.woo_line_id, 0), 0)}
+                {"line": line, "shipped": shipped.get(line.woo_line_id, 0), "to_ship": to_ship[line.woo_line_id]}
                 for line in order_lines
             ],
             "items": items,
+            "refund_lines_pending": lines_pending,
+            # One-time tokens: the same form posted twice makes one refund or shipment. A form shown again after
+            # an error keeps its token (nothing was made with it), so correcting and sending it still works once.
+            "refund_token": _form_token(posted, failed_action == "refund"),
+            "tracking_token": _form_token(posted, failed_action == "tracking"),
             "decimals": currency_decimals(order.currency),
             "refunded": quantize(refunded, order.currency),
             "remaining": quantize(order.total - refunded, order.currency),
@@ -238,3 +252,11 @@ class OrderPageMixin:
             },
         }
         return TemplateResponse(request, "admin/fulfillment/order/order_page.html", context, status=status)
+
+
+def _form_token(posted, same_form):
+    try:
+        token = clean_form_token((posted or {}).get("token", "") if same_form else "")
+    except OrderActionError:
+        token = ""  # a mangled token shown again would refuse the form for ever
+    return token or secrets.token_urlsafe(16)

@@ -46,7 +46,7 @@ class StoreAdmin(admin.ModelAdmin):
     readonly_fields = ("sync_watermark", "last_sync_at", "last_sync_error", "sync_failing_since", "last_webhook_at",
                        "webhook_url", "health", "sync_failures")
     fieldsets = (
-        (None, {"fields": ("name", "slug", "base_url", "timezone", "currency")}),
+        (None, {"fields": ("name", "slug", "base_url", "timezone", "currency", "language")}),
         (_("WooCommerce keys"), {"fields": (*SECRET_FIELDS, "query_string_auth")}),
         (_("Order desk"), {"fields": ("auto_submit_minutes", "complete_when_shipped", "has_shipment_tracking",
                                       "allow_gateway_refunds")}),

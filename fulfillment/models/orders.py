@@ -168,9 +168,13 @@ class Refund(models.Model):
     state = models.CharField(max_length=16, choices=RefundState.choices, default=RefundState.MIRRORED)
     restock = models.BooleanField(_("restock"), default=False)
     api_refund = models.BooleanField(_("through the payment gateway"), default=False)
-    # What a refund made here covers: [{"line_id": woo line id, "quantity": n, "amount": "x", "tax": "y"}],
-    # shipping and fee lines included (quantity 0). Mirrored refunds carry no breakdown.
+    # What the refund covers: [{"line_id": woo line id, "quantity": n, "amount": "x", "tax": "y"}], shipping and
+    # fee lines included (quantity 0). A refund made in WooCommerce comes without them in the order's JSON: they
+    # are fetched from its refunds list afterwards, and until then `lines_pending` says its quantities are unknown.
     lines = models.JSONField(default=list, blank=True)
+    lines_pending = models.BooleanField(_("line quantities still being fetched"), default=False)
+    # The one-time token of the form that made it: the same form posted twice is answered with this refund.
+    token = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -180,6 +184,8 @@ class Refund(models.Model):
                 condition=models.Q(woo_refund_id__isnull=False),
                 name="refund_unique_order_woo_id",
             ),
+            models.UniqueConstraint(fields=["order", "token"], condition=~models.Q(token=""),
+                                    name="refund_unique_order_token"),
         ]
 
     def __str__(self):

@@ -15,6 +15,8 @@ class Shipment(models.Model):
     lines = models.JSONField(default=list, blank=True)
     woo_tracking_id = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # The one-time token of the form that recorded it: the same form posted twice is answered with this shipment.
+    token = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -23,6 +25,8 @@ class Shipment(models.Model):
         ordering = ["shipped_on", "id"]
         constraints = [
             models.UniqueConstraint(fields=["order", "carrier", "tracking_number"], name="shipment_unique_tracking"),
+            models.UniqueConstraint(fields=["order", "token"], condition=~models.Q(token=""),
+                                    name="shipment_unique_order_token"),
         ]
         indexes = [models.Index(fields=["tracking_number"], name="shipment_tracking_idx")]
 

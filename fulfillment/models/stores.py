@@ -1,6 +1,7 @@
 from datetime import timedelta
 from zoneinfo import available_timezones
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
@@ -39,6 +40,11 @@ class Store(models.Model):
     )
     timezone = models.CharField(_("shop timezone"), max_length=64, default="UTC", validators=[validate_timezone])
     currency = models.CharField(_("currency"), max_length=3, default="EUR")
+    language = models.CharField(
+        _("shop language"), max_length=8, choices=settings.LANGUAGES, default="en",
+        help_text=_("What the shop's customers read: texts the back-office writes to them (tracking notes) use it, "
+                    "whatever the language of the staff member."),
+    )
 
     # Reconcile bookkeeping: orders modified after the watermark are asked for on the next run.
     sync_watermark = models.DateTimeField(_("sync watermark"), null=True, blank=True)

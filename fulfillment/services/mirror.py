@@ -1,17 +1,19 @@
 """Writing WooCommerce's orders into the mirror: one bulk upsert for a batch, never a query per order."""
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db import DataError, transaction
-from django.db.models import Case, DateTimeField, Value, When
+from django.db.models import Case, DateTimeField, Q, Value, When
 from django.utils import timezone
 
 from accounting.services.exports import exports_follow_orders
 from fulfillment import bulk, events
-from fulfillment.choices import EventSource
+from fulfillment.choices import EventSource, RefundState
 from fulfillment.integrations.woocommerce.mapping import MappingError, map_order, parse_gmt
 from fulfillment.models import Order, OrderEvent, OrderLine, Refund
+from fulfillment.queue import enqueue
 from fulfillment.services.countdown import countdowns_follow_status
 from projects.services.ordering import projects_link_order_lines
 
@@ -26,6 +28,9 @@ MIRROR_FIELDS = [
     "discount_total", "discount_tax", "refunded_total", "payment_method", "payment_method_title",
     "transaction_id", "item_count", "order_type", "raw", "raw_hash", "trashed",
 ]
+# Orders per task fetching the lines of refunds made in WooCommerce: one request each, so a slow shop keeps a task
+# well inside the worker's timeout, and a page of 100 orders queues a handful of tasks, not one per order.
+REFUND_LINES_CHUNK = 20
 LINE_FIELDS = [
     "name", "product_id", "variation_id", "sku", "variation", "quantity", "price", "subtotal", "subtotal_tax",
     "total", "total_tax", "image_src", "project_ref", "meta",
@@ -161,13 +166,14 @@ def _upsert_mapped(store, mapped, source, read_at=None):
         raced = {o.woo_id for o in to_write if not written[o.woo_id][1] and o.woo_id not in existing}
         saved = {o.woo_id: _written(o, written[o.woo_id][0]) for o in to_write}
         _upsert_lines(to_write, saved, all_new=all(inserted for _, inserted in written.values()))
-        _upsert_refunds(to_write, saved)
-        _write_events([o for o in to_write if o.woo_id not in raced], saved, existing, source)
+        refund_events, refund_lines_to_fetch = _upsert_refunds(to_write, saved, source)
+        _write_events([o for o in to_write if o.woo_id not in raced], saved, existing, source, refund_events)
         # Lines made in our editor carry the project's id: the project learns its order and is rendered for print.
         projects_link_order_lines(
             store=store, refs={line.fields["project_ref"] for o in to_write for line in o.lines} - {""})
         _follow_countdowns([o for o in to_write if o.woo_id not in raced], saved, existing, source)
         exports_follow_orders(order_ids=[o.pk for o in saved.values()])
+        _queue_refund_lines(refund_lines_to_fetch, source)
     return result
 
 
@@ -250,30 +256,57 @@ def _upsert_lines(mapped_orders, saved, *, all_new):
         OrderLine.objects.filter(pk__in=gone).delete()
 
 
-def _upsert_refunds(mapped_orders, saved):
-    known = {
-        (order_id, woo_refund_id): (pk, amount, reason)
-        for pk, order_id, woo_refund_id, amount, reason in Refund.objects.filter(
-            order_id__in=[o.pk for o in saved.values()], woo_refund_id__isnull=False
-        ).values_list("pk", "order_id", "woo_refund_id", "amount", "reason")
-    }
-    new, changed = [], []
+def _upsert_refunds(mapped_orders, saved, source):
+    """New refunds (made in WooCommerce) and changed ones; returns (their events, orders whose lines to fetch).
+
+    The order's JSON gives a refund's id, reason and total only: its lines (what quantities it took back) are
+    fetched from the order's refunds list by a task after the commit.
+    """
+    known, in_flight, lines_unknown = {}, defaultdict(list), set()
+    for pk, order_id, woo_refund_id, amount, reason, state, lines_pending in Refund.objects.filter(
+        Q(woo_refund_id__isnull=False) | Q(state=RefundState.PENDING), order_id__in=[o.pk for o in saved.values()]
+    ).values_list("pk", "order_id", "woo_refund_id", "amount", "reason", "state", "lines_pending"):
+        if woo_refund_id is None:
+            in_flight[order_id].append(amount)
+        else:
+            known[(order_id, woo_refund_id)] = (pk, amount, reason)
+            if lines_pending:
+                lines_unknown.add(order_id)  # an earlier fetch did not get through: try again
+    new, changed, currency_of = [], [], {}
     for mapped in mapped_orders:
         order = saved[mapped.woo_id]
         for refund in mapped.refunds:
             current = known.get((order.pk, refund.woo_refund_id))
             if current is None:
+                # Dated from the order's change until the refunds list gives the refund's own date.
                 new.append(Refund(order_id=order.pk, woo_refund_id=refund.woo_refund_id, amount=refund.amount,
-                                  reason=refund.reason, created_at=order.modified_at))
+                                  reason=refund.reason, created_at=order.modified_at, lines_pending=True))
+                currency_of[order.pk] = mapped.fields["currency"]
             elif (current[1], current[2]) != (refund.amount, refund.reason):
                 changed.append(Refund(pk=current[0], amount=refund.amount, reason=refund.reason))
     if new:
         Refund.objects.bulk_create(new)
     if changed:
         Refund.objects.bulk_update(changed, ["amount", "reason"])
+    rows = []
+    for refund in new:
+        lookalikes = in_flight.get(refund.order_id, [])
+        if refund.amount in lookalikes:
+            # A refund of ours WooCommerce made before its answer reached us (a timeout) looks like this: no
+            # "refunded in WooCommerce" yet. The lines' fetch reads our id in its meta and tells which it is.
+            lookalikes.remove(refund.amount)
+            continue
+        rows.append(events.refunded_in_woo_event(refund, currency=currency_of[refund.order_id], source=source))
+    return rows, {r.order_id for r in new} | lines_unknown
 
 
-def _write_events(mapped_orders, saved, existing, source):
+def _queue_refund_lines(order_ids, source):
+    ids = sorted(order_ids)
+    for start in range(0, len(ids), REFUND_LINES_CHUNK):
+        enqueue("fulfillment.tasks.fetch_refund_lines", ids[start:start + REFUND_LINES_CHUNK], EventSource(source).value)
+
+
+def _write_events(mapped_orders, saved, existing, source, refund_events):
     rows = []
     for mapped in mapped_orders:
         order = saved[mapped.woo_id]
@@ -285,6 +318,7 @@ def _write_events(mapped_orders, saved, existing, source):
             rows.append(events.status_changed_event(order, before=before.status, after=order.status, source=source))
         if before.trashed != order.trashed:
             rows.append(events.trashed_event(order, source=source, trashed=order.trashed))
+    rows += refund_events  # after the order's own: the timeline shows them as what happened next
     bulk.upsert(OrderEvent, [
         {"order_id": e.order_id, "type": e.type, "source": e.source, "user_id": e.user_id, "message": e.message,
          "data": e.data} for e in rows

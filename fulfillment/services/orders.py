@@ -40,6 +40,23 @@ class OrderActionError(ValueError):
         self.errors = errors or {}
 
 
+FORM_TOKEN_MAX = 64
+
+
+def clean_form_token(token):
+    """The one-time token a form was rendered with ("" when the form had none); OrderActionError if malformed.
+
+    A form posted twice (a double click, a reload of the answer) carries the same token: the service answers the
+    second post with what the first one made. Pages rendered before forms had tokens post none, and are served
+    as before.
+    """
+    token = str(token or "").strip()
+    if len(token) > FORM_TOKEN_MAX or not all(c.isascii() and (c.isalnum() or c in "-_") for c in token):
+        raise OrderActionError(_("This form is out of date: reload the page and fill it in again."),
+                               {"__all__": _("This form is out of date: reload the page and fill it in again.")})
+    return token
+
+
 def allowed_statuses(order):
     """The statuses staff may move this order to."""
     if order.trashed:

@@ -3,16 +3,18 @@
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounting.services.exports import exports_follow_orders
 from fulfillment import events
 from fulfillment.choices import EventSource, OrderStatus, PushKind, RefundState
 from fulfillment.models import Order, Refund
 from fulfillment.money import currency_decimals, quantize
-from fulfillment.services.orders import OrderActionError
+from fulfillment.services.countdown import countdowns_follow_status
+from fulfillment.services.orders import OrderActionError, clean_form_token
 from fulfillment.services.outbox import push_create
 
 # Refunds that no longer count against what remains: WooCommerce refused them.
@@ -85,6 +87,21 @@ def refundable_items(order):
     return items
 
 
+def refunded_quantities(order):
+    """{woo line id: items refunded so far} over the refunds that count (lines still being fetched count 0)."""
+    refunded = {}
+    for refund in order.refunds.exclude(state__in=NOT_COUNTING):
+        for part in refund.lines:
+            if part.get("line_id") is not None and part.get("quantity"):
+                refunded[part["line_id"]] = refunded.get(part["line_id"], 0) + int(part["quantity"])
+    return refunded
+
+
+def refund_lines_pending(order):
+    """Whether a refund made in WooCommerce still has unknown line quantities (they are being fetched)."""
+    return order.refunds.filter(lines_pending=True).exclude(state__in=NOT_COUNTING).exists()
+
+
 def refunded_so_far(order):
     return order.refunds.exclude(state__in=NOT_COUNTING).aggregate(s=Sum("amount"))["s"] or Decimal("0")
 
@@ -112,24 +129,41 @@ def parse_amount(text, currency, field, errors):
     return amount
 
 
-def order_refund(*, order, amounts, quantities, reason, restock, user, api_refund=False):
-    """Refund parts of an order (amount and quantity per item id), record it and push it to WooCommerce."""
+def order_refund(*, order, amounts, quantities, reason, restock, user, api_refund=False, token=""):
+    """Refund parts of an order (amount and quantity per item id), record it and push it to WooCommerce.
+
+    `token` is the refund form's one-time token: the same form posted again is answered with the refund it made.
+    """
+    token = clean_form_token(token)
     with transaction.atomic():
         order = Order.objects.select_for_update().select_related("store").get(pk=order.pk)
+        # Under the order's lock: a second post of the same form waits for the first and then finds its refund
+        # (before validating, as what it asks no longer fits once the first is made).
+        already = order.refunds.filter(token=token).first() if token else None
+        if already is not None:
+            return already
         items = {item.id: item for item in refundable_items(order)}
-        errors, parts, total = {}, [], Decimal("0")
+        quantities_unknown = refund_lines_pending(order)
+        errors, parts, restock_only, total = {}, [], [], Decimal("0")
         for item_id, item in items.items():
-            amount = parse_amount(amounts.get(item_id), order.currency, f"amount_{item_id}", errors)
+            amount_text = str(amounts.get(item_id) or "").strip()
+            amount = parse_amount(amount_text, order.currency, f"amount_{item_id}", errors)
             quantity_text = str(quantities.get(item_id) or "0").strip()
             if not quantity_text.isdigit():
                 errors[f"quantity_{item_id}"] = _("Enter a whole number of items, 0 or more.")
                 continue
             quantity = int(quantity_text)
-            if quantity > item.remaining_quantity:
+            if quantity and item.kind == "product" and quantities_unknown:
+                # Which items a refund made in WooCommerce took back is not known yet: any quantity could be
+                # one too many.
+                errors[f"quantity_{item_id}"] = _("The quantities of a refund made in WooCommerce are still being "
+                                                  "fetched: refund an amount only, or try again in a minute.")
+            elif quantity > item.remaining_quantity:
                 errors[f"quantity_{item_id}"] = _("Only %(n)s left to refund on this line.") % {
                     "n": item.remaining_quantity}
-            elif quantity and not amount and f"amount_{item_id}" not in errors:
-                # The last units take what is left of the line: rounding each unit must not strand a cent.
+            elif quantity and not amount_text and f"amount_{item_id}" not in errors:
+                # A blank amount refunds the items at their price. The last units take what is left of the line:
+                # rounding each unit must not strand a cent.
                 amount = quantize(item.remaining_amount if quantity == item.remaining_quantity
                                   else item.unit_amount * quantity, order.currency)
             if amount > item.remaining_amount:
@@ -138,6 +172,19 @@ def order_refund(*, order, amounts, quantities, reason, restock, user, api_refun
             if amount or quantity:
                 parts.append((item, quantity, amount))
                 total += amount
+            if quantity and amount_text and not amount and not {f"amount_{item_id}", f"quantity_{item_id}"} & set(errors):
+                restock_only.append(item)
+        # An amount of 0 typed beside a quantity returns no money for those items and only puts them back in
+        # stock: it needs the restock, and money refunded on another line (WooCommerce refuses a refund of 0).
+        for item in restock_only:
+            if not restock:
+                errors[f"amount_{item.id}"] = _("An amount of 0 only puts the items back in stock: tick \"Restock "
+                                                "refunded items\", or leave the amount blank to refund them at "
+                                                "their price.")
+            elif total <= 0:
+                errors[f"amount_{item.id}"] = _("An amount of 0 only puts the items back in stock, and a refund must "
+                                                "return some money: refund an amount on this or another line, or "
+                                                "leave it blank to refund the items at their price.")
         if api_refund and not order.store.allow_gateway_refunds:
             errors["api_refund"] = _("This store does not allow refunds through the payment gateway.")
         remaining = order.total - refunded_so_far(order)
@@ -150,11 +197,20 @@ def order_refund(*, order, amounts, quantities, reason, restock, user, api_refun
         if errors:
             raise OrderActionError(_("The refund was not made."), errors)
 
-        refund = Refund.objects.create(
-            order=order, amount=total, reason=(reason or "").strip(), created_at=timezone.now(), created_by=user,
-            state=RefundState.PENDING, restock=bool(restock), api_refund=bool(api_refund),
-            lines=[_part(item, quantity, amount, order.currency) for item, quantity, amount in parts],
-        )
+        try:
+            with transaction.atomic():
+                refund = Refund.objects.create(
+                    order=order, amount=total, reason=(reason or "").strip(), created_at=timezone.now(),
+                    created_by=user, state=RefundState.PENDING, restock=bool(restock), api_refund=bool(api_refund),
+                    lines=[_part(item, quantity, amount, order.currency) for item, quantity, amount in parts],
+                    token=token,
+                )
+        except IntegrityError:
+            # The order's lock makes a second post wait for the first; the constraint is the last word all the same.
+            already = order.refunds.filter(token=token).first() if token else None
+            if already is None:
+                raise
+            return already
         events.refund_event(refund, user=user).save()
         payload = {"refund_id": refund.pk}
         if total == remaining and order.status != OrderStatus.REFUNDED:
@@ -166,17 +222,25 @@ def order_refund(*, order, amounts, quantities, reason, restock, user, api_refun
     return refund
 
 
+def _follow_status(order, *, before, source):
+    # What any status change drives: the automatic-submission countdown (a refunded order must not be sent to
+    # production) and the accounting export. WooCommerce's later webhook brings no change to trigger them.
+    countdowns_follow_status(changes=[(order.pk, before, order.status)], source=source)
+    exports_follow_orders(order_ids=[order.pk])
+
+
 def _mark_refunded(order, *, user, source):
     before, order.status = order.status, OrderStatus.REFUNDED
     order.save(update_fields=["status"])
     events.status_changed_event(order, before=before, after=order.status, source=source, user=user,
                                 note=_("fully refunded")).save()
+    _follow_status(order, before=before, source=source)
 
 
 def _part(item, quantity, amount, currency):
     tax = quantize(amount * item.tax / item.total, currency) if item.total else Decimal("0")
     return {"line_id": item.id, "kind": item.kind, "name": item.name, "quantity": quantity,
-            "amount": str(amount), "tax": str(tax), "tax_rate_id": item.tax_rate_id}
+            "amount": str(quantize(amount, currency)), "tax": str(tax), "tax_rate_id": item.tax_rate_id}
 
 
 def refund_request_body(refund):
@@ -228,6 +292,7 @@ def refund_mark_failed(*, push):
         order.save(update_fields=["status"])
         events.status_changed_event(order, before=OrderStatus.REFUNDED, after=before, source=EventSource.PUSH,
                                     note=_("WooCommerce refused the refund")).save()
+        _follow_status(order, before=OrderStatus.REFUNDED, source=EventSource.PUSH)
 
 
 def refund_requeue(*, push, user):

@@ -6,7 +6,7 @@ from fulfillment.models import Store
 
 
 def store_save(*, slug, base_url, consumer_key, consumer_secret, webhook_secret, name=None, timezone=None,
-               currency=None, query_string_auth=None):
+               currency=None, query_string_auth=None, language=None):
     """Create the store `slug` or update it; returns (store, created). Raises ValidationError.
 
     Settings given as None keep the stored value (a new store takes the default).
@@ -24,6 +24,8 @@ def store_save(*, slug, base_url, consumer_key, consumer_secret, webhook_secret,
             store.currency = currency.upper()
         if query_string_auth is not None:
             store.query_string_auth = query_string_auth
+        if language:
+            store.language = language
         store.full_clean()
         store.save()
     return store, created

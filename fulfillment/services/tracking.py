@@ -4,14 +4,16 @@ from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from fulfillment import events
 from fulfillment.choices import EventSource, OrderStatus, PushKind
 from fulfillment.models import Order, Shipment
-from fulfillment.services.orders import OrderActionError, order_change_status
+from fulfillment.services.orders import OrderActionError, clean_form_token, order_change_status
 from fulfillment.services.outbox import push_create
+from fulfillment.services.refunds import refunded_quantities
 
 COMPLETABLE = (OrderStatus.PROCESSING, OrderStatus.ON_HOLD)
 
@@ -25,7 +27,22 @@ def shipped_quantities(order):
     return shipped
 
 
+def left_to_ship(order, shipped=None):
+    """{woo line id: items still to ship}: ordered, less what has shipped and what was refunded."""
+    shipped = shipped_quantities(order) if shipped is None else shipped
+    refunded = refunded_quantities(order)
+    return {line.woo_line_id: max(line.quantity - shipped.get(line.woo_line_id, 0)
+                                  - refunded.get(line.woo_line_id, 0), 0)
+            for line in order.lines.all()}
+
+
 def customer_tracking_note(shipment):
+    """The note the customer gets, in the shop's language (not the language of whoever recorded the parcel)."""
+    with translation.override(shipment.order.store.language):
+        return _tracking_note(shipment)
+
+
+def _tracking_note(shipment):
     note = _("Your order has shipped with %(carrier)s. Tracking number: %(number)s.") % {
         "carrier": shipment.carrier, "number": shipment.tracking_number}
     if shipment.tracking_link:
@@ -45,12 +62,14 @@ def tracking_request_body(shipment):
 
 
 def shipment_add(*, order, carrier, tracking_number, tracking_link="", shipped_on=None, lines=None, user=None,
-                 source=EventSource.STAFF):
+                 source=EventSource.STAFF, token=""):
     """Record a parcel (lines: {woo line id: quantity}; None = everything not shipped yet) and tell WooCommerce.
 
     The customer always gets a note with carrier, number and link; shops with the Shipment Tracking extension
-    also get a tracking item; the order completes when everything has shipped (store setting).
+    also get a tracking item; the order completes when everything has shipped or been refunded (store setting).
+    `token` is the shipment form's one-time token: the same form posted again is answered with its shipment.
     """
+    token = clean_form_token(token)
     carrier, tracking_number, tracking_link = (carrier or "").strip(), (tracking_number or "").strip(), \
         (tracking_link or "").strip()
     errors = {}
@@ -65,8 +84,12 @@ def shipment_add(*, order, carrier, tracking_number, tracking_link="", shipped_o
             errors["tracking_link"] = _("Enter a full http(s) link.")
     with transaction.atomic():
         order = Order.objects.select_for_update().select_related("store").get(pk=order.pk)
-        shipped = shipped_quantities(order)
-        remaining = {line.woo_line_id: line.quantity - shipped.get(line.woo_line_id, 0) for line in order.lines.all()}
+        # Under the order's lock, before any check: the first post of the same form has recorded the parcel, and
+        # its tracking number would now be refused as a duplicate.
+        already = order.shipments.filter(token=token).first() if token else None
+        if already is not None:
+            return already
+        remaining = left_to_ship(order)
         wanted = {k: v for k, v in remaining.items() if v > 0} if lines is None else lines
         parts = []
         for line_id, quantity in wanted.items():
@@ -89,9 +112,17 @@ def shipment_add(*, order, carrier, tracking_number, tracking_link="", shipped_o
         if errors:
             raise OrderActionError(_("The shipment was not recorded."), errors)
 
-        shipment = Shipment.objects.create(order=order, carrier=carrier, tracking_number=tracking_number,
-                                           tracking_link=tracking_link, shipped_on=shipped_on or date.today(),
-                                           lines=parts, created_by=user)
+        try:
+            with transaction.atomic():
+                shipment = Shipment.objects.create(order=order, carrier=carrier, tracking_number=tracking_number,
+                                                   tracking_link=tracking_link, shipped_on=shipped_on or date.today(),
+                                                   lines=parts, created_by=user, token=token)
+        except IntegrityError:
+            # The order's lock makes a second post wait for the first; the constraint is the last word all the same.
+            already = order.shipments.filter(token=token).first() if token else None
+            if already is None:
+                raise
+            return already
         events.shipment_event(shipment, user=user, source=source).save()
         if order.store.has_shipment_tracking:
             push_create(order=order, kind=PushKind.TRACKING, payload={"shipment_id": shipment.pk}, user=user)

@@ -1,34 +1,66 @@
-// Order page: the refund total as staff type, and a confirmation before cancelling an order.
+// Order page: the refund total as staff type, a confirmation before cancelling an order, and forms that cannot be
+// sent twice by a double click.
 document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("refund-form");
   if (form) {
     const decimals = parseInt(form.dataset.decimals || "2", 10);
     const total = document.getElementById("refund-total");
-    const amounts = [...form.querySelectorAll(".refund-amount")];
-    const touched = new Set();
+    const amountOf = (item) => form.querySelector(`.refund-amount[data-item="${item}"]`);
+    const qtyOf = (item) => form.querySelector(`.refund-qty[data-item="${item}"]`);
+    const count = (qty) => (qty && !qty.disabled ? parseInt(qty.value || "0", 10) || 0 : 0);
+    // What the server refunds for a blank amount beside a quantity: the items at their price, and the last ones
+    // what is left of the line (so that rounding each unit strands no cent).
+    const atPrice = (qty, amount) => {
+      const n = count(qty);
+      if (!n) return "";
+      const left = parseInt(qty.dataset.left || "0", 10);
+      const value = n === left ? parseFloat(amount.dataset.max) : parseFloat(qty.dataset.unit) * n;
+      return (Math.round(value * 10 ** decimals + 1e-6) / 10 ** decimals).toFixed(decimals);
+    };
+    // An amount filled in from the quantity follows the quantity; one staff typed (0 included: restock only) stays.
+    const filled = new Map();
     const recompute = () => {
       let sum = 0;
-      for (const input of amounts) {
-        const value = parseFloat((input.value || "0").replace(",", "."));
+      for (const amount of form.querySelectorAll(".refund-amount")) {
+        const text = amount.value.trim();
+        const value = text ? parseFloat(text.replace(",", ".")) : parseFloat(atPrice(qtyOf(amount.dataset.item), amount) || "0");
         if (!Number.isNaN(value)) sum += value;
       }
       total.textContent = sum.toFixed(decimals);
     };
-    for (const input of amounts) {
-      input.addEventListener("input", () => { touched.add(input.dataset.item); recompute(); });
-    }
     for (const qty of form.querySelectorAll(".refund-qty")) {
+      const amount = amountOf(qty.dataset.item);
+      if (!amount) continue;
+      filled.set(qty.dataset.item, atPrice(qty, amount));
       qty.addEventListener("input", () => {
-        const amount = form.querySelector(`.refund-amount[data-item="${qty.dataset.item}"]`);
-        if (amount && !touched.has(qty.dataset.item)) {
-          const n = parseInt(qty.value || "0", 10) || 0;
-          amount.value = n ? (parseFloat(qty.dataset.unit) * n).toFixed(decimals) : "";
+        const current = amount.value.trim();
+        if (current === "" || current === filled.get(qty.dataset.item)) {
+          const value = atPrice(qty, amount);
+          amount.value = value;
+          filled.set(qty.dataset.item, value);
         }
         recompute();
       });
     }
+    for (const amount of form.querySelectorAll(".refund-amount")) amount.addEventListener("input", recompute);
     recompute();
   }
+  for (const id of ["refund-form", "tracking-form"]) {
+    const once = document.getElementById(id);
+    if (!once) continue;
+    // The server answers a second post of the same form (same token) with what the first made; the disabled
+    // button spares staff the doubt.
+    once.addEventListener("submit", () => {
+      for (const button of once.querySelectorAll("button[type=submit]")) button.disabled = true;
+    });
+  }
+  // A page brought back from the browser's cache (Back) shows its buttons usable again.
+  window.addEventListener("pageshow", (event) => {
+    if (!event.persisted) return;
+    for (const button of document.querySelectorAll("#refund-form button[type=submit], #tracking-form button[type=submit]")) {
+      button.disabled = false;
+    }
+  });
   const status = document.getElementById("status-form");
   if (status) {
     status.addEventListener("submit", (event) => {

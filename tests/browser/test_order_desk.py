@@ -1,5 +1,7 @@
 """The order desk as staff use it, in Debian's Chromium driven by Playwright."""
 
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
 
@@ -105,3 +107,37 @@ def test_support_is_refused_the_refund(page, live_server, staff, shop_orders):
     )
     assert response.status == 403
     assert not Refund.objects.filter(order=order).exists()
+
+
+def test_refund_total_follows_blank_and_typed_amounts_and_a_double_click_refunds_once(page, live_server, staff,
+                                                                                      shop_orders, woo):
+    staff("finance")
+    log_in(page, live_server, "finance")
+    order = shop_orders[101]
+    total = "document.getElementById('refund-total').textContent"
+
+    page.goto(f"{live_server.url}{reverse('admin:fulfillment_order_change', args=[order.pk])}")
+    page.click("#refund-panel summary")
+    # both mugs by quantity: the amount is filled in with what is left of the line
+    page.fill("input[name=quantity_1012]", "2")
+    page.wait_for_function(f"{total} === '22.80'")
+    assert page.input_value("input[name=amount_1012]") == "22.80"
+    # an amount of 0 typed beside them restocks only: no money in the total
+    page.fill("input[name=amount_1012]", "0")
+    page.wait_for_function(f"{total} === '0.00'")
+    page.fill("input[name=amount_1011]", "5,00")
+    page.wait_for_function(f"{total} === '5.00'")
+    # a blank amount refunds the items at their price, as the server does
+    page.fill("input[name=amount_1012]", "")
+    page.wait_for_function(f"{total} === '27.80'")
+    page.fill("input[name=amount_1012]", "0")
+    page.check("#refund-form input[name=restock]")
+
+    page.dblclick("#refund-form button[type=submit]")
+
+    page.wait_for_selector(".messagelist .success")
+    refund = Refund.objects.get(order=order)
+    assert (refund.amount, refund.restock) == (Decimal("5.00"), True)
+    assert [(p["line_id"], p["quantity"], p["amount"]) for p in refund.lines] == [(1011, 0, "5.00"),
+                                                                                 (1012, 2, "0.00")]
+    assert len(woo.refunds[101]) == 1

@@ -260,7 +260,7 @@ class FakeWooCommerce:
             if parts[2:] == ["refunds"] and method == "POST":
                 return self.add_refund(order, body or {})
             if parts[2:] == ["refunds"] and method == "GET":
-                return self.json(self.refunds.get(woo_id, []))
+                return self.list_refunds(woo_id, params)
             if parts[2:] == ["shipment-trackings"] and method == "POST":
                 return self.add_tracking(woo_id, body or {})
         return self.error(404, "rest_no_route", "No route was found matching the URL and request method.")
@@ -351,7 +351,41 @@ class FakeWooCommerce:
         self.trackings.setdefault(woo_id, []).append(tracking)
         return self.json(tracking, status=201)
 
+    def list_refunds(self, woo_id, params):
+        """GET orders/<id>/refunds: newest first, paged like every WooCommerce collection."""
+        per_page = int(params.get("per_page", 10))
+        if not 1 <= per_page <= 100:
+            return self.error(400, "rest_invalid_param", "Invalid parameter(s): per_page")
+        page = int(params.get("page", 1))
+        refunds = sorted(self.refunds.get(woo_id, []), key=lambda r: (r["date_created_gmt"], r["id"]), reverse=True)
+        items = refunds[(page - 1) * per_page: page * per_page]
+        total_pages = (len(refunds) + per_page - 1) // per_page
+        return self.json(items, headers={"X-WP-Total": str(len(refunds)), "X-WP-TotalPages": str(total_pages)})
+
+    def _refund_item(self, order, refund_id, index, body_item):
+        """A refund's line as WooCommerce answers it: negative quantity and totals, the order item in its meta."""
+        item_id = body_item.get("id")
+        for group, name_key in (("line_items", "name"), ("shipping_lines", "method_title"), ("fee_lines", "name")):
+            original = next((i for i in order.get(group) or [] if i.get("id") == item_id), None)
+            if original is not None:
+                break
+        else:
+            group, name_key, original = "line_items", "name", {}
+        tax = sum(Decimal(str(t.get("refund_total", 0))) for t in body_item.get("refund_tax") or [])
+        line = {"id": refund_id * 10 + index, name_key: original.get(name_key, ""),
+                "quantity": -int(body_item.get("quantity", 0)),
+                "total": f"-{Decimal(str(body_item.get('refund_total', 0))):.2f}", "total_tax": f"-{tax:.2f}",
+                "taxes": [{"id": t["id"], "total": f"-{Decimal(str(t.get('refund_total', 0))):.2f}", "subtotal": ""}
+                          for t in body_item.get("refund_tax") or []],
+                "meta_data": [{"id": refund_id * 100 + index, "key": "_refunded_item_id", "value": str(item_id),
+                               "display_key": "_refunded_item_id", "display_value": str(item_id)}]}
+        if group == "line_items":
+            line.update(product_id=original.get("product_id", 0), variation_id=original.get("variation_id", 0),
+                        sku=original.get("sku", ""), subtotal=line["total"], subtotal_tax=line["total_tax"])
+        return group, line
+
     def add_refund(self, order, body):
+        """POST orders/<id>/refunds, as the REST API and the shop's own admin screen make refunds."""
         already = sum(-Decimal(r["total"]) for r in order["refunds"])
         amount = Decimal(str(body.get("amount") or "0"))
         if amount <= 0:
@@ -366,16 +400,43 @@ class FakeWooCommerce:
         with self.lock:
             self.next_refund_id += 1
             refund_id = self.next_refund_id
-        refund = {"id": refund_id, "date_created_gmt": wc_date(datetime.now(UTC)), "amount": f"{amount:.2f}",
-                  "reason": body.get("reason", ""), "refunded_by": 1,
+        now = datetime.now(UTC)
+        refund = {"id": refund_id, "date_created": wc_date(now + self.shop_offset), "date_created_gmt": wc_date(now),
+                  "amount": f"{amount:.2f}", "reason": body.get("reason", ""), "refunded_by": 1,
                   "refunded_payment": bool(body.get("api_refund", True)), "meta_data": body.get("meta_data", []),
-                  "line_items": [{"id": refund_id * 10 + i, "quantity": -int(li.get("quantity", 0)),
-                                  "total": f"-{Decimal(str(li.get('refund_total', 0))):.2f}",
-                                  "meta_data": [{"key": "_refunded_item_id", "value": str(li.get("id"))}]}
-                                 for i, li in enumerate(body.get("line_items", []))]}
+                  "line_items": [], "shipping_lines": [], "tax_lines": [], "fee_lines": []}
+        for i, body_item in enumerate(body.get("line_items", [])):
+            group, line = self._refund_item(order, refund_id, i, body_item)
+            refund[group].append(line)
         self.refunds.setdefault(order["id"], []).append(refund)
         order["refunds"].insert(0, {"id": refund_id, "reason": refund["reason"], "total": f"-{amount:.2f}"})
         if amount + already == Decimal(order["total"]):
             order["status"] = "refunded"
         self.touch(order["id"])
         return self.json(refund, status=201)
+
+    def refund_in_shop(self, woo_id, *, lines=None, amount=None, reason="", when=None):
+        """A refund made by the shop's staff in WooCommerce's admin: {item id: (quantity, net, tax)} per line.
+
+        Returns the refund as WooCommerce keeps it; the order's JSON then lists only its id, reason and total.
+        """
+        order = self.orders[woo_id]
+        items = []
+        for item_id, (quantity, net, tax) in (lines or {}).items():
+            original = next((i for group in ("line_items", "shipping_lines", "fee_lines")
+                             for i in order.get(group) or [] if i.get("id") == item_id), {})
+            rate_id = next((t.get("id") for t in original.get("taxes") or []), None)
+            item = {"id": item_id, "quantity": quantity, "refund_total": net}
+            if rate_id is not None and Decimal(tax):
+                item["refund_tax"] = [{"id": rate_id, "refund_total": tax}]
+            items.append(item)
+        if amount is None:
+            amount = sum((Decimal(net) + Decimal(tax) for _q, net, tax in (lines or {}).values()), Decimal("0"))
+        response = self.add_refund(order, {"amount": str(amount), "reason": reason, "api_refund": False,
+                                           "line_items": items})
+        assert response.status_code == 201, response.get_data(as_text=True)
+        refund = self.refunds[woo_id][-1]
+        if when is not None:
+            refund["date_created_gmt"] = wc_date(when)
+            refund["date_created"] = wc_date(when + self.shop_offset)
+        return refund

@@ -80,8 +80,12 @@ def test_import_all_mirrors_every_order_page_by_page(woo, woo_store, woo_client)
     assert line_rows(order) == [(171, "Demo product DEMO-001", 3, Decimal("28.50"))]
     assert list(order.refunds.values_list("woo_refund_id", "amount", "reason")) == [
         (41, Decimal("28.50"), "demo refund (api_refund=false)")]
-    assert OrderEvent.objects.count() == 250
-    assert set(OrderEvent.objects.values_list("type", "source")) == {(EventType.CREATED, EventSource.IMPORT)}
+    # one event per order received, and one for the refund made in WooCommerce
+    assert OrderEvent.objects.count() == 251
+    assert set(OrderEvent.objects.values_list("type", "source")) == {(EventType.CREATED, EventSource.IMPORT),
+                                                                      (EventType.REFUNDED_IN_WOO, EventSource.IMPORT)}
+    assert OrderEvent.objects.get(type=EventType.REFUNDED_IN_WOO).message == (
+        "28.50 EUR (WooCommerce refund 41) — demo refund (api_refund=false)")
 
 
 def test_import_all_of_an_empty_shop(woo, woo_store, woo_client):
@@ -282,7 +286,7 @@ def test_running_twice_changes_nothing(woo, woo_store, woo_client):
     assert {o.woo_id: (o.raw_hash, o.mirrored_at, o.modified_at) for o in Order.objects.all()} == before
     assert sorted(OrderLine.objects.values_list("pk", flat=True)) == line_pks
     assert Refund.objects.count() == 120
-    assert OrderEvent.objects.count() == events == 120
+    assert OrderEvent.objects.count() == events == 240  # each order's arrival and its refund
 
 
 def test_an_import_never_overwrites_local_fields(woo, woo_store, woo_client):

@@ -1,14 +1,20 @@
 import copy
+import re
 import time
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
+from pytest_django.asserts import assertContains
 from werkzeug.wrappers import Response
 
+from accounting.choices import ExportState
+from accounting.models import AccountingExport, ExportRule
 from fulfillment.choices import EventSource, EventType, PushKind, PushState, RefundState
 from fulfillment.models import Order, OrderEvent, Refund, StorePush
+from fulfillment.services.countdown import orders_submit_due
 from fulfillment.services.mirror import orders_upsert
 from fulfillment.services.orders import OrderActionError
 from fulfillment.services.outbox import PushError, push_retry, pushes_dispatch
@@ -668,3 +674,311 @@ def test_a_refused_refund_made_again_cannot_be_retried_into_a_second_refund(woo,
     assert refused.state == PushState.FAILED
     assert len(woo.refunds[17]) == 1
     assert refunded_so_far(order) == Decimal("66.48")
+
+
+# -- a full refund drives what any status change drives ------------------------------------------------------
+
+
+def in_app_payload(woo_id=17, status="processing"):
+    """The order of eur_payload, its mugs made in our editor: an in-app order, submitted automatically."""
+    payload = eur_payload(woo_id, status=status)
+    payload["line_items"][0]["meta_data"] = [{"id": 91, "key": "_project_id", "value": f"prj_{woo_id}_mug",
+                                              "display_key": "_project_id", "display_value": f"prj_{woo_id}_mug"}]
+    return payload
+
+
+@pytest.fixture
+def counting_down(woo, woo_store, settings, tmp_path):
+    """An in-app order whose countdown to automatic submission runs, of a store exporting refunded orders."""
+    settings.ACCOUNTING_EXPORT_DIR = tmp_path / "exports"
+    woo_store.auto_submit_minutes = 90
+    woo_store.save(update_fields=["auto_submit_minutes"])
+    ExportRule.objects.create(store=woo_store, statuses=["refunded"])
+    payload = in_app_payload()
+    woo.add_orders([payload])
+    orders_upsert(store=woo_store, payloads=[copy.deepcopy(payload)], source=EventSource.WEBHOOK)
+    order = Order.objects.get(store=woo_store, woo_id=17)
+    assert order.countdown_due_at is not None
+    return order
+
+
+def countdown_messages(order):
+    return list(OrderEvent.objects.filter(order=order, type=EventType.COUNTDOWN).order_by("pk")
+                .values_list("source", "message"))
+
+
+FULL = {MUG: "34.20", CANVAS: "24.00", SHIPPING: "5.88", GIFT_WRAP: "2.40"}
+
+
+def test_full_refund_stops_the_countdown_and_the_order_goes_to_accounting(woo, woo_store, finance, counting_down,
+                                                                          django_capture_on_commit_callbacks):
+    # Given an in-app order counting down to its automatic submission
+    order = counting_down
+
+    # When finance refunds it in full
+    with django_capture_on_commit_callbacks(execute=True):
+        refund(order, finance, amounts=FULL, reason="customer cancelled")
+
+    # Then the countdown stops, with its event
+    order.refresh_from_db()
+    assert (order.status, order.countdown_due_at, order.countdown_paused_seconds) == ("refunded", None, None)
+    assert countdown_messages(order) == [(EventSource.WEBHOOK, "countdown started"),
+                                         (EventSource.STAFF, "countdown stopped")]
+    # and the refunded order is exported as the store's rule says
+    export = AccountingExport.objects.get(order=order)
+    assert (export.state, export.reference, export.attempts) == (ExportState.EXPORTED, f"{woo_store.slug}-17.json", 1)
+    # When WooCommerce's own webhook then brings the status it set (no change for us)
+    assert woo.orders[17]["status"] == "refunded"
+    woo.touch(17)
+    with django_capture_on_commit_callbacks(execute=True):
+        orders_upsert(store=woo_store, payloads=[copy.deepcopy(woo.orders[17])], source=EventSource.WEBHOOK)
+
+    # Then nothing starts again and nothing is ever submitted
+    assert orders_submit_due(now=later(24 * 60)) == ([], [])
+    order.refresh_from_db()
+    assert (order.countdown_due_at, order.submit_status) == (None, "")
+    assert countdown_messages(order) == [(EventSource.WEBHOOK, "countdown started"),
+                                         (EventSource.STAFF, "countdown stopped")]
+    assert AccountingExport.objects.get(order=order).attempts == 1
+
+
+def test_partial_refund_leaves_the_countdown_running(woo, woo_store, finance, counting_down):
+    # Given an in-app order counting down
+    order = counting_down
+    due = order.countdown_due_at
+
+    # When finance refunds the shipping only
+    refund(order, finance, amounts={SHIPPING: "5.88"})
+
+    # Then the order goes on to production as planned, and nothing is exported
+    order.refresh_from_db()
+    assert (order.status, order.countdown_due_at) == ("processing", due)
+    assert countdown_messages(order) == [(EventSource.WEBHOOK, "countdown started")]
+    assert AccountingExport.objects.get(order=order).state == ExportState.OPEN
+
+
+def test_full_refund_refused_by_woocommerce_starts_the_countdown_again(woo, woo_store, finance, counting_down,
+                                                                       django_capture_on_commit_callbacks):
+    # Given an in-app order counting down, whose full refund the shop refuses
+    order = counting_down
+    woo.fail_next(1, status=500, body=REFUSED)
+
+    # When finance refunds it in full and the push fails
+    with django_capture_on_commit_callbacks(execute=True):
+        refund(order, finance, amounts=FULL)
+
+    # Then the order is processing again and counts down again to its submission
+    order.refresh_from_db()
+    assert order.status == "processing"
+    assert order.countdown_due_at is not None and order.countdown_due_at > timezone.now()
+    assert countdown_messages(order) == [(EventSource.WEBHOOK, "countdown started"),
+                                         (EventSource.STAFF, "countdown stopped"),
+                                         (EventSource.PUSH, "countdown started")]
+    # and the export, opened for the refunded status, was written before the refusal: nothing exports twice
+    assert AccountingExport.objects.get(order=order).attempts == 1
+
+
+def test_refused_refund_retried_by_staff_stops_the_countdown_again(woo, woo_store, finance, counting_down,
+                                                                   django_capture_on_commit_callbacks):
+    # Given a full refund the shop refused, the order counting down again
+    order = counting_down
+    woo.fail_next(1, status=500, body=REFUSED)
+    with django_capture_on_commit_callbacks(execute=True):
+        refund(order, finance, amounts=FULL)
+
+    # When finance retries the refund
+    with django_capture_on_commit_callbacks(execute=True):
+        push_retry(push=StorePush.objects.get(state=PushState.FAILED), user=finance)
+
+    # Then the order is refunded, here and in the shop, and its countdown stopped by finance
+    order.refresh_from_db()
+    assert (order.status, order.countdown_due_at) == ("refunded", None)
+    assert woo.orders[17]["status"] == "refunded"
+    assert countdown_messages(order)[-1] == (EventSource.STAFF, "countdown stopped")
+
+
+# -- an amount of 0 beside a quantity: restock only --------------------------------------------------------------
+
+
+def test_amount_of_0_with_a_quantity_restocks_without_refunding_money(woo, woo_store, finance, monkeypatch,
+                                                                     django_capture_on_commit_callbacks):
+    # Given an order of 3 mugs
+    order = mirrored(woo, woo_store, eur_payload())
+    bodies = record_bodies(monkeypatch, woo)
+
+    # When finance puts 2 mugs back in stock for nothing and refunds the shipping
+    with django_capture_on_commit_callbacks(execute=True):
+        made = refund(order, finance, amounts={MUG: "0", SHIPPING: "5.88"}, quantities={MUG: "2"}, restock=True)
+
+    # Then only the shipping's money is refunded; the 2 mugs are restocked at 0
+    assert made.amount == Decimal("5.88")
+    assert made.lines == [
+        {"line_id": MUG, "kind": "product", "name": "Photo mug", "quantity": 2, "amount": "0.00", "tax": "0.00",
+         "tax_rate_id": 2},
+        {"line_id": SHIPPING, "kind": "shipping", "name": "Flat rate", "quantity": 0, "amount": "5.88",
+         "tax": "0.98", "tax_rate_id": 2},
+    ]
+    assert bodies[0]["amount"] == "5.88"
+    assert bodies[0]["api_restock"] is True
+    assert bodies[0]["line_items"] == [
+        {"id": MUG, "quantity": 2, "refund_total": "0.00"},
+        {"id": SHIPPING, "quantity": 0, "refund_total": "4.90", "refund_tax": [{"id": 2, "refund_total": "0.98"}]},
+    ]
+    # and one mug is left to refund, with all its money
+    mug = refundable_items(order)[0]
+    assert (mug.remaining_quantity, mug.remaining_amount) == (1, Decimal("34.20"))
+    assert refunded_so_far(order) == Decimal("5.88")
+
+
+@pytest.mark.parametrize(("amounts", "restock", "errors"), [
+    ({MUG: "0"}, True, {f"amount_{MUG}": "An amount of 0 only puts the items back in stock, and a refund must "
+                                         "return some money: refund an amount on this or another line, or leave "
+                                         "it blank to refund the items at their price."}),
+    ({MUG: "0.00", CANVAS: "0"}, True, {f"amount_{MUG}": "An amount of 0 only puts the items back in stock, and a "
+                                                         "refund must return some money: refund an amount on this "
+                                                         "or another line, or leave it blank to refund the items "
+                                                         "at their price."}),
+    ({MUG: "0", SHIPPING: "5.88"}, False, {f"amount_{MUG}": "An amount of 0 only puts the items back in stock: "
+                                                            "tick \"Restock refunded items\", or leave the amount "
+                                                            "blank to refund them at their price."}),
+])
+def test_amount_of_0_with_a_quantity_is_refused_without_money_or_restock(woo, woo_store, finance, amounts, restock,
+                                                                        errors, django_capture_on_commit_callbacks):
+    # Given an order
+    order = mirrored(woo, woo_store, eur_payload())
+
+    # When finance types 0 beside 2 mugs, with no money refunded elsewhere or without restocking
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with pytest.raises(OrderActionError) as raised:
+            refund(order, finance, amounts=amounts, quantities={MUG: "2"}, restock=restock)
+
+    # Then the amount says why, and nothing is written or sent
+    assert raised.value.errors == errors
+    assert (Refund.objects.count(), StorePush.objects.count()) == (0, 0)
+    assert event_types(order) == [EventType.CREATED]
+    assert callbacks == []
+    assert woo.requests == []
+
+
+def test_blank_amount_beside_a_quantity_still_refunds_the_items_at_their_price(woo, woo_store, finance):
+    # Given an order of 3 mugs at 11.40
+    order = mirrored(woo, woo_store, eur_payload())
+
+    # When finance leaves the amount blank (spaces only) beside 1 mug
+    made = refund(order, finance, amounts={MUG: "  "}, quantities={MUG: "1"})
+
+    # Then the mug is refunded at its price
+    assert made.amount == Decimal("11.40")
+
+
+# -- the same form posted twice ----------------------------------------------------------------------------------
+
+
+def test_the_same_refund_form_posted_twice_makes_one_refund(woo, woo_store, finance,
+                                                            django_capture_on_commit_callbacks):
+    # Given an order, and a refund made from a form with its one-time token
+    order = mirrored(woo, woo_store, eur_payload())
+    with django_capture_on_commit_callbacks(execute=True):
+        first = order_refund(order=order, amounts={}, quantities={MUG: "3"}, reason="broken", restock=False,
+                             user=finance, token="tok-1")
+
+    # When the same form arrives again (a double click), though its 3 mugs are no longer left
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        second = order_refund(order=order, amounts={}, quantities={MUG: "3"}, reason="broken", restock=False,
+                              user=finance, token="tok-1")
+
+    # Then it is answered with the first refund, and nothing more is made or sent
+    assert second.pk == first.pk
+    assert (Refund.objects.count(), StorePush.objects.count()) == (1, 1)
+    assert OrderEvent.objects.filter(type=EventType.REFUNDED).count() == 1
+    assert callbacks == []
+    assert len(woo.refunds[17]) == 1
+    # while another form (another token) is a refund of its own
+    third = order_refund(order=order, amounts={}, quantities={CANVAS: "1"}, reason="", restock=False, user=finance,
+                         token="tok-2")
+    assert third.pk != first.pk
+    assert Refund.objects.count() == 2
+
+
+@pytest.mark.parametrize("token", ["x" * 65, "tok en", "tok/1", "tök"])
+def test_refund_with_a_mangled_token_is_refused_and_writes_nothing(woo, woo_store, finance, token):
+    # Given an order
+    order = mirrored(woo, woo_store, eur_payload())
+
+    # When a refund arrives with a token no page of ours renders
+    with pytest.raises(OrderActionError) as raised:
+        order_refund(order=order, amounts={}, quantities={MUG: "1"}, reason="", restock=False, user=finance,
+                     token=token)
+
+    # Then it is refused and nothing is written
+    assert raised.value.errors == {"__all__": "This form is out of date: reload the page and fill it in again."}
+    assert (Refund.objects.count(), StorePush.objects.count()) == (0, 0)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_same_refund_form_posted_twice_at_once_makes_one_refund(woo, woo_store):
+    # Given an order, and one refund form sent twice at the same moment from two connections
+    from tests.concurrency import in_threads
+
+    finance = UserFactory(username="fiona")
+    order = mirrored(woo, woo_store, eur_payload())
+
+    def post(_index):
+        return order_refund(order=order, amounts={}, quantities={MUG: "1"}, reason="", restock=False, user=finance,
+                            token="double-click").pk
+
+    # When both run
+    made = in_threads(2, post)
+
+    # Then both are answered with the one refund made
+    assert len(set(made)) == 1
+    assert (Refund.objects.count(), StorePush.objects.count()) == (1, 1)
+
+
+def test_the_refund_form_posted_twice_from_the_page_makes_one_refund_and_one_push(
+        woo, woo_store, client, django_capture_on_commit_callbacks):
+    # Given finance on the order page, whose refund form carries a one-time token
+    from tests.fulfillment.production import staff
+
+    order = mirrored(woo, woo_store, eur_payload())
+    user = staff("finance")
+    client.force_login(user)
+    html = client.get(reverse("admin:fulfillment_order_change", args=[order.pk])).content.decode()
+    token = re.search(r'id="refund-form"[^>]*>.*?name="token" value="([^"]+)"', html, re.S).group(1)
+    action = reverse("admin:fulfillment_order_action", args=[order.pk, "refund"])
+    form = {"token": token, f"quantity_{MUG}": "3", f"amount_{MUG}": "", "reason": "broken in transit"}
+
+    # When the form is posted twice (a double click)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client.post(action, form)
+        second = client.post(action, form, follow=True)
+
+    # Then the second is answered with the first refund: one refund, one push, one refund in the shop
+    assert first.status_code == 302 and second.status_code == 200
+    assert [str(m) for m in second.context["messages"]] == [
+        "Refund of 34.20 EUR recorded; it is being sent to WooCommerce.",
+        "Refund of 34.20 EUR recorded; it is being sent to WooCommerce."]
+    made = Refund.objects.get()
+    assert (made.token, made.amount, made.created_by) == (token, Decimal("34.20"), user)
+    assert list(StorePush.objects.values_list("kind", "state")) == [(PushKind.REFUND, PushState.SENT)]
+    assert len(woo.refunds[17]) == 1
+    # and the page shows a new token for the next refund
+    assert f'value="{token}"' not in second.content.decode()
+
+
+def test_the_refund_form_shown_again_after_an_error_keeps_its_token(woo, woo_store, client):
+    # Given finance whose refund was refused
+    from tests.fulfillment.production import staff
+
+    order = mirrored(woo, woo_store, eur_payload())
+    client.force_login(staff("finance"))
+    action = reverse("admin:fulfillment_order_action", args=[order.pk, "refund"])
+    refused = client.post(action, {"token": "form-7", f"quantity_{MUG}": "9"})
+
+    # Then the form comes back with its token, and corrected it makes the refund once
+    assert refused.status_code == 400
+    assertContains(refused, '<input type="hidden" name="token" value="form-7">', html=True, status_code=400)
+    client.post(action, {"token": "form-7", f"quantity_{MUG}": "1"})
+    client.post(action, {"token": "form-7", f"quantity_{MUG}": "1"})
+    assert list(Refund.objects.values_list("token", "amount")) == [("form-7", Decimal("11.40"))]

@@ -1,13 +1,20 @@
 import copy
+import io
+import re
 from datetime import date
 
 import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+from django.utils import translation
+from pytest_django.asserts import assertContains
 
-from fulfillment.choices import EventSource, EventType, PushKind, PushState
-from fulfillment.models import Order, OrderEvent, Shipment, StorePush
+from fulfillment.choices import EventSource, EventType, PushKind, PushState, RefundState
+from fulfillment.models import Order, OrderEvent, Shipment, StaffProfile, Store, StorePush
+from fulfillment.services import tracking as tracking_service
 from fulfillment.services.mirror import orders_upsert
 from fulfillment.services.orders import OrderActionError
-from fulfillment.services.tracking import shipment_add, shipped_quantities, tracking_request_body
+from fulfillment.services.tracking import left_to_ship, shipment_add, shipped_quantities, tracking_request_body
 from tests.factories import UserFactory
 from tests.woo_payloads import line_item, order_payload
 
@@ -346,3 +353,227 @@ def test_nothing_left_to_ship_is_refused(woo, woo_store, ops):
     assert raised.value.errors == {"__all__": "Choose what went in this parcel: nothing is left to ship."}
     assert Shipment.objects.count() == 1
     assert StorePush.objects.count() == pushes
+
+
+# -- refunded items are not waited for ---------------------------------------------------------------------
+
+
+def refund_mugs(order, user, quantity):
+    from fulfillment.services.refunds import order_refund
+
+    return order_refund(order=order, amounts={}, quantities={MUGS: str(quantity)}, reason="broken", restock=False,
+                        user=user)
+
+
+def test_refunded_items_are_not_left_to_ship_and_the_order_completes_without_them(
+        woo, woo_store, ops, django_capture_on_commit_callbacks):
+    # Given 3 mugs and a canvas, 2 of the mugs refunded
+    order = mirrored(woo, woo_store)
+    refund_mugs(order, ops, 2)
+    assert left_to_ship(order) == {MUGS: 1, CANVAS: 1}
+
+    # When the last mug and the canvas ship
+    with django_capture_on_commit_callbacks(execute=True):
+        ship(order, ops, lines={MUGS: 1, CANVAS: 1})
+
+    # Then everything has shipped that was not refunded: the order completes, here and in the shop
+    order.refresh_from_db()
+    assert order.status == "completed"
+    assert left_to_ship(order) == {MUGS: 0, CANVAS: 0}
+    assert woo.orders[17]["status"] == "completed"
+    assert OrderEvent.objects.get(type=EventType.STATUS_CHANGED).message == (
+        "Processing → Completed: everything has shipped")
+
+
+def test_refunded_items_cannot_be_shipped(woo, woo_store, ops):
+    # Given 2 of the 3 mugs refunded
+    order = mirrored(woo, woo_store)
+    refund_mugs(order, ops, 2)
+
+    # When 2 mugs are recorded in a parcel
+    with pytest.raises(OrderActionError) as raised:
+        ship(order, ops, lines={MUGS: 2})
+
+    # Then only the one not refunded may go
+    assert raised.value.errors == {f"quantity_{MUGS}": "Between 0 and 1."}
+    assert Shipment.objects.count() == 0
+
+
+def test_a_parcel_of_everything_left_leaves_out_refunded_items(woo, woo_store, ops):
+    # Given 2 of the 3 mugs refunded
+    order = mirrored(woo, woo_store)
+    refund_mugs(order, ops, 2)
+
+    # When a parcel is recorded without choosing lines
+    shipment = ship(order, ops, lines=None)
+
+    # Then it holds the one mug and the canvas
+    assert shipment.lines == [{"line_id": MUGS, "quantity": 1}, {"line_id": CANVAS, "quantity": 1}]
+
+
+def test_a_refund_woocommerce_refused_leaves_its_items_to_ship(woo, woo_store, ops):
+    # Given a refund of 2 mugs that WooCommerce refused
+    order = mirrored(woo, woo_store)
+    made = refund_mugs(order, ops, 2)
+    made.state = RefundState.FAILED
+    made.save(update_fields=["state"])
+
+    # Then the 3 mugs are still to ship
+    assert left_to_ship(order) == {MUGS: 3, CANVAS: 1}
+
+
+def test_the_shipment_form_offers_what_is_neither_shipped_nor_refunded(woo, woo_store, ops, client):
+    # Given 1 mug shipped and 1 refunded
+    order = mirrored(woo, woo_store)
+    ship(order, ops, number="FIRST", lines={MUGS: 1})
+    refund_mugs(order, ops, 1)
+    client.force_login(staff_user("operations"))
+
+    # When operations open the order page
+    response = client.get(reverse("admin:fulfillment_order_change", args=[order.pk]))
+
+    # Then the parcel form offers the last mug and the canvas
+    assertContains(response, f'<input type="number" min="0" max="1" name="ship_{MUGS}" value="1" '
+                             f'aria-label="Quantity shipped Photo mug">', html=True)
+    assertContains(response, f'<input type="number" min="0" max="1" name="ship_{CANVAS}" value="1" '
+                             f'aria-label="Quantity shipped Canvas print">', html=True)
+
+
+# -- the same form posted twice ----------------------------------------------------------------------------
+
+
+def staff_user(role):
+    from tests.fulfillment.production import staff
+
+    return staff(role)
+
+
+def test_the_same_shipment_form_posted_twice_records_one_parcel(woo, woo_store, client,
+                                                                django_capture_on_commit_callbacks):
+    # Given an order, and operations on its page, whose shipment form carries a one-time token
+    order = mirrored(woo, woo_store)
+    user = staff_user("operations")
+    client.force_login(user)
+    page = reverse("admin:fulfillment_order_change", args=[order.pk])
+    token = re.search(r'id="tracking-form">.*?name="token" value="([^"]+)"', client.get(page).content.decode(),
+                      re.S).group(1)
+    form = {"token": token, "carrier": "DHL", "tracking_number": "00340434161234567890", "tracking_link": "",
+            "shipped_on": "2026-11-20", f"ship_{MUGS}": "1", f"ship_{CANVAS}": "0"}
+    action = reverse("admin:fulfillment_order_action", args=[order.pk, "tracking"])
+
+    # When the form is posted twice (a double click)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client.post(action, form)
+        second = client.post(action, form)
+
+    # Then both answers lead back to the page, and one parcel is recorded and told once
+    assert (first.status_code, second.status_code) == (302, 302)
+    shipment = Shipment.objects.get()
+    assert (shipment.token, shipment.lines) == (token, [{"line_id": MUGS, "quantity": 1}])
+    assert list(StorePush.objects.values_list("kind", flat=True)) == [PushKind.NOTE]
+    assert len(woo.notes[17]) == 1
+    assert OrderEvent.objects.filter(type=EventType.SHIPPED).count() == 1
+
+
+def test_the_shipment_form_shown_again_after_an_error_keeps_its_token(woo, woo_store, client):
+    # Given operations whose parcel was refused
+    order = mirrored(woo, woo_store)
+    client.force_login(staff_user("operations"))
+    action = reverse("admin:fulfillment_order_action", args=[order.pk, "tracking"])
+    refused = client.post(action, {"token": "form-1", "carrier": "DHL", "tracking_number": "X1", "tracking_link": "",
+                                   "shipped_on": "2026-11-20", f"ship_{MUGS}": "4"})
+
+    # Then the form comes back with the same token (nothing was made with it), and sent corrected it is recorded
+    assert refused.status_code == 400
+    assertContains(refused, '<input type="hidden" name="token" value="form-1">', html=True, status_code=400)
+    client.post(action, {"token": "form-1", "carrier": "DHL", "tracking_number": "X1", "tracking_link": "",
+                         "shipped_on": "2026-11-20", f"ship_{MUGS}": "3"})
+    assert list(Shipment.objects.values_list("token", "tracking_number")) == [("form-1", "X1")]
+
+
+def test_shipments_from_providers_need_no_token(woo, woo_store, ops):
+    # Given two parcels recorded without a form (a provider's report)
+    order = mirrored(woo, woo_store)
+    ship(order, ops, number="P-1", lines={MUGS: 1})
+    ship(order, ops, number="P-2", lines={MUGS: 1})
+
+    # Then both are kept
+    assert list(Shipment.objects.values_list("tracking_number", "token")) == [("P-1", ""), ("P-2", "")]
+
+
+# -- the customer's language, not the staff member's --------------------------------------------------------
+
+
+def dutch_shop(store):
+    store.language = "nl"
+    store.save(update_fields=["language"])
+    return store
+
+
+def test_the_tracking_note_is_in_the_shop_language_whatever_the_staff_member_speaks(woo, woo_store, client,
+                                                                                   monkeypatch):
+    # Given a Dutch shop, and a French-speaking member of operations
+    dutch_shop(woo_store)
+    order = mirrored(woo, woo_store)
+    user = staff_user("operations")
+    StaffProfile.objects.create(user=user, language="fr")
+    client.force_login(user)
+    languages = []
+    original = tracking_service._tracking_note
+    monkeypatch.setattr(tracking_service, "_tracking_note",
+                        lambda shipment: languages.append(translation.get_language()) or original(shipment))
+
+    # When they record a parcel from the order page
+    response = client.post(reverse("admin:fulfillment_order_action", args=[order.pk, "tracking"]), {
+        "carrier": "PostNL", "tracking_number": "3SABCD1234567", "tracking_link": "", "shipped_on": "2026-11-20",
+        f"ship_{MUGS}": "3", f"ship_{CANVAS}": "1"}, follow=True)
+
+    # Then the customer's note is written in Dutch
+    assert languages == ["nl"]
+    assert StorePush.objects.get(kind=PushKind.NOTE).payload == {
+        "note": "Je bestelling is verzonden met PostNL. Trackingnummer: 3SABCD1234567.", "customer_note": True}
+    # while the staff member goes on reading the back-office in French
+    assert response["Content-Language"] == "fr"
+
+
+def test_the_tracking_note_of_an_english_shop_is_in_english_for_a_dutch_staff_member(woo, woo_store, ops):
+    # Given a shop in English (the default) and a staff member working in Dutch
+    assert woo_store.language == "en"
+    order = mirrored(woo, woo_store)
+
+    # When the parcel is recorded in Dutch
+    with translation.override("nl"):
+        ship(order, ops, carrier="DHL", number="00340434161234567890", link=DHL_LINK, lines={MUGS: 1})
+        # and the staff member's language is left as it was
+        assert translation.get_language() == "nl"
+
+    # Then the note is in English
+    assert StorePush.objects.get(kind=PushKind.NOTE).payload["note"] == NOTE_WITH_LINK
+
+
+def test_add_store_sets_the_shop_language(db):
+    # When a store is added in Italian, then updated without naming the language
+    args = ["negozio", "--url", "https://negozio.example.it", "--consumer-key", "ck_1", "--consumer-secret", "cs_1",
+            "--webhook-secret", "wh_1"]
+    call_command("add_store", *args, "--language", "it", stdout=io.StringIO())
+    call_command("add_store", *args, stdout=io.StringIO())
+
+    # Then its language is Italian, and a language we have no translation for is refused
+    assert Store.objects.get(slug="negozio").language == "it"
+    with pytest.raises(CommandError):
+        call_command("add_store", *args, "--language", "de", stdout=io.StringIO())
+    assert Store.objects.get(slug="negozio").language == "it"
+
+
+def test_the_store_admin_edits_the_shop_language(admin_client, woo_store):
+    # When the store's language is changed in its admin form
+    url = reverse("admin:fulfillment_store_change", args=[woo_store.pk])
+    form = admin_client.get(url).context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None and name not in (
+        "consumer_key", "consumer_secret", "webhook_secret")}
+    response = admin_client.post(url, {**data, "language": "es"})
+
+    # Then it is saved
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    woo_store.refresh_from_db()
+    assert woo_store.language == "es"

@@ -287,3 +287,68 @@ def map_order(payload):
         "trashed": payload.get("status") == "trash",
     }
     return MappedOrder(woo_id=woo_id, fields=fields, lines=lines, refunds=refunds, raw_json=raw_json)
+
+
+# The order item a refund's line takes back: WooCommerce keeps it in the refund line's meta.
+REFUNDED_ITEM_KEY = "_refunded_item_id"
+REFUND_ITEM_GROUPS = (("line_items", "product", "name"), ("shipping_lines", "shipping", "method_title"),
+                      ("fee_lines", "fee", "name"))
+
+
+@dataclass
+class MappedRefundLine:
+    refunded_item_id: int | None  # the order's item; None when WooCommerce did not say
+    kind: str  # "product", "shipping" or "fee"
+    name: str
+    product_id: int
+    variation_id: int
+    quantity: int  # positive: how many items it took back
+    amount: Decimal  # positive, tax included
+    tax: Decimal
+    tax_rate_id: int | None
+
+
+@dataclass
+class MappedRefundDetail:
+    """A refund as GET orders/<id>/refunds gives it: its own date and the lines it took back."""
+    woo_refund_id: int
+    created_at: datetime | None
+    amount: Decimal
+    reason: str
+    meta: dict  # meta key → value (a refund made by the back-office carries its own id there)
+    lines: list[MappedRefundLine] = field(default_factory=list)
+
+
+def map_refund_detail(payload):
+    """Map one refund of the refunds list; raise MappingError if it is not one."""
+    if not isinstance(payload, dict):
+        raise MappingError("refund: not a JSON object")
+    woo_refund_id = integer(payload.get("id"), "refund.id", default=None) or _missing("refund.id")
+    meta = {str(m.get("key")): m.get("value") for m in payload.get("meta_data") or [] if isinstance(m, dict)}
+    lines = []
+    for group, kind, name_key in REFUND_ITEM_GROUPS:
+        for i, item in enumerate(payload.get(group) or []):
+            if not isinstance(item, dict):
+                raise MappingError(f"refund {woo_refund_id} {group}[{i}]: not an object")
+            where = f"refund {woo_refund_id} {group}[{i}]"
+            # Amounts and quantities of a refund's lines are negative; the net amount is `total` in what
+            # WooCommerce answers (`refund_total` is what a request sends).
+            net = money(item["total"] if "total" in item else item.get("refund_total"), f"{where}.total")
+            tax = abs(money(item.get("total_tax"), f"{where}.total_tax"))
+            taxes = [t for t in item.get("taxes") or [] if isinstance(t, dict) and t.get("id") is not None]
+            item_meta = item.get("meta_data") if isinstance(item.get("meta_data"), list) else []
+            refunded_item = _meta_value(item_meta, (REFUNDED_ITEM_KEY,))
+            lines.append(MappedRefundLine(
+                refunded_item_id=integer(refunded_item, f"{where}.{REFUNDED_ITEM_KEY}", default=None),
+                kind=kind, name=_text(item.get(name_key), 300),
+                product_id=integer(item.get("product_id"), f"{where}.product_id"),
+                variation_id=integer(item.get("variation_id"), f"{where}.variation_id"),
+                quantity=abs(integer(item.get("quantity"), f"{where}.quantity")),
+                amount=abs(net) + tax, tax=tax,
+                tax_rate_id=integer(taxes[0]["id"], f"{where}.taxes[0].id") if taxes else None,
+            ))
+    return MappedRefundDetail(
+        woo_refund_id=woo_refund_id, created_at=parse_gmt(payload.get("date_created_gmt"), "refund.date_created_gmt"),
+        amount=abs(money(payload.get("amount"), "refund.amount")), reason=_text(payload.get("reason"), 10_000),
+        meta=meta, lines=lines,
+    )

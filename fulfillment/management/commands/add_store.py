@@ -1,5 +1,6 @@
 import argparse
 
+from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
@@ -8,7 +9,7 @@ from fulfillment.services.stores import store_save
 # The option that sets each field, to name it in an error.
 OPTIONS = {"slug": "slug", "base_url": "--url", "consumer_key": "--consumer-key",
            "consumer_secret": "--consumer-secret", "webhook_secret": "--webhook-secret", "name": "--name",
-           "timezone": "--timezone", "currency": "--currency"}
+           "timezone": "--timezone", "currency": "--currency", "language": "--language"}
 
 
 class Command(BaseCommand):
@@ -28,6 +29,8 @@ class Command(BaseCommand):
             help="https shops whose host strips the Authorization header: send the keys as query parameters "
                  "(an update without either option keeps the stored choice)",
         )
+        parser.add_argument("--language", choices=[code for code, _name in settings.LANGUAGES],
+                            help="The language of the shop's customers (tracking notes are written in it)")
 
     def handle(self, *args, **options):
         try:
@@ -36,6 +39,7 @@ class Command(BaseCommand):
                 consumer_secret=options["consumer_secret"], webhook_secret=options["webhook_secret"],
                 name=options["name"], timezone=options["timezone"], currency=options["currency"],
                 query_string_auth=options["query_string_auth"],
+                language=options["language"],
             )
         except ValidationError as exc:
             # The validators of the secret fields do not repeat the value in their messages: no secret is printed.
