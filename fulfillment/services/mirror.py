@@ -301,6 +301,10 @@ def _upsert_refunds(mapped_orders, saved, source):
 
 
 def _queue_refund_lines(order_ids, source):
+    if source == EventSource.IMPORT:
+        # An import of the shop's history would ask for the refunds of years of orders at once: those are fetched
+        # when the order's page is opened or the order next changes, the only times their quantities matter.
+        return
     ids = sorted(order_ids)
     for start in range(0, len(ids), REFUND_LINES_CHUNK):
         enqueue("fulfillment.tasks.fetch_refund_lines", ids[start:start + REFUND_LINES_CHUNK], EventSource(source).value)
