@@ -29,8 +29,8 @@ def note_added_event(order, *, note, customer_note, user):
                       data={"customer_note": customer_note})
 
 
-def address_changed_event(order, *, before, after, user):
-    return OrderEvent(order=order, type=EventType.ADDRESS_CHANGED, source=EventSource.STAFF, user=user,
+def address_changed_event(order, *, before, after, user, source=EventSource.STAFF, message=""):
+    return OrderEvent(order=order, type=EventType.ADDRESS_CHANGED, source=source, user=user, message=message,
                       data={"before": before, "after": after})
 
 
