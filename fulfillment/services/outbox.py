@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from fulfillment import events
 from fulfillment.choices import EventSource, PushKind, PushState, status_label
 from fulfillment.integrations.woocommerce.client import WooAuthError, WooClient, WooError
-from fulfillment.models import Refund, Shipment, Store, StorePush
+from fulfillment.models import Order, Refund, Shipment, Store, StorePush
 from fulfillment.queue import enqueue
 from fulfillment.services.mirror import orders_upsert
 
@@ -239,6 +239,9 @@ def _record_failure(push, exc):
     if exc.retryable:
         push.last_error = _("gave up after %(n)d attempts: %(error)s") % {"n": push.auto_attempts, "error": exc}
     with transaction.atomic():
+        if push.kind in STATE_KINDS:
+            # The order's lock first: a status change being written now (it holds the lock) is then seen here.
+            Order.objects.select_for_update().filter(pk=push.order_id).first()
         later = superseding_push(push)
         # A value that failed while a newer one of the same field waits is replaced by it: nothing to retry.
         push.state = PushState.FAILED if later is None else PushState.SUPERSEDED

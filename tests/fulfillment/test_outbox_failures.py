@@ -302,3 +302,38 @@ def test_a_push_is_not_given_up_before_twenty_attempts_and_three_days(woo, woo_s
     assert not OrderEvent.objects.filter(type=EventType.PUSH_FAILED).exists()
     assert sent_requests(woo) == []
     assert pushes_dispatch(now=later(31)) == {"sent": 1}
+
+
+def test_the_migration_marks_what_existing_pushes_already_are(woo, woo_store, ops):
+    # Given pushes from before: a failed status with a later status, a failed note with a later note, a failed
+    # address alone, and a note tried once and still retrying
+    import importlib
+
+    from django.apps import apps
+
+    order = mirrored(woo, woo_store, 17)
+
+    def old_push(kind, state, attempts=1):
+        return StorePush.objects.create(store=woo_store, order=order, kind=kind, payload={}, state=state,
+                                        attempts=attempts, next_attempt_at=timezone.now())
+
+    replaced, also_replaced, newest = (old_push(PushKind.STATUS, PushState.FAILED),
+                                       old_push(PushKind.STATUS, PushState.FAILED),
+                                       old_push(PushKind.STATUS, PushState.SENT))
+    note, _ = old_push(PushKind.NOTE, PushState.FAILED), old_push(PushKind.NOTE, PushState.SENT)
+    address = old_push(PushKind.ADDRESS, PushState.FAILED)
+    retrying = old_push(PushKind.NOTE, PushState.RETRYING, attempts=3)
+    StorePush.objects.update(auto_attempts=0, maybe_sent=False)
+
+    # When the migration's data step runs
+    importlib.import_module("fulfillment.migrations.0017_outbox_exactness").forwards(apps, None)
+
+    # Then only the replaced status pushes are superseded, by the newest, and the retrying note will look first
+    states = {p.pk: (p.state, p.superseded_by_id, p.maybe_sent, p.auto_attempts, p.queued_at == p.created_at)
+              for p in StorePush.objects.all()}
+    assert states[replaced.pk] == (PushState.SUPERSEDED, newest.pk, False, 1, True)
+    assert states[also_replaced.pk] == (PushState.SUPERSEDED, newest.pk, False, 1, True)
+    assert states[note.pk] == (PushState.FAILED, None, False, 1, True)
+    assert states[address.pk] == (PushState.FAILED, None, False, 1, True)
+    assert states[retrying.pk] == (PushState.RETRYING, None, True, 3, True)
+    assert states[newest.pk][:2] == (PushState.SENT, None)
