@@ -114,6 +114,9 @@ class PushState(models.TextChoices):
     RETRYING = "retrying", _("Retrying")  # a retryable error; next_attempt_at says when
     SENT = "sent", _("Sent")
     FAILED = "failed", _("Failed")  # a terminal error: staff must look and retry by hand
+    # A failed status or address push after which the same field of the order was pushed again: retrying it
+    # would set WooCommerce back to older data.
+    SUPERSEDED = "superseded", _("Superseded by a later change")
 
 
 class RefundState(models.TextChoices):

@@ -40,11 +40,12 @@ def address_changes(before, after):
     )
 
 
-def address_changed_event(order, *, before, after, user):
-    with translation.override("en"):  # as every event's message: the timeline reads data in the staff's language
-        message = address_changes(before, after)
-    return OrderEvent(order=order, type=EventType.ADDRESS_CHANGED, source=EventSource.STAFF, user=user,
-                      message=message, data={"before": before, "after": after})
+def address_changed_event(order, *, before, after, user, source=EventSource.STAFF, message=""):
+    if not message:
+        with translation.override("en"):  # as every event's message: the timeline reads data in the staff's language
+            message = address_changes(before, after)
+    return OrderEvent(order=order, type=EventType.ADDRESS_CHANGED, source=source, user=user, message=message,
+                      data={"before": before, "after": after})
 
 
 def push_sent_event(push):

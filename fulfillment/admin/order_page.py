@@ -24,6 +24,7 @@ from fulfillment.services.orders import (
     order_change_status,
     order_update_shipping_address,
 )
+from fulfillment.services.outbox import push_may_retry
 from fulfillment.services.refund_lines import refund_lines_refresh
 from fulfillment.services.refunds import NOT_COUNTING, order_refund, refundable_items, refunded_so_far
 from fulfillment.services.production import production_plan
@@ -234,7 +235,8 @@ class OrderPageMixin:
             "decimals": currency_decimals(order.currency),
             "refunded": quantize(refunded, order.currency),
             "remaining": quantize(order.total - refunded, order.currency),
-            "timeline": selectors.order_timeline(order),
+            "timeline": [{**entry, "can_retry": "push" in entry and push_may_retry(entry["push"], user)}
+                         for entry in selectors.order_timeline(order)],
             "failed_action": failed_action,
             "errors": errors or {},
             "posted": posted,

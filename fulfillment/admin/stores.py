@@ -9,8 +9,10 @@ from django.utils.translation import gettext_lazy as _
 
 from fulfillment.choices import PushState
 from fulfillment.models import Store
+from fulfillment.services.outbox import store_keys_changed
 
 SECRET_FIELDS = ("consumer_key", "consumer_secret", "webhook_secret")
+KEY_FIELDS = ("base_url", "consumer_key", "consumer_secret")
 
 
 class StoreForm(forms.ModelForm):
@@ -44,7 +46,8 @@ class StoreAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "base_url", "last_sync_at", "last_webhook_at", "failing_pushes", "health")
     search_fields = ("name", "slug", "base_url")
     readonly_fields = ("sync_watermark", "last_sync_at", "last_sync_error", "sync_failing_since", "last_webhook_at",
-                       "webhook_url", "health", "sync_failures")
+                       "webhook_url", "health", "sync_failures", "push_auth_error", "push_auth_failing_since",
+                       "push_auth_retry_at")
     fieldsets = (
         (None, {"fields": ("name", "slug", "base_url", "timezone", "currency", "language")}),
         (_("WooCommerce keys"), {"fields": (*SECRET_FIELDS, "query_string_auth")}),
@@ -52,7 +55,15 @@ class StoreAdmin(admin.ModelAdmin):
                                       "allow_gateway_refunds")}),
         (_("Sync"), {"fields": ("webhook_url", "silence_alert_minutes", "health", "last_webhook_at", "last_sync_at",
                                 "sync_watermark", "last_sync_error", "sync_failing_since", "sync_failures")}),
+        (_("Pushes to WooCommerce"), {"fields": ("push_auth_error", "push_auth_failing_since", "push_auth_retry_at")}),
     )
+
+    def save_model(self, request, obj, form, change):
+        stored = Store.objects.filter(pk=obj.pk).values(*KEY_FIELDS).first() if change else None
+        super().save_model(request, obj, form, change)
+        if stored and any(stored[name] != getattr(obj, name) for name in KEY_FIELDS):
+            # Pushes held back by a refused key go at once, not at the next planned try.
+            store_keys_changed(store=obj)
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(

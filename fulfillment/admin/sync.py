@@ -1,10 +1,10 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
-from django.utils.translation import gettext_lazy as _, ngettext
+from django.utils.translation import gettext_lazy as _, ngettext, pgettext_lazy
 
 from fulfillment.choices import PushState
-from fulfillment.models import ImportRun, StorePush, WebhookDelivery
-from fulfillment.services.outbox import PushError, push_retry
+from fulfillment.models import ImportRun, Store, StorePush, WebhookDelivery
+from fulfillment.services.outbox import RETRY_PERMISSIONS, PushError, push_retry
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -50,18 +50,29 @@ class ImportRunAdmin(ReadOnlyAdmin):
 
 @admin.register(StorePush)
 class StorePushAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "store", "order", "kind", "state", "attempts", "next_attempt_at", "last_error",
-                    "created_by")
+    list_display = ("created_at", "store", "order", "kind", "state_shown", "attempts", "next_attempt_at",
+                    "last_error", "created_by")
     list_filter = ("state", "kind", "store")
     list_select_related = ("store", "order", "created_by")
     search_fields = ("=order__woo_id", "=order__number")
     readonly_fields = [f.name for f in StorePush._meta.fields]
     actions = ["retry_selected"]
 
+    def changelist_view(self, request, extra_context=None):
+        # Pushes waiting on a refused key look merely pending: say why, above the list.
+        warnings = [store.key_refused_warning() for store in Store.objects.exclude(push_auth_error="")]
+        return super().changelist_view(request, {**(extra_context or {}), "store_warnings": warnings})
+
+    @admin.display(description=pgettext_lazy("processing state", "state"), ordering="state")
+    def state_shown(self, push):
+        if push.state == PushState.SUPERSEDED and push.superseded_by_id:
+            return _("Superseded by push #%(id)s") % {"id": push.superseded_by_id}
+        return push.get_state_display()
+
     @admin.action(description=_("Retry the selected failed pushes"), permissions=["retry"])
     def retry_selected(self, request, queryset):
         retried = 0
-        for push in queryset.filter(state=PushState.FAILED):
+        for push in queryset.filter(state__in=(PushState.FAILED, PushState.SUPERSEDED)).order_by("pk"):
             try:
                 push_retry(push=push, user=request.user)
                 retried += 1
@@ -70,4 +81,5 @@ class StorePushAdmin(ReadOnlyAdmin):
         self.message_user(request, ngettext("%d push queued again.", "%d pushes queued again.", retried) % retried)
 
     def has_retry_permission(self, request):
-        return request.user.has_perm("fulfillment.change_storepush")
+        # Each push is checked against the permission of its own kind when it is retried.
+        return any(request.user.has_perm(permission) for permission in RETRY_PERMISSIONS.values())

@@ -55,6 +55,11 @@ class Store(models.Model):
     # Orders a sync read but could not mirror, until one is mirrored: [{"woo_id", "reason", "at"}] (the newest
     # MAX_SYNC_FAILURES_KEPT). The watermark moves past them, so without this they would only be in the log.
     last_sync_failures = models.JSONField(_("orders the syncs could not mirror"), default=list, blank=True)
+    # Outbox bookkeeping: WooCommerce refused our key (401/403); the store's pushes wait, and are tried again
+    # (the first one only) from push_auth_retry_at.
+    push_auth_error = models.TextField(_("WooCommerce refused our key"), blank=True)
+    push_auth_failing_since = models.DateTimeField(_("key refused since"), null=True, blank=True)
+    push_auth_retry_at = models.DateTimeField(_("key tried again at"), null=True, blank=True)
     silence_alert_minutes = models.PositiveIntegerField(
         _("warn after minutes without news"),
         default=24 * 60,
@@ -103,11 +108,20 @@ class Store(models.Model):
     def woo_product_url(self, product_id):
         """A product's page in the shop: WordPress redirects ?p=<id> to its permalink."""
         return f"{self.base_url.rstrip('/')}/?p={int(product_id)}"
+    def key_refused_warning(self):
+        """Why the store's pushes wait (WooCommerce refused our REST key), or "" when they do not."""
+        if not self.push_auth_error:
+            return ""
+        return _("WooCommerce refused our key: %(error)s (since %(since)s). Changes for WooCommerce wait until the "
+                 "key works again: check the REST API key in the shop and in this store's settings.") % {
+            "error": self.push_auth_error[:200],
+            "since": timezone.localtime(self.push_auth_failing_since or timezone.now()).strftime("%Y-%m-%d %H:%M"),
+        }
 
     def health_warnings(self, now=None):
         """Reasons staff should look at this store's sync, in their words (empty when healthy)."""
         now = now or timezone.now()
-        warnings = []
+        warnings = [self.key_refused_warning()] if self.push_auth_error else []
         limit = timedelta(minutes=self.silence_alert_minutes)
         if self.sync_failing_since and now - self.sync_failing_since > timedelta(minutes=30):
             warnings.append(_("Sync failing since %(since)s: %(error)s") % {

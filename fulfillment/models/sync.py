@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _, pgettext_lazy
 
 from fulfillment.choices import DeliveryState, ImportMode, PushKind, PushState, RunState
@@ -89,6 +90,13 @@ class StorePush(models.Model):
     state = models.CharField(pgettext_lazy("processing state", "state"), max_length=16, choices=PushState.choices,
                              default=PushState.PENDING)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    # Attempts since it was queued (or queued again by staff): the dispatcher gives up after enough of them.
+    auto_attempts = models.PositiveIntegerField(_("attempts since queued"), default=0)
+    queued_at = models.DateTimeField(_("queued"), default=timezone.now)
+    # An earlier attempt may have reached WooCommerce (a timeout, a worker that died): look before sending again.
+    maybe_sent = models.BooleanField(_("may have reached WooCommerce"), default=False)
+    superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                      verbose_name=_("superseded by"))
     next_attempt_at = models.DateTimeField(_("next attempt"))
     claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True)

@@ -1,15 +1,19 @@
 """Staff actions on an order that WooCommerce must learn about: each writes an event and an outbox push."""
 
+import re
+from datetime import timedelta
+
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from accounting.services.exports import exports_follow_orders
 from fulfillment import events
-from fulfillment.choices import EventSource, OrderStatus, PushKind, status_label
+from fulfillment.choices import EventSource, OrderStatus, PushKind, PushState, status_label
 from fulfillment.countries import COUNTRY_CODES, POSTCODE_OPTIONAL, STATE_REQUIRED
-from fulfillment.models import Order
+from fulfillment.integrations.woocommerce.mapping import MappingError, order_place, parse_gmt
+from fulfillment.models import Order, StorePush
 from fulfillment.services.countdown import countdowns_follow_status
-from fulfillment.services.outbox import push_create
+from fulfillment.services.outbox import UNSENT, address_line, push_create
 
 # Which statuses staff may move an order to from each status. Custom statuses may go anywhere
 # a core status may, and may always come back to processing or on-hold.
@@ -30,6 +34,8 @@ CUSTOM_STATUS_TARGETS = {OrderStatus.PROCESSING, OrderStatus.ON_HOLD, OrderStatu
 REQUIRED_ADDRESS_FIELDS = ("first_name", "last_name", "address_1", "city", "country")
 ADDRESS_FIELDS = ("first_name", "last_name", "company", "address_1", "address_2", "city", "state", "postcode",
                   "country", "phone")
+# The shop's clock and ours differ a little: a note dated up to this much before its push was queued may be ours.
+CLOCK_SKEW = timedelta(minutes=2)
 
 
 class OrderActionError(ValueError):
@@ -131,4 +137,77 @@ def order_update_shipping_address(*, order, address, user):
         order.save(update_fields=["shipping", "city", "state", "country"])
         events.address_changed_event(order, before=before, after=cleaned, user=user).save()
         push_create(order=order, kind=PushKind.ADDRESS, payload={"shipping": cleaned}, user=user)
+    return order
+
+
+def _same_note_text(ours, theirs):
+    ours, theirs = " ".join(ours.split()), " ".join(str(theirs or "").split())
+    # WordPress stores a comment through wp_unslash(), which drops backslashes (PHP stripslashes).
+    return theirs in (ours, re.sub(r"\\(.?)", r"\1", ours))
+
+
+def find_pushed_note(notes, push):
+    """The note WooCommerce already made for this push (an earlier attempt's answer was lost), or None.
+
+    Same text and customer flag, dated after the push was queued, and not the note another of the order's pushes
+    made: staff may add the same note twice on purpose.
+    """
+    taken = {str(response.get("id")) for response in StorePush.objects.filter(
+        order_id=push.order_id, kind=PushKind.NOTE, state=PushState.SENT).exclude(pk=push.pk)
+        .values_list("response", flat=True) if isinstance(response, dict)}
+    since = push.created_at.replace(microsecond=0) - CLOCK_SKEW
+    customer = bool(push.payload.get("customer_note"))
+    for note in sorted((n for n in notes if isinstance(n, dict)), key=lambda n: int(n.get("id") or 0)):
+        try:
+            created = parse_gmt(note.get("date_created_gmt"), "date_created_gmt")
+        except MappingError:
+            continue
+        if (str(note.get("id")) not in taken and created is not None and created >= since
+                and bool(note.get("customer_note")) == customer and _same_note_text(push.payload["note"],
+                                                                                     note.get("note"))):
+            return note
+    return None
+
+
+def _later_change_waits(push):
+    return StorePush.objects.filter(order_id=push.order_id, kind=push.kind, pk__gt=push.pk,
+                                    state__in=UNSENT).exists()
+
+
+def order_push_refused(*, push):
+    """WooCommerce refused a status or address push for good: the order takes back the value WooCommerce has.
+
+    Not when the field was changed again since (a later push waits, or the value is no longer the pushed one).
+    Call inside the transaction that records the failure.
+    """
+    order = _locked(push.order)
+    if _later_change_waits(push):
+        return order
+    reason = push.last_error
+    if push.kind == PushKind.STATUS:
+        pushed, woo_status = push.payload["status"], str(order.raw.get("status") or "")
+        if order.status != pushed or not woo_status or woo_status == order.status:
+            return order
+        order.status = woo_status
+        order.save(update_fields=["status"])
+        events.status_changed_event(order, before=pushed, after=woo_status, source=EventSource.PUSH, note=_(
+            "WooCommerce refused the status change to %(status)s: %(reason)s; back to %(before)s") % {
+            "status": status_label(pushed), "reason": reason, "before": status_label(woo_status)}).save()
+        countdowns_follow_status(changes=[(order.pk, pushed, woo_status)], source=EventSource.PUSH)
+        exports_follow_orders(order_ids=[order.pk])
+    elif push.kind == PushKind.ADDRESS:
+        pushed, woo_shipping = push.payload["shipping"], order.raw.get("shipping")
+        if not isinstance(woo_shipping, dict) or any(order.shipping.get(k, "") != v for k, v in pushed.items()):
+            return order
+        if all(woo_shipping.get(k, "") == v for k, v in pushed.items()):
+            return order
+        before = {name: order.shipping.get(name, "") for name in ADDRESS_FIELDS}
+        order.shipping = dict(woo_shipping)
+        place = order_place(order.billing, order.shipping)
+        order.city, order.state, order.country = place["city"], place["state"], place["country"]
+        order.save(update_fields=["shipping", "city", "state", "country"])
+        after = {name: order.shipping.get(name, "") for name in ADDRESS_FIELDS}
+        events.address_changed_event(order, before=before, after=after, user=None, source=EventSource.PUSH, message=_(
+            "WooCommerce refused the shipping address change to %(address)s: %(reason)s; back to %(before)s") % {
+            "address": address_line(pushed), "reason": reason, "before": address_line(order.shipping)}).save()
     return order

@@ -61,6 +61,24 @@ def tracking_request_body(shipment):
     return body
 
 
+def _same_tracking_number(ours, theirs):
+    return " ".join(str(ours or "").split()).casefold() == " ".join(str(theirs or "").split()).casefold()
+
+
+def find_pushed_tracking(trackings, shipment):
+    """The tracking item WooCommerce already made for this shipment (an earlier attempt's answer was lost), or None.
+
+    Same tracking number, and not an item another shipment of the order was given.
+    """
+    taken = set(Shipment.objects.filter(order_id=shipment.order_id).exclude(pk=shipment.pk)
+                .exclude(woo_tracking_id="").values_list("woo_tracking_id", flat=True))
+    for tracking in trackings:
+        if (isinstance(tracking, dict) and str(tracking.get("tracking_id") or "") not in taken
+                and _same_tracking_number(shipment.tracking_number, tracking.get("tracking_number"))):
+            return tracking
+    return None
+
+
 def shipment_add(*, order, carrier, tracking_number, tracking_link="", shipped_on=None, lines=None, user=None,
                  source=EventSource.STAFF, token=""):
     """Record a parcel (lines: {woo line id: quantity}; None = everything not shipped yet) and tell WooCommerce.

@@ -257,12 +257,16 @@ class FakeWooCommerce:
                 return self.update_order(order, body or {})
             if parts[2:] == ["notes"] and method == "POST":
                 return self.add_note(woo_id, body or {})
+            if parts[2:] == ["notes"] and method == "GET":
+                return self.list_notes(woo_id, params)
             if parts[2:] == ["refunds"] and method == "POST":
                 return self.add_refund(order, body or {})
             if parts[2:] == ["refunds"] and method == "GET":
                 return self.list_refunds(woo_id, params)
             if parts[2:] == ["shipment-trackings"] and method == "POST":
                 return self.add_tracking(woo_id, body or {})
+            if parts[2:] == ["shipment-trackings"] and method == "GET":
+                return self.json(self.trackings.get(woo_id, []))
         return self.error(404, "rest_no_route", "No route was found matching the URL and request method.")
 
     def _parse_filter_date(self, value, gmt):
@@ -333,10 +337,21 @@ class FakeWooCommerce:
             return self.error(400, "woocommerce_rest_missing_note", "Cannot create order note, please provide a note.")
         with self.lock:
             self.next_note_id += 1
-            note = {"id": self.next_note_id, "author": "api", "date_created": wc_date(datetime.now(UTC)),
-                    "note": body["note"], "customer_note": bool(body.get("customer_note"))}
+            now = datetime.now(UTC)
+            note = {"id": self.next_note_id, "author": "api", "date_created": wc_date(now + self.shop_offset),
+                    "date_created_gmt": wc_date(now), "note": body["note"],
+                    "customer_note": bool(body.get("customer_note"))}
         self.notes.setdefault(woo_id, []).append(note)
         return self.json(note, status=201)
+
+    def list_notes(self, woo_id, params):
+        # Like WC_REST_Order_Notes_Controller: every note, newest first, no paging; type any|customer|internal.
+        kind = params.get("type", "any")
+        if kind not in ("any", "customer", "internal"):
+            return self.error(400, "rest_invalid_param", "Invalid parameter(s): type")
+        notes = [n for n in self.notes.get(woo_id, [])
+                 if kind == "any" or n["customer_note"] == (kind == "customer")]
+        return self.json(sorted(notes, key=lambda n: n["id"], reverse=True))
 
     def add_tracking(self, woo_id, body):
         if not body.get("tracking_number"):

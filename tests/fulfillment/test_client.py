@@ -1,6 +1,7 @@
 """WooClient against a real local HTTP server speaking WooCommerce's API (OAuth1 over plain http)."""
 
 import socket
+import time
 import traceback
 
 import pytest
@@ -471,6 +472,126 @@ def test_a_timeout_is_retryable(woo, sleeps):
     host = woo.url.removeprefix("http://")
     assert str(error.value) == f"GET orders/17: {host} did not answer within 0.1 s"
     assert sleeps == [0]
+
+
+def test_a_post_is_not_sent_again_after_a_timeout(woo, sleeps):
+    # given a shop that makes the note but answers after our timeout
+    woo.add_orders([order_payload(17)])
+    woo.delay = 0.5
+    client = make_client(woo, sleeps, timeout=0.1, max_retries=3)
+
+    # when
+    with pytest.raises(WooRetryableError) as error:
+        client.add_order_note(17, note="Printed.", customer_note=False)
+
+    # then the client gave up at once: the shop may have made it, and a second note would be a copy
+    assert error.value.unsent is False
+    assert sleeps == []
+    for _ in range(40):  # the shop finishes the request after we stopped waiting
+        if woo.notes.get(17):
+            break
+        time.sleep(0.05)
+    assert [n["note"] for n in woo.notes[17]] == ["Printed."]
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_a_post_is_not_sent_again_after_an_error_the_shop_may_have_acted_before(woo, client, sleeps, status):
+    # given a proxy or PHP error page after WordPress may have run the request
+    woo.add_orders([order_payload(17)])
+    woo.fail_next(1, status=status, body=f"<html><body><h1>{status}</h1></body></html>")
+
+    # when
+    with pytest.raises(WooRetryableError) as error:
+        client.add_order_note(17, note="Printed.", customer_note=False)
+
+    # then it is the caller's to look and decide
+    assert (error.value.status, error.value.unsent) == (status, False)
+    assert sleeps == []
+    assert woo.count("POST", "orders/17/notes") == 0
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_post_turned_away_by_throttling_or_maintenance_is_sent_again(woo, client, sleeps, status):
+    # given a host that turns the first request away before WordPress runs it
+    woo.add_orders([order_payload(17)])
+    woo.fail_next(1, status=status)
+
+    # when
+    note = client.add_order_note(17, note="Printed.", customer_note=True)
+
+    # then it was sent again, and the shop made one note
+    assert sleeps == [0]
+    assert (note["note"], note["customer_note"]) == ("Printed.", True)
+    assert [n["note"] for n in woo.notes[17]] == ["Printed."]
+
+
+def test_a_post_is_sent_again_when_the_connection_was_refused(sleeps):
+    # given nothing listens on the shop's port: the request never left
+    port = closed_port()
+    client = WooClient(base_url=f"http://127.0.0.1:{port}", consumer_key="ck_test_0123456789abcdef",
+                       consumer_secret="cs_test_fedcba9876543210", retry_base=0, max_retries=2, sleep=sleeps.append)
+
+    # when
+    with pytest.raises(WooRetryableError) as error:
+        client.add_order_note(17, note="Printed.", customer_note=False)
+
+    # then it was tried three times, and the error says the shop got nothing
+    assert str(error.value) == f"POST orders/17/notes: cannot connect to 127.0.0.1:{port}"
+    assert error.value.unsent is True
+    assert sleeps == [0, 0]
+
+
+def test_a_put_is_sent_again_after_a_timeout(woo, sleeps):
+    # given a shop slow once: setting the same status twice is harmless
+    woo.add_orders([order_payload(17)])
+    client = make_client(woo, sleeps, timeout=0.3, max_retries=1)
+    original = woo.update_order
+    answers = []
+
+    def slow_once(order, body):
+        answers.append(body)
+        if len(answers) == 1:
+            time.sleep(0.6)
+        return original(order, body)
+
+    woo.update_order = slow_once
+
+    # when
+    order = client.update_order(17, {"status": "completed"})
+
+    # then
+    assert order["status"] == "completed"
+    assert sleeps == [0]
+    assert answers == [{"status": "completed"}, {"status": "completed"}]
+
+
+def test_a_refusal_is_unsent(woo, client, sleeps):
+    woo.add_orders([order_payload(17)])
+
+    with pytest.raises(WooRequestError) as refused:
+        client.update_order(17, {"status": "shipped"})
+
+    assert refused.value.unsent is True
+
+
+def test_notes_and_shipment_trackings_are_listed(woo, client):
+    # given an order with a private note, a customer note and a tracking item
+    woo.add_orders([order_payload(17)])
+    client.add_order_note(17, note="Checked the print file.", customer_note=False)
+    client.add_order_note(17, note="Your order has shipped.", customer_note=True)
+    tracking = client.add_shipment_tracking(17, {"tracking_number": "1Z999AA10123456784", "tracking_provider": "UPS",
+                                                 "date_shipped": "2026-11-20"})
+
+    # when
+    notes = client.list_order_notes(17)
+    trackings = client.list_shipment_trackings(17)
+
+    # then every note, newest first, with its UTC date, and the tracking item
+    assert [(n["note"], n["customer_note"]) for n in notes] == [("Your order has shipped.", True),
+                                                                ("Checked the print file.", False)]
+    assert all(len(n["date_created_gmt"]) == 19 for n in notes)
+    assert woo.requests[-2][2] == {"type": "any"}
+    assert trackings == [tracking]
 
 
 def test_the_timeout_comes_from_settings_by_default(woo, settings):

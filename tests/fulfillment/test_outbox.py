@@ -18,15 +18,17 @@ from fulfillment.services.orders import (
 )
 from fulfillment.services.outbox import PushError, backoff, push_retry, pushes_dispatch
 from tests.factories import OrderFactory, UserFactory
-from tests.woo_payloads import order_payload
-
-AUTH_ERROR = ("HTTP 401 woocommerce_rest_authentication_error: "
-              "Invalid signature - provided signature does not match.")
-DOWN = "HTTP 503, the answer is not JSON (an error page?): " \
-       "<html><head><title>503 Service Unavailable</title></head><body>Down</body></html>"
-NEW_ADDRESS = {"first_name": "Anna", "last_name": "de Vries", "company": "", "address_1": "Prinsengracht 263",
-               "address_2": "2e etage", "city": "Amsterdam", "state": "", "postcode": "1016 GV", "country": "nl",
-               "phone": "+31 20 555 0101"}
+from tests.fulfillment.pushes import (
+    AUTH_ERROR,
+    DOWN,
+    INVALID_STATUS,
+    NEW_ADDRESS,
+    later,
+    mirrored,
+    refuse_next,
+    sent_requests,
+    staff,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -38,22 +40,6 @@ def fast_password_hashing(settings):
 @pytest.fixture
 def user(db):
     return UserFactory(username="support")
-
-
-def mirrored(woo, store, woo_id, **kwargs):
-    """An order that exists in the fake shop and, identical, in our mirror."""
-    payload = order_payload(woo_id, **kwargs)
-    woo.add_orders([payload])
-    orders_upsert(store=store, payloads=[payload], source=EventSource.IMPORT)
-    return Order.objects.get(store=store, woo_id=woo_id)
-
-
-def sent_requests(woo):
-    return [(method, path) for method, path, _ in woo.requests]
-
-
-def later(minutes=60):
-    return timezone.now() + timedelta(minutes=minutes)
 
 
 # -- the services write the push with the local change ---------------------------------------------
@@ -408,31 +394,37 @@ def test_a_retryable_error_on_one_order_does_not_hold_up_the_others(woo, woo_sto
     )
 
 
-def test_wrong_keys_stop_the_retries_and_tell_staff(woo, woo_store, user):
+def test_wrong_keys_hold_the_push_without_failing_it_and_tell_staff(woo, woo_store, user):
     # Given a store whose consumer secret is wrong, and a status change
     Store.objects.filter(pk=woo_store.pk).update(consumer_secret="cs_wrong")
     order = mirrored(woo, woo_store, 17, status="processing")
     order_change_status(order=order, status="completed", user=user)
 
     # When it is dispatched
-    assert pushes_dispatch() == {"failed": 1}
+    assert pushes_dispatch() == {"key_refused": 1}
 
-    # Then it failed for good, with WooCommerce's code and message, and the timeline says so
+    # Then it waits (not failed), with WooCommerce's code and message, and the store says why
     push = StorePush.objects.get()
-    assert (push.state, push.attempts, push.last_error) == (PushState.FAILED, 1, f"PUT orders/17: {AUTH_ERROR}")
+    assert (push.state, push.attempts, push.auto_attempts, push.last_error) == (
+        PushState.PENDING, 1, 0, f"PUT orders/17: {AUTH_ERROR}")
     assert push.sent_at is None
-    failed = OrderEvent.objects.get(type=EventType.PUSH_FAILED)
-    assert (failed.order, failed.source, failed.data) == (order, EventSource.PUSH,
-                                                          {"push_id": push.pk, "kind": "status"})
-    assert failed.message == f"Status not accepted by WooCommerce: PUT orders/17: {AUTH_ERROR}"
+    assert not OrderEvent.objects.filter(type=EventType.PUSH_FAILED).exists()
+    woo_store.refresh_from_db()
+    assert woo_store.push_auth_error == f"PUT orders/17: {AUTH_ERROR}"
+    assert woo_store.health_warnings()[0].startswith(f"WooCommerce refused our key: PUT orders/17: {AUTH_ERROR}")
+    # and the order keeps the change: it is still to be told to WooCommerce
+    order.refresh_from_db()
+    assert order.status == "completed"
 
-    # And even once the keys are right, a later dispatch does not send it by itself
+    # And once the keys are right, it goes out by itself
     Store.objects.filter(pk=woo_store.pk).update(consumer_secret=woo.consumer_secret)
-    assert pushes_dispatch(now=later(24 * 60)) == {}
-    assert woo.requests == []
-    push.refresh_from_db()
-    assert (push.state, push.attempts) == (PushState.FAILED, 1)
-    assert woo.orders[17]["status"] == "processing"
+    assert pushes_dispatch(now=later()) == {"sent": 1}
+    assert sent_requests(woo) == [("PUT", "orders/17")]
+    assert woo.orders[17]["status"] == "completed"
+    woo_store.refresh_from_db()
+    assert (woo_store.push_auth_error, woo_store.push_auth_failing_since, woo_store.push_auth_retry_at) == (
+        "", None, None)
+    assert woo_store.key_refused_warning() == ""
 
 
 def test_shop_error_that_is_not_retryable_fails_the_push(woo, woo_store, user):
@@ -454,13 +446,14 @@ def test_shop_error_that_is_not_retryable_fails_the_push(woo, woo_store, user):
 
 def test_admin_retry_requeues_a_failed_push_and_it_is_sent(woo, woo_store, user, admin_client,
                                                            django_capture_on_commit_callbacks):
-    # Given a push that failed on wrong keys, and keys fixed since
-    Store.objects.filter(pk=woo_store.pk).update(consumer_secret="cs_wrong")
+    # Given a push the shop refused (a plugin rejected the status for a while), fixed since
     order = mirrored(woo, woo_store, 17, status="processing")
     order_change_status(order=order, status="completed", user=user)
+    refuse_next(woo, INVALID_STATUS)
     pushes_dispatch()
-    Store.objects.filter(pk=woo_store.pk).update(consumer_secret=woo.consumer_secret)
     push = StorePush.objects.get()
+    refused = "PUT orders/17: HTTP 400 rest_invalid_param: Invalid parameter(s): status"
+    assert (push.state, push.last_error) == (PushState.FAILED, refused)
 
     # When staff retry it from the pushes list
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -475,6 +468,8 @@ def test_admin_retry_requeues_a_failed_push_and_it_is_sent(woo, woo_store, user,
     assert (push.state, push.attempts, push.last_error) == (PushState.SENT, 2, "")
     assert sent_requests(woo) == [("PUT", "orders/17")]
     assert woo.orders[17]["status"] == "completed"
+    order.refresh_from_db()
+    assert order.status == "completed"
     timeline = OrderEvent.objects.filter(type__in=[EventType.PUSH_FAILED, EventType.PUSH_RETRIED,
                                                    EventType.PUSH_SENT]).order_by("pk")
     assert [(e.type, e.source, e.user and e.user.username) for e in timeline] == [
@@ -482,7 +477,7 @@ def test_admin_retry_requeues_a_failed_push_and_it_is_sent(woo, woo_store, user,
         (EventType.PUSH_RETRIED, EventSource.STAFF, "admin"),
         (EventType.PUSH_SENT, EventSource.PUSH, None),
     ]
-    assert timeline[1].message == f"Status: sent again after: PUT orders/17: {AUTH_ERROR}"
+    assert timeline[1].message == f"Status: sent again after: {refused}"
 
 
 def test_admin_retry_leaves_pushes_that_did_not_fail(woo, woo_store, user, admin_client,
@@ -507,24 +502,28 @@ def test_admin_retry_leaves_pushes_that_did_not_fail(woo, woo_store, user, admin
     assert sent_requests(woo) == [("PUT", "orders/17")]
 
 
-def test_admin_retry_needs_the_change_permission(woo, woo_store, user, client):
+def test_admin_retry_needs_a_permission_to_make_changes(woo, woo_store, user, client):
     # Given a failed push, and a staff member who may only view pushes
     from django.contrib.auth.models import Permission
 
-    Store.objects.filter(pk=woo_store.pk).update(consumer_secret="cs_wrong")
     order = mirrored(woo, woo_store, 17, status="processing")
     order_change_status(order=order, status="completed", user=user)
+    refuse_next(woo, INVALID_STATUS)
     pushes_dispatch()
     push = StorePush.objects.get()
     user.user_permissions.add(Permission.objects.get(codename="view_storepush"))
     client.force_login(user)
 
     # When they try to retry it
-    client.post("/admin/fulfillment/storepush/", {"action": "retry_selected", "_selected_action": [push.pk]})
+    response = client.post("/admin/fulfillment/storepush/",
+                           {"action": "retry_selected", "_selected_action": [push.pk]})
 
-    # Then it stays failed
+    # Then the action is not theirs, and the push stays failed
+    assert response.status_code == 200
+    assert "retry_selected" not in response.content.decode()
     push.refresh_from_db()
     assert push.state == PushState.FAILED
+    assert not OrderEvent.objects.filter(type=EventType.PUSH_RETRIED).exists()
 
 
 def test_push_retry_refuses_a_push_that_did_not_fail(woo, woo_store, user, django_capture_on_commit_callbacks):
@@ -533,7 +532,7 @@ def test_push_retry_refuses_a_push_that_did_not_fail(woo, woo_store, user, djang
     push = StorePush.objects.get()
 
     with django_capture_on_commit_callbacks() as callbacks, pytest.raises(PushError) as raised:
-        push_retry(push=push, user=user)
+        push_retry(push=push, user=staff("operations"))
 
     assert str(raised.value) == "Only a failed push can be retried; this one is Waiting to be sent."
     assert callbacks == []

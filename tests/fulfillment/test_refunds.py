@@ -34,7 +34,11 @@ REFUSED = {"code": "woocommerce_rest_cannot_create_order_refund", "message": "In
 
 @pytest.fixture
 def finance(db):
-    return UserFactory(username="fiona")
+    from django.contrib.auth.models import Group
+
+    user = UserFactory(username="fiona")
+    user.groups.add(Group.objects.get(name="finance"))
+    return user
 
 
 def taxed(item, tax, rate_id=2):

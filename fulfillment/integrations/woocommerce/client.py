@@ -1,6 +1,13 @@
 """HTTP adapter over the `woocommerce` package: timeouts, retries, paging and typed errors.
 
 Nothing here knows about our models beyond reading a Store's URL and keys.
+
+Retries: GET and PUT are retried on any retryable error (reading twice is harmless; a PUT sets the same fields to
+the same values). A POST creates something (a note, a refund, a tracking item), so it is retried only when the shop
+surely did not act on it: the connection was never made (refused, no DNS, connect timeout, TLS handshake), or the
+shop turned it away before running it (408, 425, 429, 503: throttling, WordPress's maintenance mode). After a read
+timeout, a dropped connection or a 500/502/504 the shop may have made the thing: the error goes to the caller, whose
+`unsent` is False, and the caller must look before sending again (the outbox does).
 """
 
 import logging
@@ -10,6 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from django.conf import settings
 from woocommerce import API
 
@@ -21,6 +29,9 @@ PAST_THE_LAST_PAGE = {"rest_post_invalid_page_number"}
 RETRYABLE_STATUSES = {408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524}
 # Statuses whose Retry-After we follow: throttling, and WordPress's maintenance mode during updates (503).
 RETRY_AFTER_STATUSES = {429, 503}
+# Statuses with which the server turns a request away before WordPress acts on it: a POST is safe to send again.
+NOT_APPLIED_STATUSES = {408, 425, 429, 503}
+IDEMPOTENT_METHODS = {"GET", "PUT", "DELETE"}
 
 
 class WooError(Exception):
@@ -28,12 +39,15 @@ class WooError(Exception):
 
     retryable = False
 
-    def __init__(self, message, *, status=None, code="", body=""):
+    def __init__(self, message, *, status=None, code="", body="", unsent=None):
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
         self.body = body[:2000] if isinstance(body, str) else body
+        # True when the shop surely did not act on the request; False when it may have (a timeout after sending).
+        # A refusal (4xx) means nothing was done.
+        self.unsent = (not self.retryable or status in NOT_APPLIED_STATUSES) if unsent is None else unsent
 
     def __str__(self):
         return self.message
@@ -99,7 +113,8 @@ class WooClient:
             try:
                 return self._once(method, endpoint, params=params, data=data, api=api or self.api)
             except WooRetryableError as exc:
-                if attempt >= retries:
+                if attempt >= retries or (method not in IDEMPOTENT_METHODS and not exc.unsent):
+                    # A POST the shop may have applied is not sent again blindly: the caller looks first.
                     raise
                 delay = self._delay(attempt, exc)
                 logger.warning("WooCommerce %s: %s; retry %d/%d in %.1fs", self.host, exc.message, attempt + 1,
@@ -128,12 +143,20 @@ class WooClient:
             else:
                 raise ValueError(method)
         # Messages are ours: requests' own repeat the URL, which carries the signed keys over http.
+        except requests.ConnectTimeout:
+            raise WooRetryableError(f"{what}: cannot connect to {self.host} within {self.api.timeout:g} s",
+                                    unsent=True) from None
         except requests.Timeout:
-            raise WooRetryableError(f"{what}: {self.host} did not answer within {self.api.timeout:g} s") from None
-        except requests.ConnectionError:
-            raise WooRetryableError(f"{what}: cannot connect to {self.host}") from None
+            raise WooRetryableError(f"{what}: {self.host} did not answer within {self.api.timeout:g} s",
+                                    unsent=False) from None
+        except requests.ConnectionError as exc:
+            if _never_connected(exc):
+                raise WooRetryableError(f"{what}: cannot connect to {self.host}", unsent=True) from None
+            # The connection broke after the request went out (reset, closed without an answer).
+            raise WooRetryableError(f"{what}: the connection to {self.host} broke before an answer",
+                                    unsent=False) from None
         except requests.RequestException as exc:
-            raise WooRetryableError(f"{what}: {type(exc).__name__}") from None
+            raise WooRetryableError(f"{what}: {type(exc).__name__}", unsent=False) from None
         return self._parse(what, response)
 
     def _parse(self, what, response):
@@ -215,6 +238,10 @@ class WooClient:
                                data={"note": note, "customer_note": bool(customer_note)}, **kwargs)
         return body
 
+    def list_order_notes(self, woo_id, **kwargs):
+        """All notes of an order (WooCommerce does not page them), private and customer notes alike."""
+        body, _ = self.request("GET", f"orders/{int(woo_id)}/notes", params={"type": "any"}, **kwargs)
+        return body if isinstance(body, list) else []
 
     def create_refund(self, woo_id, data, **kwargs):
         body, _ = self.request("POST", f"orders/{int(woo_id)}/refunds", data=data, **kwargs)
@@ -228,6 +255,19 @@ class WooClient:
         body, _ = self.request("POST", f"orders/{int(woo_id)}/shipment-trackings", data=data,
                                api=self.tracking_api, **kwargs)
         return body
+
+    def list_shipment_trackings(self, woo_id, **kwargs):
+        body, _ = self.request("GET", f"orders/{int(woo_id)}/shipment-trackings", api=self.tracking_api, **kwargs)
+        return body if isinstance(body, list) else []
+
+
+def _never_connected(exc):
+    """Whether a requests ConnectionError happened before the request was sent (refused, DNS, TLS handshake)."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return True
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
+    return isinstance(reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
 
 
 def _snippet(text, limit=200):

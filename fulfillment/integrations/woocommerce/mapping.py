@@ -202,6 +202,14 @@ def map_line(item, index):
     )
 
 
+def order_place(billing, shipping):
+    """The order list's city, state and country: where it ships, or the billing address without one."""
+    billing, shipping = _address(billing), _address(shipping)
+    place = shipping if (shipping.get("city") or shipping.get("country")) else billing
+    return {"city": _text(place.get("city"), 100), "state": _text(place.get("state"), 100),
+            "country": _text(place.get("country"), 2).upper()}
+
+
 def _missing(name):
     raise MappingError(f"{name} is missing")
 
@@ -248,7 +256,7 @@ def map_order(payload):
     customer_name = " ".join(
         part for part in (_text(name_source.get("first_name"), 100), _text(name_source.get("last_name"), 100)) if part
     ) or _text(billing.get("company") or shipping.get("company"), 200)
-    place = shipping if (shipping.get("city") or shipping.get("country")) else billing
+    place = order_place(billing, shipping)
 
     fields = {
         "number": _text(payload.get("number") or woo_id, 64),
@@ -262,9 +270,7 @@ def map_order(payload):
         "customer_woo_id": integer(payload.get("customer_id"), "customer_id"),
         "customer_name": customer_name[:200],
         "customer_email": _text(billing.get("email"), 254).lower(),
-        "city": _text(place.get("city"), 100),
-        "state": _text(place.get("state"), 100),
-        "country": _text(place.get("country"), 2).upper(),
+        **place,
         "billing": billing,
         "shipping": shipping,
         "customer_note": _text(payload.get("customer_note"), 10_000),
