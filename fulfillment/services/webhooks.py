@@ -38,6 +38,8 @@ class Receipt:
 # has just read for a few seconds instead of reading the store again for every delivery. A secret changed in
 # the meantime costs nothing: a signature that does not match the kept store is checked again against the row.
 STORE_CACHE_SECONDS = 10
+# A repeat of a delivery still not applied after this long queues it again (its task was lost, or not queued).
+REPEAT_REQUEUE_SECONDS = 60
 _stores = {}  # slug -> (monotonic expiry, Store)
 
 
@@ -118,11 +120,14 @@ def delivery_receive(*, store, headers, body):
     }, unique_fields=["store", "topic", "body_sha256"])
     if delivery_pk is None:
         # The very same body for the same topic: WooCommerce sent it again. Acknowledge, apply nothing, unless the
-        # first copy was never applied (its task was lost, or could not be queued and we answered 500): then this
-        # is the moment to queue it again, applying twice is harmless.
+        # first copy has waited too long to be applied (its task was lost, or could not be queued): then this is
+        # the moment to queue it again, applying twice is harmless. A repeat within the minute finds its task
+        # simply not run yet: queueing a second one would only cost a worker a task.
         stored = WebhookDelivery.objects.filter(store=store, topic=topic, body_sha256=digest)
         stored.update(repeats=F("repeats") + 1)
-        waiting = stored.filter(state=DeliveryState.RECEIVED).values_list("pk", flat=True).first()
+        waiting = stored.filter(state=DeliveryState.RECEIVED,
+                                received_at__lt=now - timedelta(seconds=REPEAT_REQUEUE_SECONDS)
+                                ).values_list("pk", flat=True).first()
         if waiting is None:
             return Receipt(200, "duplicate")
         enqueue_or_log("fulfillment.tasks.apply_delivery", waiting)

@@ -84,6 +84,7 @@ def test_the_repeat_of_a_delivery_never_applied_queues_it_again(client, store, b
     payload = order_payload(17)
     deliver_and_apply(client, store, payload, django_capture_on_commit_callbacks, topic="order.created")
     broker.down = False
+    WebhookDelivery.objects.update(received_at=timezone.now() - timedelta(minutes=2))
 
     # When WooCommerce sends it again, the broker back
     response = deliver_and_apply(client, store, payload, django_capture_on_commit_callbacks, topic="order.created")
@@ -95,6 +96,23 @@ def test_the_repeat_of_a_delivery_never_applied_queues_it_again(client, store, b
     assert list(Order.objects.values_list("woo_id", flat=True)) == [17]
     assert list(OrderEvent.objects.values_list("type", flat=True)) == [EventType.CREATED]
     assert len(broker.refused) == 1
+
+
+def test_a_repeat_within_the_minute_of_a_delivery_not_applied_yet_queues_nothing(
+        client, store, queued, django_capture_on_commit_callbacks):
+    # Given a delivery stored and queued a moment ago, its task not run yet
+    payload = order_payload(17)
+    deliver_and_apply(client, store, payload, django_capture_on_commit_callbacks)
+    WebhookDelivery.objects.update(state=DeliveryState.RECEIVED)
+    queued.clear()
+
+    # When WooCommerce sends it again at once
+    response = deliver_and_apply(client, store, payload, django_capture_on_commit_callbacks)
+
+    # Then it is a plain repeat: the task queued with the delivery will apply it
+    assert (response.status_code, response.content) == (200, b"duplicate")
+    assert queued == []
+    assert WebhookDelivery.objects.get().repeats == 1
 
 
 def test_the_repeat_of_an_applied_delivery_queues_nothing(client, store, queued, django_capture_on_commit_callbacks):
@@ -115,9 +133,10 @@ def test_the_repeat_of_an_applied_delivery_queues_nothing(client, store, queued,
 
 def test_the_broker_failing_on_a_repeat_still_answers_200(client, store, broker,
                                                           django_capture_on_commit_callbacks):
-    # Given a delivery stored while the broker was down
+    # Given a delivery stored while the broker was down, two minutes ago
     payload = order_payload(17)
     deliver_and_apply(client, store, payload, django_capture_on_commit_callbacks)
+    WebhookDelivery.objects.update(received_at=timezone.now() - timedelta(minutes=2))
 
     # When its repeat arrives with the broker still down
     response = deliver_and_apply(client, store, payload, django_capture_on_commit_callbacks)
