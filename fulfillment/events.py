@@ -1,25 +1,35 @@
-"""One small function per order event type: the timeline in the admin is built from these rows."""
+"""One small function per order event type: the timeline in the admin is built from these rows.
+
+Our sentences are kept as data (fulfillment.texts): `text` is rendered in each reader's language, `message`
+holds its English rendering (logs, searches, older readers).
+"""
 
 from django.utils import translation
+from django.utils.translation import gettext_noop as N_
 
-from fulfillment.choices import ADDRESS_LABELS, EventSource, EventType, status_label
+from fulfillment.choices import ADDRESS_LABELS, EventSource, EventType
 from fulfillment.models import OrderEvent
 from fulfillment.money import quantize
+from fulfillment.texts import english, push_kind, status, text
+
+
+def _event(spec, **fields):
+    return OrderEvent(message=english(spec), text=spec, **fields)
 
 
 # These three take any object with the order's pk, number, status: the mirror passes what it wrote, not models.
 def order_created_event(order, *, source):
-    return OrderEvent(order_id=order.pk, type=EventType.CREATED, source=source,
-                      message=f"Order #{order.number} received ({status_label(order.status)})",
-                      data={"status": order.status})
+    return _event(text(N_("Order #%(number)s received (%(status)s)"), number=order.number, status=status(order.status)),
+                  order_id=order.pk, type=EventType.CREATED, source=source, data={"status": order.status})
 
 
 def status_changed_event(order, *, before, after, source, user=None, note=""):
-    message = f"{status_label(before)} → {status_label(after)}"
+    """`note`: what staff typed, or one of our sentences as `texts.text(...)`."""
+    spec = text(N_("%(before)s → %(after)s"), before=status(before), after=status(after))
     if note:
-        message = f"{message}: {note}"
-    return OrderEvent(order_id=order.pk, type=EventType.STATUS_CHANGED, source=source, user=user,
-                      message=message, data={"before": before, "after": after})
+        spec = text(N_("%(change)s: %(note)s"), change=spec, note=note)
+    return _event(spec, order_id=order.pk, type=EventType.STATUS_CHANGED, source=source, user=user,
+                  data={"before": before, "after": after})
 
 
 def trashed_event(order, *, source, trashed):
@@ -40,42 +50,52 @@ def address_changes(before, after):
     )
 
 
-def address_changed_event(order, *, before, after, user, source=EventSource.STAFF, message=""):
-    if not message:
-        with translation.override("en"):  # as every event's message: the timeline reads data in the staff's language
-            message = address_changes(before, after)
+def address_changed_event(order, *, before, after, user, source=EventSource.STAFF, note=None):
+    """`note`: why, as `texts.text(...)`, when it is not a staff correction (the timeline then shows it)."""
+    data = {"before": before, "after": after}
+    if note:
+        return _event(note, order_id=order.pk, type=EventType.ADDRESS_CHANGED, source=source, user=user, data=data)
+    with translation.override("en"):  # the timeline renders the changes from `data`, in the staff's language
+        message = address_changes(before, after)
     return OrderEvent(order=order, type=EventType.ADDRESS_CHANGED, source=source, user=user, message=message,
-                      data={"before": before, "after": after})
+                      data=data)
 
 
 def push_sent_event(push):
-    return OrderEvent(order_id=push.order_id, type=EventType.PUSH_SENT, source=EventSource.PUSH,
-                      message=f"{push.get_kind_display()} sent to WooCommerce (attempt {push.attempts})",
-                      data={"push_id": push.pk, "kind": push.kind})
+    return _event(text(N_("%(kind)s sent to WooCommerce (attempt %(attempt)s)"), kind=push_kind(push.kind),
+                       attempt=push.attempts),
+                  order_id=push.order_id, type=EventType.PUSH_SENT, source=EventSource.PUSH,
+                  data={"push_id": push.pk, "kind": push.kind})
 
 
 def push_failed_event(push):
-    return OrderEvent(order_id=push.order_id, type=EventType.PUSH_FAILED, source=EventSource.PUSH,
-                      message=f"{push.get_kind_display()} not accepted by WooCommerce: {push.last_error}",
-                      data={"push_id": push.pk, "kind": push.kind})
+    return _event(text(N_("%(kind)s not accepted by WooCommerce: %(error)s"), kind=push_kind(push.kind),
+                       error=push.last_error),
+                  order_id=push.order_id, type=EventType.PUSH_FAILED, source=EventSource.PUSH,
+                  data={"push_id": push.pk, "kind": push.kind})
 
 
 def refund_event(refund, *, user):
     what = ", ".join(f"{p['quantity']} × {p['name']}" if p["quantity"] else p["name"] for p in refund.lines)
-    return OrderEvent(order_id=refund.order_id, type=EventType.REFUNDED, source=EventSource.STAFF, user=user,
-                      message=f"{refund.amount} {refund.order.currency} ({what})"
-                              + (f" — {refund.reason}" if refund.reason else "")
-                              + (" · restocked" if refund.restock else ""),
-                      data={"refund_id": refund.pk, "amount": str(refund.amount), "restock": refund.restock})
+    spec = text(N_("%(amount)s %(currency)s (%(what)s)"), amount=str(refund.amount), currency=refund.order.currency,
+                what=what)
+    if refund.reason:
+        spec = text(N_("%(refund)s — %(reason)s"), refund=spec, reason=refund.reason)
+    if refund.restock:
+        spec = text(N_("%(refund)s · restocked"), refund=spec)
+    return _event(spec, order_id=refund.order_id, type=EventType.REFUNDED, source=EventSource.STAFF, user=user,
+                  data={"refund_id": refund.pk, "amount": str(refund.amount), "restock": refund.restock})
 
 
 def refunded_in_woo_event(refund, *, currency, source):
     amount = quantize(refund.amount, currency)
-    return OrderEvent(order_id=refund.order_id, type=EventType.REFUNDED_IN_WOO, source=source,
-                      message=f"{amount} {currency} (WooCommerce refund {refund.woo_refund_id})"
-                              + (f" — {refund.reason}" if refund.reason else ""),
-                      data={"refund_id": refund.pk, "woo_refund_id": refund.woo_refund_id, "amount": str(amount),
-                            "currency": currency, "reason": refund.reason})
+    spec = text(N_("%(amount)s %(currency)s (WooCommerce refund %(id)s)"), amount=str(amount), currency=currency,
+                id=refund.woo_refund_id)
+    if refund.reason:
+        spec = text(N_("%(refund)s — %(reason)s"), refund=spec, reason=refund.reason)
+    return _event(spec, order_id=refund.order_id, type=EventType.REFUNDED_IN_WOO, source=source,
+                  data={"refund_id": refund.pk, "woo_refund_id": refund.woo_refund_id, "amount": str(amount),
+                        "currency": currency, "reason": refund.reason})
 
 
 def shipment_event(shipment, *, user, source=EventSource.STAFF):
@@ -85,26 +105,29 @@ def shipment_event(shipment, *, user, source=EventSource.STAFF):
 
 
 def push_retried_event(push, *, user):
-    return OrderEvent(order_id=push.order_id, type=EventType.PUSH_RETRIED, source=EventSource.STAFF, user=user,
-                      message=f"{push.get_kind_display()}: sent again after: {push.last_error}",
-                      data={"push_id": push.pk, "kind": push.kind})
+    return _event(text(N_("%(kind)s: sent again after: %(error)s"), kind=push_kind(push.kind), error=push.last_error),
+                  order_id=push.order_id, type=EventType.PUSH_RETRIED, source=EventSource.STAFF, user=user,
+                  data={"push_id": push.pk, "kind": push.kind})
 
 
 def submission_event(submission, *, user, source, retry=False, reprint=False):
+    names = {"provider": submission.provider.name, "external_id": submission.external_id}
     if reprint:
-        message = f"Reprint queued for {submission.provider.name} ({submission.external_id}): {submission.reason}"
+        spec = text(N_("Reprint queued for %(provider)s (%(external_id)s): %(reason)s"), reason=submission.reason,
+                    **names)
     elif retry:
-        message = f"Queued again for {submission.provider.name} ({submission.external_id})"
+        spec = text(N_("Queued again for %(provider)s (%(external_id)s)"), **names)
     else:
-        message = f"Queued for {submission.provider.name} ({submission.external_id})"
-    return OrderEvent(order_id=submission.order_id, type=EventType.SUBMISSION_QUEUED, source=source, user=user,
-                      message=message, data={"submission_id": submission.pk, "reprint_of": submission.reprint_of_id})
+        spec = text(N_("Queued for %(provider)s (%(external_id)s)"), **names)
+    return _event(spec, order_id=submission.order_id, type=EventType.SUBMISSION_QUEUED, source=source, user=user,
+                  data={"submission_id": submission.pk, "reprint_of": submission.reprint_of_id})
 
 
 def submitted_event(submission):
-    return OrderEvent(order_id=submission.order_id, type=EventType.SUBMITTED, source=EventSource.PROVIDER,
-                      message=f"{submission.provider.name} accepted it as {submission.remote_id}",
-                      data={"submission_id": submission.pk, "remote_id": submission.remote_id})
+    return _event(text(N_("%(provider)s accepted it as %(remote_id)s"), provider=submission.provider.name,
+                       remote_id=submission.remote_id),
+                  order_id=submission.order_id, type=EventType.SUBMITTED, source=EventSource.PROVIDER,
+                  data={"submission_id": submission.pk, "remote_id": submission.remote_id})
 
 
 def submission_failed_event(submission):
@@ -120,4 +143,5 @@ def submission_cancelled_event(submission, *, user):
 
 
 def countdown_event(order, *, message, source):
-    return OrderEvent(order_id=order.pk, type=EventType.COUNTDOWN, source=source, message=message)
+    """`message`: one of our sentences as `texts.text(...)`."""
+    return _event(message, order_id=order.pk, type=EventType.COUNTDOWN, source=source)

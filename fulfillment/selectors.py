@@ -16,6 +16,7 @@ from fulfillment.events import address_changes
 from fulfillment.models import Order, OrderEvent, Store, StorePush
 from fulfillment.models.orders import SUBMISSION_FAILED, WAITING_FOR_SUBMISSION
 from fulfillment.queue import enqueue
+from fulfillment.texts import render as render_text
 
 # Seconds: the tabs may lag a minute; a COUNT over a million rows per view may not. The refresh task runs every
 # minute, so with a shared cache (Redis) the entries never expire under staff's feet.
@@ -60,6 +61,8 @@ def _audience(data):
 
 def _event_message(event):
     data = event.data or {}
+    if isinstance(event.text, dict):
+        return render_text(event.text)  # in the staff's language, whoever wrote it
     if event.type == EventType.ADDRESS_CHANGED and isinstance(data.get("before"), dict) \
             and isinstance(data.get("after"), dict):
         # From the data, not the message: in the staff's language, and for corrections recorded before the

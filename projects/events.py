@@ -1,6 +1,16 @@
-"""One small function per project event type; each returns an unsaved ProjectEvent (call .save())."""
+"""One small function per project event type; each returns an unsaved ProjectEvent (call .save()).
 
+The sentences are kept as data (fulfillment.texts), shown in the reader's language; `message` is the English.
+"""
+
+from django.utils.translation import gettext_noop as N_
+
+from fulfillment.texts import english, plural_text, text
 from projects.models import ProjectEvent
+
+
+def _event(spec, **fields):
+    return ProjectEvent(message=english(spec), text=spec, **fields)
 
 
 class ProjectEventType:
@@ -19,76 +29,79 @@ class ProjectEventType:
 
 
 def project_created_event(project, *, user=None, source="editor"):
-    return ProjectEvent(project=project, type=ProjectEventType.CREATED, user=user,
-                        message=f"Project {project.ref} created ({project.template.name})",
-                        data={"source": source, "template_id": project.template_id})
+    return _event(text(N_("Project %(ref)s created (%(template)s)"), ref=project.ref, template=project.template.name),
+                  project=project, type=ProjectEventType.CREATED, user=user,
+                  data={"source": source, "template_id": project.template_id})
 
 
 def pages_saved_event(project, *, user=None, source="editor"):
-    return ProjectEvent(project=project, type=ProjectEventType.SAVED, user=user,
-                        message=f"Pages saved ({len(project.pages)})",
-                        data={"source": source, "page_count": len(project.pages)})
+    return _event(text(N_("Pages saved (%(count)s)"), count=len(project.pages)),
+                  project=project, type=ProjectEventType.SAVED, user=user,
+                  data={"source": source, "page_count": len(project.pages)})
 
 
 def renamed_event(project, *, before, after, user=None):
-    return ProjectEvent(project=project, type=ProjectEventType.RENAMED, user=user,
-                        message=f"Renamed: {before or '—'} → {after}", data={"before": before, "after": after})
+    return _event(text(N_("Renamed: %(before)s → %(after)s"), before=before or "—", after=after),
+                  project=project, type=ProjectEventType.RENAMED, user=user, data={"before": before, "after": after})
 
 
 def duplicated_event(copy, *, source, user=None):
-    return ProjectEvent(project=copy, type=ProjectEventType.DUPLICATED, user=user,
-                        message=f"Copied from {source.ref}", data={"source_id": source.pk, "source_ref": source.ref})
+    return _event(text(N_("Copied from %(ref)s"), ref=source.ref),
+                  project=copy, type=ProjectEventType.DUPLICATED, user=user, data={"source_id": source.pk, "source_ref": source.ref})
 
 
 def asset_uploaded_event(asset, *, user=None):
-    return ProjectEvent(project_id=asset.project_id, type=ProjectEventType.ASSET_UPLOADED, user=user,
-                        message=f"Image uploaded ({asset.format}, {asset.width}×{asset.height})",
-                        data={"asset_id": asset.pk, "sha256": asset.sha256})
+    return _event(text(N_("Image uploaded (%(format)s, %(width)s×%(height)s)"), format=asset.format,
+                       width=asset.width, height=asset.height),
+                  project_id=asset.project_id, type=ProjectEventType.ASSET_UPLOADED, user=user,
+                  data={"asset_id": asset.pk, "sha256": asset.sha256})
 
 
 def deleted_event(project, *, user=None):
-    return ProjectEvent(project=project, type=ProjectEventType.DELETED, user=user,
-                        message="Deleted by the customer (archived)", data={})
+    return _event(text(N_("Deleted by the customer (archived)")),
+                  project=project, type=ProjectEventType.DELETED, user=user, data={})
 
 
 # -- ordering, rendering and staff changes -----------------------------------------------------------------
 
-def _count(n, noun):
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def ordered_event(project, *, order):
-    return ProjectEvent(project=project, type=ProjectEventType.ORDERED,
-                        message=f"Ordered in #{order.number}", data={"order_id": order.pk, "number": order.number})
+    return _event(text(N_("Ordered in #%(number)s"), number=order.number),
+                  project=project, type=ProjectEventType.ORDERED, data={"order_id": order.pk, "number": order.number})
 
 
 def render_requested_event(render):
-    purpose = render.get_purpose_display().lower()
-    return ProjectEvent(project_id=render.project_id, type=ProjectEventType.RENDER_REQUESTED, user=render.requested_by,
-                        message=f"Version {render.version} ({purpose}) asked for" + (
-                            f": {render.reason}" if render.reason else ""),
-                        data={"render_id": render.pk, "version": render.version, "purpose": render.purpose})
+    if render.purpose == "production":
+        spec = text(N_("Version %(version)s (production) asked for"), version=render.version)
+    else:
+        spec = text(N_("Version %(version)s (preview) asked for"), version=render.version)
+    if render.reason:
+        spec = text(N_("%(request)s: %(reason)s"), request=spec, reason=render.reason)
+    return _event(spec, project_id=render.project_id, type=ProjectEventType.RENDER_REQUESTED, user=render.requested_by,
+                  data={"render_id": render.pk, "version": render.version, "purpose": render.purpose})
 
 
 def rendered_event(render):
-    return ProjectEvent(project_id=render.project_id, type=ProjectEventType.RENDERED,
-                        message=f"Version {render.version} rendered ({_count(len(render.previews), 'page')}"
-                                + (f", {_count(len(render.warnings), 'warning')})" if render.warnings else ")"),
-                        data={"render_id": render.pk, "version": render.version, "checksum": render.checksum})
+    pages = plural_text("Version %(version)s rendered (%(count)s page)", "Version %(version)s rendered (%(count)s pages)",
+                        len(render.previews), version=render.version)
+    if render.warnings:
+        pages = plural_text("%(rendered)s, %(count)s warning", "%(rendered)s, %(count)s warnings",
+                            len(render.warnings), rendered=pages)
+    return _event(pages, project_id=render.project_id, type=ProjectEventType.RENDERED,
+                  data={"render_id": render.pk, "version": render.version, "checksum": render.checksum})
 
 
 def render_failed_event(render):
-    return ProjectEvent(project_id=render.project_id, type=ProjectEventType.RENDER_FAILED,
-                        message=f"Version {render.version} failed: {render.error}",
-                        data={"render_id": render.pk, "version": render.version})
+    return _event(text(N_("Version %(version)s failed: %(error)s"), version=render.version, error=render.error),
+                  project_id=render.project_id, type=ProjectEventType.RENDER_FAILED,
+                  data={"render_id": render.pk, "version": render.version})
 
 
 def staff_edited_event(project, *, user, changes):
-    return ProjectEvent(project=project, type=ProjectEventType.STAFF_EDITED, user=user,
-                        message="Changed by staff: " + "; ".join(changes), data={"changes": changes})
+    return _event(text(N_("Changed by staff: %(changes)s"), changes="; ".join(changes)),
+                  project=project, type=ProjectEventType.STAFF_EDITED, user=user, data={"changes": changes})
 
 
 def reprocessed_event(render, *, order):
-    return ProjectEvent(project_id=render.project_id, type=ProjectEventType.REPROCESSED, user=render.requested_by,
-                        message=f"Reprocess of #{order.number}: {render.reason}",
-                        data={"order_id": order.pk, "render_id": render.pk, "version": render.version})
+    return _event(text(N_("Reprocess of #%(number)s: %(reason)s"), number=order.number, reason=render.reason),
+                  project_id=render.project_id, type=ProjectEventType.REPROCESSED, user=render.requested_by,
+                  data={"order_id": order.pk, "render_id": render.pk, "version": render.version})

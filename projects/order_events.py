@@ -1,41 +1,48 @@
 """The order timeline's entries about personalisation projects: one small function per event type.
 
-Each returns an unsaved fulfillment OrderEvent; the messages follow fulfillment/events.py (plain English, kept
-as written, with the values in `data`).
+Each returns an unsaved fulfillment OrderEvent; the messages follow fulfillment/events.py (kept as data, rendered
+in each reader's language; `message` is the English).
 """
 
+from django.utils.translation import gettext_noop as N_
+
 from fulfillment.choices import EventSource, EventType
+from fulfillment.events import _event
 from fulfillment.models import OrderEvent
+from fulfillment.texts import plural_text, text
 
 
-def _warnings_text(warnings):
+def _with_warnings(spec, warnings):
     if not warnings:
-        return ""
-    return f"; {len(warnings)} warning{'s' if len(warnings) > 1 else ''}: " + "; ".join(
-        w.get("message", "") for w in warnings[:3]) + ("; …" if len(warnings) > 3 else "")
+        return spec
+    listed = "; ".join(w.get("message", "") for w in warnings[:3]) + ("; …" if len(warnings) > 3 else "")
+    return plural_text("%(rendered)s; %(count)s warning: %(warnings)s", "%(rendered)s; %(count)s warnings: %(warnings)s",
+                       len(warnings), rendered=spec, warnings=listed)
 
 
 def project_linked(project, *, order, line, render):
-    return OrderEvent(order=order, type=EventType.PROJECT_LINKED, source=EventSource.SYSTEM,
-                      message=f"{line.name}: project {project.ref} ({project.title or project.template.name}); "
-                              f"production file being rendered (v{render.version})",
-                      data={"project_id": project.pk, "ref": project.ref, "line": line.woo_line_id,
-                            "render_id": render.pk, "version": render.version})
+    return _event(text(N_("%(line)s: project %(ref)s (%(title)s); production file being rendered (v%(version)s)"),
+                       line=line.name, ref=project.ref, title=project.title or project.template.name,
+                       version=render.version),
+                  order_id=order.pk, type=EventType.PROJECT_LINKED, source=EventSource.SYSTEM,
+                  data={"project_id": project.pk, "ref": project.ref, "line": line.woo_line_id,
+                        "render_id": render.pk, "version": render.version})
 
 
 def rendered(render, *, order):
-    return OrderEvent(order=order, type=EventType.PROJECT_RENDERED, source=EventSource.SYSTEM,
-                      message=f"Project {render.project.ref} v{render.version}: {len(render.previews)} "
-                              f"page{'' if len(render.previews) == 1 else 's'}"
-                              + _warnings_text(render.warnings),
-                      data={"project_id": render.project_id, "render_id": render.pk, "version": render.version,
-                            "checksum": render.checksum, "warnings": len(render.warnings)})
+    spec = plural_text("Project %(ref)s v%(version)s: %(count)s page", "Project %(ref)s v%(version)s: %(count)s pages",
+                       len(render.previews), ref=render.project.ref, version=render.version)
+    return _event(_with_warnings(spec, render.warnings), order_id=order.pk, type=EventType.PROJECT_RENDERED,
+                  source=EventSource.SYSTEM,
+                  data={"project_id": render.project_id, "render_id": render.pk, "version": render.version,
+                        "checksum": render.checksum, "warnings": len(render.warnings)})
 
 
 def render_failed(render, *, order):
-    return OrderEvent(order=order, type=EventType.RENDER_FAILED, source=EventSource.SYSTEM,
-                      message=f"Project {render.project.ref} v{render.version}: {render.error}",
-                      data={"project_id": render.project_id, "render_id": render.pk, "version": render.version})
+    return _event(text(N_("Project %(ref)s v%(version)s: %(error)s"), ref=render.project.ref, version=render.version,
+                       error=render.error),
+                  order_id=order.pk, type=EventType.RENDER_FAILED, source=EventSource.SYSTEM,
+                  data={"project_id": render.project_id, "render_id": render.pk, "version": render.version})
 
 
 def reprocessed(reprocess, *, versions):

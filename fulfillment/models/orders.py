@@ -200,8 +200,10 @@ class OrderEvent(models.Model):
     source = models.CharField(max_length=16, choices=EventSource.choices, default=EventSource.SYSTEM)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True, db_index=False)
-    message = models.TextField(blank=True)
+    message = models.TextField(blank=True)  # in English (logs, searches); the timeline shows `text` when set
     data = models.JSONField(default=dict, blank=True)
+    # The message as data (fulfillment.texts): rendered in the language of whoever reads the timeline.
+    text = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

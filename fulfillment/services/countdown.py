@@ -10,8 +10,10 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop as N_
 
 from fulfillment import events
+from fulfillment.texts import text
 from fulfillment.choices import EventSource, OrderStatus, OrderType, SubmitStatus
 from fulfillment.models import Order, OrderEvent
 
@@ -23,19 +25,19 @@ def countdown_next(order, *, before, after, now, delay_minutes, source):
     """(due_at, paused_seconds, message) after a status change, or None when nothing changes."""
     due, paused = order.countdown_due_at, order.countdown_paused_seconds
     if not delay_minutes or order.order_type != OrderType.IN_APP or order.submit_status == SubmitStatus.SUBMITTED:
-        return (None, None, _("countdown stopped")) if (due or paused is not None) else None
+        return (None, None, text(N_("countdown stopped"))) if (due or paused is not None) else None
     if after == OrderStatus.PROCESSING:
         if paused is not None:
-            return now + timedelta(seconds=paused), None, _("countdown resumed")
+            return now + timedelta(seconds=paused), None, text(N_("countdown resumed"))
         if due is None and before != OrderStatus.PROCESSING and source in STARTING_SOURCES:
-            return now + timedelta(minutes=delay_minutes), None, _("countdown started")
+            return now + timedelta(minutes=delay_minutes), None, text(N_("countdown started"))
         return None
     if after == OrderStatus.ON_HOLD:
         if due is not None:
-            return None, max(int((due - now).total_seconds()), 0), _("countdown paused")
+            return None, max(int((due - now).total_seconds()), 0), text(N_("countdown paused"))
         return None
     if due is not None or paused is not None:
-        return None, None, _("countdown stopped")
+        return None, None, text(N_("countdown stopped"))
     return None
 
 
@@ -92,5 +94,5 @@ def _refuse(order, exc):
         Order.objects.filter(pk=order.pk).update(
             countdown_due_at=None, countdown_paused_seconds=None, submit_status=SubmitStatus.FAILED,
             submit_error=_("Automatic submission impossible: %(why)s") % {"why": exc})
-        events.countdown_event(order, message=_("automatic submission impossible: %(why)s") % {"why": exc},
+        events.countdown_event(order, message=text(N_("automatic submission impossible: %(why)s"), why=str(exc)),
                                source=EventSource.COUNTDOWN).save()

@@ -325,7 +325,7 @@ def _write_events(mapped_orders, saved, existing, source, refund_events):
     rows += refund_events  # after the order's own: the timeline shows them as what happened next
     bulk.upsert(OrderEvent, [
         {"order_id": e.order_id, "type": e.type, "source": e.source, "user_id": e.user_id, "message": e.message,
-         "data": e.data} for e in rows
+         "data": e.data, "text": e.text} for e in rows
     ])
 
 

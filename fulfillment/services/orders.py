@@ -5,9 +5,11 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop as N_
 
 from accounting.services.exports import exports_follow_orders
 from fulfillment import events
+from fulfillment.texts import status as status_text, text
 from fulfillment.choices import EventSource, OrderStatus, PushKind, PushState, status_label
 from fulfillment.countries import COUNTRY_CODES, POSTCODE_OPTIONAL, STATE_REQUIRED
 from fulfillment.integrations.woocommerce.mapping import MappingError, order_place, parse_gmt
@@ -190,9 +192,9 @@ def order_push_refused(*, push):
             return order
         order.status = woo_status
         order.save(update_fields=["status"])
-        events.status_changed_event(order, before=pushed, after=woo_status, source=EventSource.PUSH, note=_(
-            "WooCommerce refused the status change to %(status)s: %(reason)s; back to %(before)s") % {
-            "status": status_label(pushed), "reason": reason, "before": status_label(woo_status)}).save()
+        events.status_changed_event(order, before=pushed, after=woo_status, source=EventSource.PUSH, note=text(N_(
+            "WooCommerce refused the status change to %(status)s: %(reason)s; back to %(before)s"),
+            status=status_text(pushed), reason=reason, before=status_text(woo_status))).save()
         countdowns_follow_status(changes=[(order.pk, pushed, woo_status)], source=EventSource.PUSH)
         exports_follow_orders(order_ids=[order.pk])
     elif push.kind == PushKind.ADDRESS:
@@ -207,7 +209,9 @@ def order_push_refused(*, push):
         order.city, order.state, order.country = place["city"], place["state"], place["country"]
         order.save(update_fields=["shipping", "city", "state", "country"])
         after = {name: order.shipping.get(name, "") for name in ADDRESS_FIELDS}
-        events.address_changed_event(order, before=before, after=after, user=None, source=EventSource.PUSH, message=_(
-            "WooCommerce refused the shipping address change to %(address)s: %(reason)s; back to %(before)s") % {
-            "address": address_line(pushed), "reason": reason, "before": address_line(order.shipping)}).save()
+        events.address_changed_event(order, before=before, after=after, user=None, source=EventSource.PUSH,
+                                     note=text(N_("WooCommerce refused the shipping address change to %(address)s: "
+                                                  "%(reason)s; back to %(before)s"),
+                                               address=address_line(pushed), reason=reason,
+                                               before=address_line(order.shipping))).save()
     return order

@@ -7,9 +7,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop as N_
 
 from accounting.services.exports import exports_follow_orders
 from fulfillment import events
+from fulfillment.texts import text
 from fulfillment.choices import EventSource, OrderStatus, PushKind, RefundState
 from fulfillment.models import Order, Refund
 from fulfillment.money import currency_decimals, quantize
@@ -233,7 +235,7 @@ def _mark_refunded(order, *, user, source):
     before, order.status = order.status, OrderStatus.REFUNDED
     order.save(update_fields=["status"])
     events.status_changed_event(order, before=before, after=order.status, source=source, user=user,
-                                note=_("fully refunded")).save()
+                                note=text(N_("fully refunded"))).save()
     _follow_status(order, before=before, source=source)
 
 
@@ -291,7 +293,7 @@ def refund_mark_failed(*, push):
         order.status = before
         order.save(update_fields=["status"])
         events.status_changed_event(order, before=OrderStatus.REFUNDED, after=before, source=EventSource.PUSH,
-                                    note=_("WooCommerce refused the refund")).save()
+                                    note=text(N_("WooCommerce refused the refund"))).save()
         _follow_status(order, before=OrderStatus.REFUNDED, source=EventSource.PUSH)
 
 

@@ -7,8 +7,10 @@ from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop as N_
 
 from fulfillment import events
+from fulfillment.texts import text
 from fulfillment.choices import EventSource, OrderStatus, PushKind
 from fulfillment.models import Order, Shipment
 from fulfillment.services.orders import OrderActionError, clean_form_token, order_change_status
@@ -152,5 +154,5 @@ def shipment_add(*, order, carrier, tracking_number, tracking_link="", shipped_o
             v <= 0 for v in remaining.values()
         ):
             order_change_status(order=order, status=OrderStatus.COMPLETED, user=user,
-                                note=_("everything has shipped"), source=source)
+                                note=text(N_("everything has shipped")), source=source)
     return shipment

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from fulfillment.texts import render as render_text
 from projects.choices import ProjectState, RenderPurpose, RenderState
 
 
@@ -167,10 +168,15 @@ class ProjectEvent(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="events")
     type = models.CharField(max_length=32)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    message = models.TextField(blank=True)
+    message = models.TextField(blank=True)  # in English; the project page shows `text` when set
     data = models.JSONField(default=dict, blank=True)
+    text = models.JSONField(null=True, blank=True)  # the message as data (fulfillment.texts), for every language
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["project", "-created_at"], name="projectevent_project_idx")]
+
+    def display_message(self):
+        """The message in the active language (older events: as written)."""
+        return render_text(self.text) if isinstance(self.text, dict) else self.message
