@@ -54,7 +54,10 @@ def render(spec):
         translated = ngettext(msgid, plural, int(params.get("count") or 0)) if plural else gettext(msgid)
         return translated % params if params else translated
     except (KeyError, TypeError, ValueError):  # a translation that lost a placeholder: the English one
-        return english_text % params if params else english_text
+        try:
+            return english_text % params if params else english_text
+        except (KeyError, TypeError, ValueError):  # values missing (an older event): the sentence as it is
+            return english_text
 
 
 def english(spec):
