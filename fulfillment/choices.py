@@ -48,6 +48,7 @@ class EventType(models.TextChoices):
     ADDRESS_CHANGED = "address_changed", _("Shipping address changed")
     REFUNDED = "refunded", _("Refunded")
     REFUNDED_IN_WOO = "refunded_in_woocommerce", _("Refunded in WooCommerce")
+    ORDER_DETAILS = "order_details", _("Order details sent to the customer")
     TRASHED = "trashed", _("Moved to trash in WooCommerce")
     RESTORED = "restored", _("Restored in WooCommerce")
     SHIPPED = "shipped", _("Shipment recorded")
@@ -106,6 +107,7 @@ class PushKind(models.TextChoices):
     ADDRESS = "address", _("Shipping address")
     REFUND = "refund", _("Refund")
     TRACKING = "tracking", _("Shipment tracking")
+    ORDER_DETAILS = "order_details", _("Order details to the customer")  # WooCommerce emails them (9.5+)
 
 
 class PushState(models.TextChoices):

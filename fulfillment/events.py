@@ -42,6 +42,12 @@ def note_added_event(order, *, note, customer_note, user):
                       data={"customer_note": customer_note})
 
 
+def order_details_event(order, *, email, user):
+    return _event(text(N_("WooCommerce is asked to email the order details to %(email)s"), email=email),
+                  order_id=order.pk, type=EventType.ORDER_DETAILS, source=EventSource.STAFF, user=user,
+                  data={"email": email})
+
+
 def address_changes(before, after):
     """What differs between two addresses, by field label: "City: Wien → Amsterdam · Postcode: 1010 → 1016 GV"."""
     return " · ".join(

@@ -47,7 +47,8 @@ def renamed_event(project, *, before, after, user=None):
 
 def duplicated_event(copy, *, source, user=None):
     return _event(text(N_("Copied from %(ref)s"), ref=source.ref),
-                  project=copy, type=ProjectEventType.DUPLICATED, user=user, data={"source_id": source.pk, "source_ref": source.ref})
+                  project=copy, type=ProjectEventType.DUPLICATED, user=user,
+                  data={"source_id": source.pk, "source_ref": source.ref})
 
 
 def asset_uploaded_event(asset, *, user=None):
@@ -81,8 +82,8 @@ def render_requested_event(render):
 
 
 def rendered_event(render):
-    pages = plural_text("Version %(version)s rendered (%(count)s page)", "Version %(version)s rendered (%(count)s pages)",
-                        len(render.previews), version=render.version)
+    pages = plural_text("Version %(version)s rendered (%(count)s page)",
+                        "Version %(version)s rendered (%(count)s pages)", len(render.previews), version=render.version)
     if render.warnings:
         pages = plural_text("%(rendered)s, %(count)s warning", "%(rendered)s, %(count)s warnings",
                             len(render.warnings), rendered=pages)

@@ -16,8 +16,9 @@ def _with_warnings(spec, warnings):
     if not warnings:
         return spec
     listed = "; ".join(w.get("message", "") for w in warnings[:3]) + ("; …" if len(warnings) > 3 else "")
-    return plural_text("%(rendered)s; %(count)s warning: %(warnings)s", "%(rendered)s; %(count)s warnings: %(warnings)s",
-                       len(warnings), rendered=spec, warnings=listed)
+    return plural_text("%(rendered)s; %(count)s warning: %(warnings)s",
+                       "%(rendered)s; %(count)s warnings: %(warnings)s", len(warnings), rendered=spec,
+                       warnings=listed)
 
 
 def project_linked(project, *, order, line, render):

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from fulfillment import selectors
 from fulfillment.choices import status_label
 from fulfillment.forms import AddressForm, NoteForm, StatusForm, TrackingForm
+from fulfillment.integrations.woocommerce.client import WooError
 from fulfillment.models import Order
 from fulfillment.money import currency_decimals, quantize
 from fulfillment.services.orders import (
@@ -22,6 +23,8 @@ from fulfillment.services.orders import (
     clean_form_token,
     order_add_note,
     order_change_status,
+    order_send_details,
+    order_woo_notes,
     order_update_shipping_address,
 )
 from fulfillment.services.outbox import push_may_retry
@@ -42,6 +45,7 @@ from fulfillment.selectors import countdown_display
 ACTIONS = {
     "status": "fulfillment.change_order_status",
     "note": "fulfillment.add_order_note",
+    "send_details": "fulfillment.add_order_note",
     "address": "fulfillment.change_order_address",
     "refund": "fulfillment.refund_order",
     "tracking": "fulfillment.add_tracking",
@@ -74,6 +78,8 @@ class OrderPageMixin:
         return [
             path("<int:pk>/action/<str:action>/", self.admin_site.admin_view(self.action_view),
                  name="fulfillment_order_action"),
+            path("<int:pk>/woocommerce-notes/", self.admin_site.admin_view(self.woo_notes_view),
+                 name="fulfillment_order_woo_notes"),
         ] + super().get_urls()
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -81,6 +87,19 @@ class OrderPageMixin:
             raise PermissionDenied
         order = get_object_or_404(Order, pk=object_id)
         return self.render_order_page(request, order)
+
+    def woo_notes_view(self, request, pk):
+        """WooCommerce's own notes of the order, as a fragment the order page loads after it is shown."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        order = get_object_or_404(Order.objects.select_related("store"), pk=pk)
+        try:
+            notes, error = order_woo_notes(order=order), ""
+        except WooError as exc:
+            notes, error = [], _("WooCommerce did not give the notes: %(error)s") % {"error": exc}
+        return TemplateResponse(request, "admin/fulfillment/order/_woo_notes.html",
+                                {"notes": notes, "error": error, "zone": order.store.timezone},
+                                status=200 if not error else 502)
 
     def action_view(self, request, pk, action):
         if action not in ACTIONS:
@@ -117,6 +136,10 @@ class OrderPageMixin:
         data = self._form(NoteForm(request.POST), request)
         order_add_note(order=order, note=data["note"], customer_note=data["customer_note"], user=request.user)
         return _("Note sent to the customer.") if data["customer_note"] else _("Private note added.")
+
+    def do_send_details(self, request, order):
+        order_send_details(order=order, user=request.user)
+        return _("WooCommerce will email the order details to the customer.")
 
     def do_address(self, request, order):
         data = self._form(AddressForm(request.POST), request)

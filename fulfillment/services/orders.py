@@ -4,6 +4,7 @@ import re
 from datetime import timedelta
 
 from django.db import transaction
+from django.utils.html import strip_tags
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop as N_
 
@@ -12,6 +13,7 @@ from fulfillment import events
 from fulfillment.texts import status as status_text, text
 from fulfillment.choices import EventSource, OrderStatus, PushKind, PushState, status_label
 from fulfillment.countries import COUNTRY_CODES, POSTCODE_OPTIONAL, STATE_REQUIRED
+from fulfillment.integrations.woocommerce.client import WooClient
 from fulfillment.integrations.woocommerce.mapping import MappingError, order_place, parse_gmt
 from fulfillment.models import Order, StorePush
 from fulfillment.services.countdown import countdowns_follow_status
@@ -109,6 +111,44 @@ def order_add_note(*, order, note, customer_note, user):
         push_create(order=order, kind=PushKind.NOTE, payload={"note": note, "customer_note": bool(customer_note)},
                     user=user)
     return order
+
+
+def order_send_details(*, order, user):
+    """Have WooCommerce email the order's details (its "Order details" mail) to the billing address, once."""
+    with transaction.atomic():
+        order = _locked(order)
+        email = (order.billing or {}).get("email") or order.customer_email
+        if not email:
+            raise OrderActionError(_("This order has no email address: WooCommerce cannot send its details."), {})
+        events.order_details_event(order, email=email, user=user).save()
+        push_create(order=order, kind=PushKind.ORDER_DETAILS, payload={"email": email}, user=user)
+    return order
+
+
+# The order page waits for these at most this long: staff are looking at the page.
+WOO_NOTES_TIMEOUT_SECONDS = 8
+
+
+def order_woo_notes(*, order, client=None):
+    """The order's notes as WooCommerce keeps them (payment, stock, status, plugins, ours), newest first.
+
+    Read when staff ask (the order page loads them after it is shown), never stored: they are WooCommerce's record.
+    Raises WooError with our own message when the shop does not answer.
+    """
+    client = client or WooClient.for_store(order.store, timeout=WOO_NOTES_TIMEOUT_SECONDS)
+    notes = client.list_order_notes(order.woo_id, retries=0)
+    return [{"author": str(n.get("author") or ""),
+             # Plugins write notes with links and <br>: shown as text, never as the shop's HTML.
+             "note": strip_tags(str(n.get("note") or "")), "customer_note": bool(n.get("customer_note")),
+             "at": _note_date(n.get("date_created_gmt"))}
+            for n in notes if isinstance(n, dict)]
+
+
+def _note_date(value):
+    try:
+        return parse_gmt(value, "date_created_gmt")
+    except MappingError:
+        return None
 
 
 def validate_address(address):

@@ -44,6 +44,7 @@ RETRY_PERMISSIONS = {
     PushKind.ADDRESS: "fulfillment.change_order_address",
     PushKind.REFUND: "fulfillment.refund_order",
     PushKind.TRACKING: "fulfillment.add_tracking",
+    PushKind.ORDER_DETAILS: "fulfillment.add_order_note",  # who writes to the customer
 }
 
 
@@ -86,6 +87,8 @@ def _send(client, push):
         return _send_refund(client, push)
     if push.kind == PushKind.TRACKING:
         return _send_tracking(client, push)
+    if push.kind == PushKind.ORDER_DETAILS:
+        return _send_order_details(client, push)
     raise WooError(f"no sender for push kind {push.kind!r}")
 
 
@@ -112,6 +115,16 @@ def _send_tracking(client, push):
         if already is not None:
             return already
     return client.add_shipment_tracking(woo_id, tracking_request_body(shipment), retries=0)
+
+
+def _send_order_details(client, push):
+    if push.maybe_sent:
+        # The mail may be out already, and nothing tells (WooCommerce's note about it is in the shop's language): a
+        # person looks before the customer gets it twice. Staff's retry sends it.
+        raise WooError(_("WooCommerce may have emailed the order details already (the answer to the earlier attempt "
+                         "was lost): check the order's notes in WooCommerce, and retry this push if they were not "
+                         "sent."), unsent=True)
+    return client.send_order_details(push.order.woo_id, retries=0)
 
 
 def _send_refund(client, push):
@@ -343,8 +356,10 @@ def push_retry(*, push, user):
                 "later_state": later.get_state_display().lower(),
             })
         now = timezone.now()
+        # Staff looked before retrying an order-details mail whose answer was lost: it goes out this time.
+        maybe_sent = push.maybe_sent and push.kind != PushKind.ORDER_DETAILS
         StorePush.objects.filter(pk=push.pk).update(state=PushState.PENDING, next_attempt_at=now, queued_at=now,
-                                                    auto_attempts=0, last_error="")
+                                                    auto_attempts=0, last_error="", maybe_sent=maybe_sent)
         if push.kind == PushKind.REFUND:
             from fulfillment.services.orders import OrderActionError
             from fulfillment.services.refunds import refund_requeue

@@ -70,4 +70,14 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     });
   }
+
+  // WooCommerce's own notes: asked for after the page is shown, so a slow shop never holds the page up.
+  const wooNotes = document.getElementById("woo-notes");
+  if (wooNotes) {
+    wooNotes.textContent = wooNotes.dataset.loading;
+    fetch(wooNotes.dataset.url, {credentials: "same-origin"})
+      .then((response) => response.text())
+      .then((html) => { wooNotes.innerHTML = html; })
+      .catch(() => { wooNotes.textContent = wooNotes.dataset.failed; });
+  }
 });

@@ -63,6 +63,7 @@ class FakeWooCommerce:
         self.check_auth = check_auth
         self.orders = {}
         self.notes = {}  # order id → [note]
+        self.details_sent = []  # (order id, email) of every "send order details" action
         self.refunds = {}  # order id → [refund]
         self.trackings = {}  # order id → [tracking]
         self.requests = []  # (method, path, params) of every request that reached the shop
@@ -267,6 +268,8 @@ class FakeWooCommerce:
                 return self.add_tracking(woo_id, body or {})
             if parts[2:] == ["shipment-trackings"] and method == "GET":
                 return self.json(self.trackings.get(woo_id, []))
+            if parts[2:] == ["actions", "send_order_details"] and method == "POST":
+                return self.send_order_details(order)
         return self.error(404, "rest_no_route", "No route was found matching the URL and request method.")
 
     def _parse_filter_date(self, value, gmt):
@@ -343,6 +346,21 @@ class FakeWooCommerce:
                     "customer_note": bool(body.get("customer_note"))}
         self.notes.setdefault(woo_id, []).append(note)
         return self.json(note, status=201)
+
+    def send_order_details(self, order):
+        # As WooCommerce 9.8's order actions controller: the customer_invoice mail to the billing email, and a note.
+        email = (order.get("billing") or {}).get("email")
+        if not email:
+            return self.error(400, "woocommerce_rest_missing_email", "Order does not have an email address.")
+        message = f"Order details sent to {email}, via REST API."
+        self.details_sent.append((order["id"], email))
+        with self.lock:
+            self.next_note_id += 1
+            now = datetime.now(UTC)
+            note = {"id": self.next_note_id, "author": "system", "date_created": wc_date(now + self.shop_offset),
+                    "date_created_gmt": wc_date(now), "note": message, "customer_note": False}
+        self.notes.setdefault(order["id"], []).append(note)
+        return self.json({"message": message})
 
     def list_notes(self, woo_id, params):
         # Like WC_REST_Order_Notes_Controller: every note, newest first, no paging; type any|customer|internal.

@@ -238,6 +238,11 @@ class WooClient:
                                data={"note": note, "customer_note": bool(customer_note)}, **kwargs)
         return body
 
+    def send_order_details(self, woo_id, **kwargs):
+        """WooCommerce (9.5+) emails the order's details to its billing address; returns {"message": ...}."""
+        body, _ = self.request("POST", f"orders/{int(woo_id)}/actions/send_order_details", data={}, **kwargs)
+        return body
+
     def list_order_notes(self, woo_id, **kwargs):
         """All notes of an order (WooCommerce does not page them), private and customer notes alike."""
         body, _ = self.request("GET", f"orders/{int(woo_id)}/notes", params={"type": "any"}, **kwargs)
