@@ -16,7 +16,7 @@ from fulfillment.services.countdown import orders_submit_due
 from fulfillment.services.submissions import order_submit
 from fulfillment.services.webhooks import signature_for
 from tests.factories import StoreFactory
-from tests.fulfillment.production import canvas_line, mirrored, printful_provider, production_payload, staff
+from tests.fulfillment.production import canvas_line, mirrored, printful_provider, production_payload
 
 T0 = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
 
@@ -51,11 +51,6 @@ def empty_cache(db):
 @pytest.fixture
 def shop(db):
     return StoreFactory(slug="dasto", name="Dastomize", auto_submit_minutes=90)
-
-
-@pytest.fixture
-def ops(db):
-    return staff("operations")
 
 
 def countdown(order):

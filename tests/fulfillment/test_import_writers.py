@@ -113,25 +113,18 @@ def test_an_import_on_postgresql_writes_its_pages_side_by_side_and_counts_every_
     assert OrderEvent.objects.filter(order__store=store, type="created").count() == 450
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_an_older_copy_of_a_new_order_written_at_the_same_time_as_a_newer_one_does_not_win(monkeypatch):
-    # given a new order arriving twice at once: an import holding the 10:00 version, a webhook the 10:05 one
-    store = StoreFactory()
-    older = order_payload(7, status="processing", created=T0, modified=T0)
-    newer = order_payload(7, status="completed", created=T0, modified=T0 + timedelta(minutes=5))
-    looked_up, newer_written = threading.Event(), threading.Event()
-    original = bulk.upsert
+def write_at_once(store, *, first, then):
+    """Two transactions mirror the same new order at once: `first` = (name, payload) looks for it (not there yet)
+    and waits while `then` = (name, payload) inserts and commits it; `first` then writes. Their results, by name."""
+    (first_name, first_payload), (then_name, then_payload) = first, then
+    looked_up, other_written = threading.Event(), threading.Event()
+    original, results = bulk.upsert, {}
 
     def upsert(model, rows, **kwargs):
-        # the import has looked for the order (not there yet) when the webhook writes and commits the newer one
-        if model is Order and threading.current_thread().name == "import":
+        if model is Order and threading.current_thread().name == first_name:
             looked_up.set()
-            assert newer_written.wait(10)
+            assert other_written.wait(10)
         return original(model, rows, **kwargs)
-
-    monkeypatch.setattr(bulk, "upsert", upsert)
-    results = {}
 
     def run(name, payload):
         try:
@@ -141,12 +134,29 @@ def test_an_older_copy_of_a_new_order_written_at_the_same_time_as_a_newer_one_do
 
             connection.close()
 
-    importing = threading.Thread(target=run, args=("import", older), name="import")
-    importing.start()
-    assert looked_up.wait(10)
-    run("webhook", newer)
-    newer_written.set()
-    importing.join(10)
+    bulk.upsert = upsert
+    try:
+        waiting = threading.Thread(target=run, args=(first_name, first_payload), name=first_name)
+        waiting.start()
+        assert looked_up.wait(10)
+        run(then_name, then_payload)
+        other_written.set()
+        waiting.join(10)
+    finally:
+        bulk.upsert = original
+    return results
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_older_copy_of_a_new_order_written_at_the_same_time_as_a_newer_one_does_not_win():
+    # given a new order arriving twice at once: an import holding the 10:00 version, a webhook the 10:05 one
+    store = StoreFactory()
+    older = order_payload(7, status="processing", created=T0, modified=T0)
+    newer = order_payload(7, status="completed", created=T0, modified=T0 + timedelta(minutes=5))
+
+    # when the import looks for the order before the webhook writes and commits the newer version
+    results = write_at_once(store, first=("import", older), then=("webhook", newer))
 
     # then the newer version stays, the import reports its copy as stale and wrote nothing of it
     order = Order.objects.get(store=store, woo_id=7)
@@ -158,7 +168,7 @@ def test_an_older_copy_of_a_new_order_written_at_the_same_time_as_a_newer_one_do
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_newer_copy_of_a_new_order_written_over_an_older_one_inserted_meanwhile_is_an_update(monkeypatch):
+def test_a_newer_copy_of_a_new_order_written_over_an_older_one_inserted_meanwhile_is_an_update():
     # given a new order arriving twice at once: the webhook with the 10:05 version (its line 992 replacing line
     # 991) looks for it first, the import then inserts and commits the 10:00 version
     from tests.woo_payloads import line_item
@@ -167,32 +177,8 @@ def test_a_newer_copy_of_a_new_order_written_over_an_older_one_inserted_meanwhil
     older = order_payload(7, status="processing", created=T0, modified=T0, line_items=[line_item(991)])
     newer = order_payload(7, status="completed", created=T0, modified=T0 + timedelta(minutes=5),
                           line_items=[line_item(992)])
-    looked_up, older_written = threading.Event(), threading.Event()
-    original = bulk.upsert
 
-    def upsert(model, rows, **kwargs):
-        if model is Order and threading.current_thread().name == "webhook":
-            looked_up.set()
-            assert older_written.wait(10)
-        return original(model, rows, **kwargs)
-
-    monkeypatch.setattr(bulk, "upsert", upsert)
-    results = {}
-
-    def run(name, payload):
-        try:
-            results[name] = orders_upsert(store=store, payloads=[payload], source=EventSource.WEBHOOK)
-        finally:
-            from django.db import connection
-
-            connection.close()
-
-    webhook = threading.Thread(target=run, args=("webhook", newer), name="webhook")
-    webhook.start()
-    assert looked_up.wait(10)
-    run("import", older)
-    older_written.set()
-    webhook.join(10)
+    results = write_at_once(store, first=("webhook", newer), then=("import", older))
 
     # then the newer version is stored with its own lines only; the webhook counts an update, and the order's
     # creation is on the timeline once

@@ -8,19 +8,9 @@ from fulfillment.choices import EventType, PushKind, PushState
 from fulfillment.models import OrderEvent, StorePush
 from fulfillment.services.orders import OrderActionError, order_send_details
 from fulfillment.services.outbox import push_retry, pushes_dispatch
-from tests.fulfillment.pushes import later, mirrored, sent_requests, staff
+from tests.fulfillment.pushes import later, mirrored, sent_requests
 
 GATEWAY_TIMEOUT = "<html><body><h1>504 Gateway Time-out</h1></body></html>"
-
-
-@pytest.fixture
-def support(db):
-    return staff("support")
-
-
-@pytest.fixture
-def finance(db):
-    return staff("finance")
 
 
 def test_order_details_are_emailed_by_woocommerce_once(woo, woo_store, support,

@@ -21,7 +21,6 @@ from tests.fulfillment.pushes import (
     mirrored,
     refuse_next,
     sent_requests,
-    staff,
 )
 
 REFUSED_STATUS = "PUT orders/17: HTTP 400 rest_invalid_param: Invalid parameter(s): status"
@@ -31,16 +30,6 @@ REFUSED_SHIPPING = "PUT orders/17: HTTP 400 rest_invalid_param: Invalid paramete
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def ops(db):
-    return staff("operations")
-
-
-@pytest.fixture
-def support(db):
-    return staff("support")
 
 
 def status_events(order, source):

@@ -11,7 +11,7 @@ from fulfillment.models import OrderEvent, Store, StorePush
 from fulfillment.services.orders import order_add_note, order_change_status, order_update_shipping_address
 from fulfillment.services.outbox import pushes_dispatch, stores_with_due_pushes
 from tests.factories import StoreFactory
-from tests.fulfillment.pushes import AUTH_ERROR, NEW_ADDRESS, later, mirrored, sent_requests, staff
+from tests.fulfillment.pushes import AUTH_ERROR, NEW_ADDRESS, later, mirrored, sent_requests
 
 KEY_REFUSED = f"PUT orders/17: {AUTH_ERROR}"
 
@@ -19,11 +19,6 @@ KEY_REFUSED = f"PUT orders/17: {AUTH_ERROR}"
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def ops(db):
-    return staff("operations")
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ attempt asks WooCommerce first, so the customer never gets the same note or trac
 import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from django.utils import timezone
 from werkzeug.wrappers import Response
 
@@ -18,11 +17,6 @@ from tests.fulfillment.pushes import later, mirrored, sent_requests, staff
 
 NOTE = "Your photo book is at the printer."
 GATEWAY_TIMEOUT = "<html><body><h1>504 Gateway Time-out</h1></body></html>"
-
-
-@pytest.fixture
-def support(db):
-    return staff("support")
 
 
 def lose_first_answer(monkeypatch, woo, settings, method):

@@ -69,22 +69,13 @@ def parse_gmt(value, name):
 
 
 def money(value, name):
-    if type(value) is str and value:
-        try:
-            amount = Decimal(value)  # WooCommerce's usual "12.50"; Decimal ignores surrounding blanks itself
-        except InvalidOperation:
-            raise MappingError(f"{name}: not an amount: {value!r}") from None
-        if not amount.is_finite():
-            raise MappingError(f"{name}: not an amount: {value!r}")
-        if abs(amount) >= MAX_AMOUNT:
-            raise MappingError(f"{name}: {value!r} is too large an amount")
-        return amount
-    if value in (None, ""):
-        return Decimal("0")
     if isinstance(value, float):
         value = repr(value)  # 9.5 → "9.5", never the binary expansion
+    if value is None or value == "":
+        return Decimal("0")
     try:
-        amount = Decimal(str(value).strip())
+        # WooCommerce's usual "12.50" as it is (Decimal ignores surrounding blanks itself), a number as text.
+        amount = Decimal(value if type(value) is str else str(value))
     except InvalidOperation:
         raise MappingError(f"{name}: not an amount: {value!r}") from None
     if not amount.is_finite():
