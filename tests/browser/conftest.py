@@ -59,3 +59,14 @@ def log_in(page, live_server, username):
     page.fill("#id_password", PASSWORD)
     page.click("input[type=submit]")
     page.wait_for_url(f"{live_server.url}/admin/")
+
+
+# An image's width once it has loaded (or failed: 0): a page that was just shown may still be fetching it.
+LOADED_WIDTH = """img => img.complete ? img.naturalWidth : new Promise(resolve => {
+    img.addEventListener("load", () => resolve(img.naturalWidth));
+    img.addEventListener("error", () => resolve(0));
+})"""
+
+
+def loaded_width(locator):
+    return locator.evaluate(LOADED_WIDTH)

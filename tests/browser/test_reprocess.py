@@ -16,7 +16,7 @@ from fulfillment.services.submissions import order_submit
 from projects.choices import ProjectState, RenderPurpose
 from projects.models import ProjectAsset
 from projects.services.rendering import render_request
-from tests.browser.conftest import log_in
+from tests.browser.conftest import loaded_width, log_in
 from tests.factories import OrderFactory, OrderLineFactory, StoreFactory
 from tests.projects.factories import CustomerFactory, ProductTemplateFactory, ProjectFactory
 
@@ -63,7 +63,7 @@ def test_support_corrects_the_caption_and_reprocesses_the_order(page, live_serve
     page.goto(f"{live_server.url}{reverse('admin:fulfillment_order_change', args=[order.pk])}")
     box = page.locator(f".project-box[data-project='{project.ref}']")
     assert "Print file, version 1 (PDF)" in box.inner_text()
-    assert box.locator(".live-preview img").evaluate("img => img.naturalWidth") == 1000
+    assert loaded_width(box.locator(".live-preview img")) == 1000
     assert box.locator(".client-images img").count() == 1
 
     # support opens the project and corrects the caption
@@ -73,7 +73,7 @@ def test_support_corrects_the_caption_and_reprocesses_the_order(page, live_serve
     page.click("#project-edit-form input[type=submit]")
     page.wait_for_selector(".messagelist .success")
     assert "version 2" in page.inner_text(".messagelist")
-    assert page.locator(".page-previews img").first.evaluate("img => img.naturalWidth") == 1000
+    assert loaded_width(page.locator(".page-previews img").first) == 1000
 
     # and reprocesses the order, with a reason
     page.click("#project-order")
