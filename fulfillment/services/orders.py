@@ -132,7 +132,7 @@ WOO_NOTES_TIMEOUT_SECONDS = 8
 def order_woo_notes(*, order, client=None):
     """The order's notes as WooCommerce keeps them (payment, stock, status, plugins, ours), newest first.
 
-    Read when staff ask (the order page loads them after it is shown), never stored: they are WooCommerce's record.
+    Read when staff ask (a link on the order page), never stored: they are WooCommerce's record.
     Raises WooError with our own message when the shop does not answer.
     """
     client = client or WooClient.for_store(order.store, timeout=WOO_NOTES_TIMEOUT_SECONDS)

@@ -71,13 +71,18 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 
-  // WooCommerce's own notes: asked for after the page is shown, so a slow shop never holds the page up.
+  // WooCommerce's own notes, asked for when staff want them (one call to the shop, not one per page view), shown
+  // in place; without JavaScript the link opens them on their own.
   const wooNotes = document.getElementById("woo-notes");
-  if (wooNotes) {
-    wooNotes.textContent = wooNotes.dataset.loading;
-    fetch(wooNotes.dataset.url, {credentials: "same-origin"})
-      .then((response) => response.text())
-      .then((html) => { wooNotes.innerHTML = html; })
-      .catch(() => { wooNotes.textContent = wooNotes.dataset.failed; });
+  const wooNotesLink = document.getElementById("woo-notes-link");
+  if (wooNotes && wooNotesLink) {
+    wooNotesLink.addEventListener("click", (event) => {
+      event.preventDefault();
+      wooNotes.textContent = wooNotes.dataset.loading;
+      fetch(wooNotesLink.href, {credentials: "same-origin"})
+        .then((response) => response.text())
+        .then((html) => { wooNotes.innerHTML = html; })
+        .catch(() => { wooNotes.textContent = wooNotes.dataset.failed; });
+    });
   }
 });

@@ -85,6 +85,9 @@ def test_the_order_page_sends_the_details_for_support_and_refuses_finance(woo, w
     assert StorePush.objects.get().kind == PushKind.ORDER_DETAILS
     page = client.get(reverse("admin:fulfillment_order_change", args=[order.pk])).content.decode()
     assert 'id="send-details-form"' in page
+    # WooCommerce's notes are asked for by a link, not on every view of the page
+    assert reverse("admin:fulfillment_order_woo_notes", args=[order.pk]) in page
+    assert ("GET", "orders/17/notes") not in sent_requests(woo)
 
 
 def test_woocommerce_notes_are_shown_as_text_in_the_stores_time(woo, woo_store, support, client):
