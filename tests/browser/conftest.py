@@ -17,6 +17,30 @@ PASSWORD = "pass-1234-word"
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_request_at_a_time_on_sqlite():
+    """On SQLite the live server's threads share the test's one in-memory connection: a page whose images the
+    browser fetches at once (a project's previews) then mixes their queries up ("bad parameter or other API misuse",
+    a get() finding two rows). Served one request at a time there, each connection closed after its answer."""
+    from django.core.servers.basehttp import WSGIServer
+    from django.test import testcases
+
+    from tests.conftest import on_postgres
+
+    class SerialWSGIServer(WSGIServer):
+        # The live server's own thread already uses the overriding connections (LiveServerThread.run).
+        def __init__(self, *args, connections_override=None, **kwargs):
+            super().__init__(*args, **kwargs)
+
+    if on_postgres():
+        yield
+        return
+    threaded = testcases.LiveServerThread.server_class
+    testcases.LiveServerThread.server_class = SerialWSGIServer
+    yield
+    testcases.LiveServerThread.server_class = threaded
+
+
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright
