@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _, ngettext
 from accounting.choices import ExportState
 from accounting.models import AccountingExport, ExportRule, normalise_statuses
 from accounting.services.exports import exports_export_now
-from fulfillment.admin.list_tools import StoreFilter
+from backoffice.list_tools import StoreFilter
 from fulfillment.choices import status_label
 
 STATE_COLOURS = {ExportState.OPEN: "#ef6c00", ExportState.EXPORTED: "#2e7d32", ExportState.FAILED: "#b71c1c"}

@@ -6,3 +6,17 @@ class AccountingConfig(AppConfig):
     name = "accounting"
     verbose_name = _("Accounting")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from accounting.dashboard import EXPORT_FIGURES
+        from accounting.demo import demo_export_rule
+        from accounting.services.exports import exports_follow
+        from fulfillment import demo, extensions, followers
+        from fulfillment.followers import Changed, OnFailure
+
+        # After the projects (20). An export failing for a bug or a lost connection must not hold up the order's
+        # change: it is retried by the followers' schedule, and the nightly job exports what is still open.
+        followers.register("accounting-exports", exports_follow, position=30, on_failure=OnFailure.RETRY,
+                           wants={Changed.ARRIVED, Changed.UPDATED, Changed.STATUS})
+        extensions.register_dashboard_figures(EXPORT_FIGURES)
+        demo.register_store_setup("accounting-export-rule", demo_export_rule)

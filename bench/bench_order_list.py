@@ -369,7 +369,7 @@ def page_summary(response):
     """What the page shows, cheaply: the rows on it and the result count the paginator prints."""
     import re
 
-    from fulfillment.admin.list_tools import COUNT_CAP
+    from backoffice.list_tools import COUNT_CAP
 
     html = response.content.decode()
     rows = html.count('name="_selected_action"')

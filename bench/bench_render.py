@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_render.py                 # 24 pages, 3 runs
     .venv/bin/python bench/bench_render.py --pages 8 --runs 1 --photo-size 3000x2000 --keep /tmp/book
 
-No database, no Django: the pure renderer (`projects/rendering.py`) on synthetic photos (12-megapixel camera
+No database, no Django: the pure renderer (`projects/renderer/`) on synthetic photos (12-megapixel camera
 JPEGs: gradients, shapes and sensor-like noise, so they compress and decode like real photos). The layout of a
 typical photo book: odd pages one full-bleed photo, even pages two photos and a caption.
 
@@ -28,7 +28,7 @@ if str(ROOT) not in sys.path:
 
 from PIL import Image, ImageDraw  # noqa: E402
 
-from projects.rendering import Photo, TemplateSpec, Text, render  # noqa: E402
+from projects.renderer import Photo, TemplateSpec, Text, render  # noqa: E402
 
 FONTS = {p.stem: str(p) for p in (ROOT / "static" / "projects" / "fonts").glob("*.ttf")}
 TARGET_SECONDS, TARGET_MB = 20, 600

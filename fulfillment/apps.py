@@ -10,5 +10,11 @@ class FulfillmentConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
 
         from backoffice.middleware import remember_language
+        from fulfillment import followers
+        from fulfillment.followers import Changed, OnFailure
+        from fulfillment.services.countdown import countdowns_follow
 
         user_logged_in.connect(remember_language, dispatch_uid="staff-language")
+        # The countdown is the order's own state: if it cannot follow a status change, the change is rolled back.
+        followers.register("countdown", countdowns_follow, position=10, on_failure=OnFailure.ROLLBACK,
+                           wants={Changed.ARRIVED, Changed.STATUS})

@@ -3,7 +3,6 @@
 import random
 from datetime import UTC, datetime, timedelta
 
-from accounting.models import ExportRule
 from fulfillment.choices import EventSource
 from fulfillment.services.mirror import orders_upsert
 from fulfillment.services.stores import store_save
@@ -30,6 +29,16 @@ STATUSES = ["processing"] * 6 + ["completed"] * 5 + ["on-hold"] * 2 + ["pending"
 PAYMENTS = [("stripe", "Credit card (Stripe)"), ("paypal", "PayPal"), ("bacs", "Direct bank transfer"),
             ("cod", "Cash on delivery")]
 VAT = {"NL": "0.21", "BE": "0.21", "FR": "0.20", "ES": "0.21", "IT": "0.22", "AT": "0.20", "GB": "0.20", "IE": "0.23"}
+
+
+# What other apps set up for each demo store, after it is saved and before its orders are written (accounting's
+# export rule must exist when the orders arrive): callables (store, index), registered from AppConfig.ready().
+_store_setups = {}
+
+
+def register_store_setup(name, setup):
+    """Add (or replace, by name) a step run for each demo store before its orders are loaded."""
+    _store_setups[name] = setup
 
 
 def _date(value):
@@ -94,9 +103,8 @@ def load_demo(*, orders_per_store=200):
             consumer_key="ck_demo", consumer_secret="cs_demo", webhook_secret=f"demo{index}secret",
             timezone=spec["timezone"], currency=spec["currency"],
         )
-        if index == 0:
-            # The first shop books its completed orders in accounting (files under ACCOUNTING_EXPORT_DIR).
-            ExportRule.objects.get_or_create(store=store, defaults={"statuses": ["completed"]})
+        for setup in _store_setups.values():
+            setup(store, index)
         rng = random.Random(index)
         payloads = [demo_order(rng, 1000 + n, spec, today) for n in range(orders_per_store)]
         for start in range(0, len(payloads), 100):

@@ -13,13 +13,18 @@ from fulfillment.money import quantize
 from fulfillment.texts import english, push_kind, status, text
 
 
-def _event(spec, **fields):
+def order_event(spec, **fields):
+    """An unsaved OrderEvent whose message is one of our sentences (`texts.text(...)`), for any app's timeline entry.
+
+    `fields` are OrderEvent's: order_id (or order), type, source, user, data.
+    """
     return OrderEvent(message=english(spec), text=spec, **fields)
+
 
 
 # These three take any object with the order's pk, number, status: the mirror passes what it wrote, not models.
 def order_created_event(order, *, source):
-    return _event(text(N_("Order #%(number)s received (%(status)s)"), number=order.number, status=status(order.status)),
+    return order_event(text(N_("Order #%(number)s received (%(status)s)"), number=order.number, status=status(order.status)),
                   order_id=order.pk, type=EventType.CREATED, source=source, data={"status": order.status})
 
 
@@ -28,7 +33,7 @@ def status_changed_event(order, *, before, after, source, user=None, note=""):
     spec = text(N_("%(before)s → %(after)s"), before=status(before), after=status(after))
     if note:
         spec = text(N_("%(change)s: %(note)s"), change=spec, note=note)
-    return _event(spec, order_id=order.pk, type=EventType.STATUS_CHANGED, source=source, user=user,
+    return order_event(spec, order_id=order.pk, type=EventType.STATUS_CHANGED, source=source, user=user,
                   data={"before": before, "after": after})
 
 
@@ -43,7 +48,7 @@ def note_added_event(order, *, note, customer_note, user):
 
 
 def order_details_event(order, *, email, user):
-    return _event(text(N_("WooCommerce is asked to email the order details to %(email)s"), email=email),
+    return order_event(text(N_("WooCommerce is asked to email the order details to %(email)s"), email=email),
                   order_id=order.pk, type=EventType.ORDER_DETAILS, source=EventSource.STAFF, user=user,
                   data={"email": email})
 
@@ -56,11 +61,17 @@ def address_changes(before, after):
     )
 
 
+def address_line(shipping):
+    """A shipping address on one line: street, postcode and city, country."""
+    town = " ".join(str(p) for p in (shipping.get("postcode"), shipping.get("city")) if p)
+    return ", ".join(str(p) for p in (shipping.get("address_1"), town, shipping.get("country")) if p)
+
+
 def address_changed_event(order, *, before, after, user, source=EventSource.STAFF, note=None):
     """`note`: why, as `texts.text(...)`, when it is not a staff correction (the timeline then shows it)."""
     data = {"before": before, "after": after}
     if note:
-        return _event(note, order_id=order.pk, type=EventType.ADDRESS_CHANGED, source=source, user=user, data=data)
+        return order_event(note, order_id=order.pk, type=EventType.ADDRESS_CHANGED, source=source, user=user, data=data)
     with translation.override("en"):  # the timeline renders the changes from `data`, in the staff's language
         message = address_changes(before, after)
     return OrderEvent(order=order, type=EventType.ADDRESS_CHANGED, source=source, user=user, message=message,
@@ -68,14 +79,14 @@ def address_changed_event(order, *, before, after, user, source=EventSource.STAF
 
 
 def push_sent_event(push):
-    return _event(text(N_("%(kind)s sent to WooCommerce (attempt %(attempt)s)"), kind=push_kind(push.kind),
+    return order_event(text(N_("%(kind)s sent to WooCommerce (attempt %(attempt)s)"), kind=push_kind(push.kind),
                        attempt=push.attempts),
                   order_id=push.order_id, type=EventType.PUSH_SENT, source=EventSource.PUSH,
                   data={"push_id": push.pk, "kind": push.kind})
 
 
 def push_failed_event(push):
-    return _event(text(N_("%(kind)s not accepted by WooCommerce: %(error)s"), kind=push_kind(push.kind),
+    return order_event(text(N_("%(kind)s not accepted by WooCommerce: %(error)s"), kind=push_kind(push.kind),
                        error=push.last_error),
                   order_id=push.order_id, type=EventType.PUSH_FAILED, source=EventSource.PUSH,
                   data={"push_id": push.pk, "kind": push.kind})
@@ -89,7 +100,7 @@ def refund_event(refund, *, user):
         spec = text(N_("%(refund)s — %(reason)s"), refund=spec, reason=refund.reason)
     if refund.restock:
         spec = text(N_("%(refund)s · restocked"), refund=spec)
-    return _event(spec, order_id=refund.order_id, type=EventType.REFUNDED, source=EventSource.STAFF, user=user,
+    return order_event(spec, order_id=refund.order_id, type=EventType.REFUNDED, source=EventSource.STAFF, user=user,
                   data={"refund_id": refund.pk, "amount": str(refund.amount), "restock": refund.restock})
 
 
@@ -99,7 +110,7 @@ def refunded_in_woo_event(refund, *, currency, source):
                 id=refund.woo_refund_id)
     if refund.reason:
         spec = text(N_("%(refund)s — %(reason)s"), refund=spec, reason=refund.reason)
-    return _event(spec, order_id=refund.order_id, type=EventType.REFUNDED_IN_WOO, source=source,
+    return order_event(spec, order_id=refund.order_id, type=EventType.REFUNDED_IN_WOO, source=source,
                   data={"refund_id": refund.pk, "woo_refund_id": refund.woo_refund_id, "amount": str(amount),
                         "currency": currency, "reason": refund.reason})
 
@@ -111,7 +122,7 @@ def shipment_event(shipment, *, user, source=EventSource.STAFF):
 
 
 def push_retried_event(push, *, user):
-    return _event(text(N_("%(kind)s: sent again after: %(error)s"), kind=push_kind(push.kind), error=push.last_error),
+    return order_event(text(N_("%(kind)s: sent again after: %(error)s"), kind=push_kind(push.kind), error=push.last_error),
                   order_id=push.order_id, type=EventType.PUSH_RETRIED, source=EventSource.STAFF, user=user,
                   data={"push_id": push.pk, "kind": push.kind})
 
@@ -125,12 +136,12 @@ def submission_event(submission, *, user, source, retry=False, reprint=False):
         spec = text(N_("Queued again for %(provider)s (%(external_id)s)"), **names)
     else:
         spec = text(N_("Queued for %(provider)s (%(external_id)s)"), **names)
-    return _event(spec, order_id=submission.order_id, type=EventType.SUBMISSION_QUEUED, source=source, user=user,
+    return order_event(spec, order_id=submission.order_id, type=EventType.SUBMISSION_QUEUED, source=source, user=user,
                   data={"submission_id": submission.pk, "reprint_of": submission.reprint_of_id})
 
 
 def submitted_event(submission):
-    return _event(text(N_("%(provider)s accepted it as %(remote_id)s"), provider=submission.provider.name,
+    return order_event(text(N_("%(provider)s accepted it as %(remote_id)s"), provider=submission.provider.name,
                        remote_id=submission.remote_id),
                   order_id=submission.order_id, type=EventType.SUBMITTED, source=EventSource.PROVIDER,
                   data={"submission_id": submission.pk, "remote_id": submission.remote_id})
@@ -150,4 +161,4 @@ def submission_cancelled_event(submission, *, user):
 
 def countdown_event(order, *, message, source):
     """`message`: one of our sentences as `texts.text(...)`."""
-    return _event(message, order_id=order.pk, type=EventType.COUNTDOWN, source=source)
+    return order_event(message, order_id=order.pk, type=EventType.COUNTDOWN, source=source)

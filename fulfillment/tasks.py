@@ -1,10 +1,18 @@
 """django-q2 entry points: take ids, load, call a service. Each is safe to run twice."""
 
+from fulfillment.followers import followers_retry_due
 from fulfillment.models import ImportRun, Store
+from fulfillment.selectors import status_counts_refresh
+from fulfillment.services.countdown import orders_submit_due
 from fulfillment.services.imports import ImportRunTaken, import_run_execute, import_runs_watch
-from fulfillment.services.outbox import pushes_dispatch, stores_with_due_pushes
+from fulfillment.services.maintenance import task_results_prune
+from fulfillment.services.provider_tracking import shipments_poll
+from fulfillment.services.push_dispatch import pushes_dispatch, stores_with_due_pushes
 from fulfillment.services.reconcile import store_sync, stores_sync_queue
+from fulfillment.services.refund_lines import refund_lines_fetch_orders
+from fulfillment.services.submissions import submission_execute, submissions_due
 from fulfillment.services.webhooks import deliveries_requeue_lost, delivery_apply
+from fulfillment.task_queue import enqueue
 
 
 def apply_delivery(delivery_id):
@@ -52,46 +60,37 @@ def dispatch_due_pushes():
 
 
 def fetch_refund_lines(order_ids, source="system"):
-    from fulfillment.services.refund_lines import refund_lines_fetch_orders
-
     counts = refund_lines_fetch_orders(order_ids=order_ids, source=source)
     return ", ".join(f"{n} {what}" for what, n in counts.items())
 
 
 def execute_submission(submission_id):
-    from fulfillment.services.submissions import submission_execute
-
     submission = submission_execute(submission_id=submission_id)
     return f"{submission.state} {submission.failure_reason}".strip()
 
 
 def production_tick():
     """Every minute: countdowns that reached zero, submissions due for a retry or left by a dead worker."""
-    from django_q.tasks import async_task
-
-    from fulfillment.services.countdown import orders_submit_due
-    from fulfillment.services.submissions import submissions_due
-
     submitted, refused = orders_submit_due()
     due = submissions_due()
     for submission_id in due:
-        async_task("fulfillment.tasks.execute_submission", submission_id)
+        enqueue("fulfillment.tasks.execute_submission", submission_id)
     return f"{len(submitted)} submitted by countdown, {len(refused)} refused, {len(due)} submissions run"
 
 
 def poll_provider_shipments():
-    from fulfillment.services.provider_tracking import shipments_poll
-
     return f"{shipments_poll()} shipments recorded"
 
 
 def refresh_status_counts():
-    from fulfillment.selectors import status_counts_refresh
-
     return f"{status_counts_refresh()} counts refreshed"
 
 
 def prune_task_results():
-    from fulfillment.services.maintenance import task_results_prune
-
     return f"{task_results_prune()} task results deleted"
+
+
+def retry_followers():
+    """Every few minutes: what followed an order's change and failed (fulfillment.followers, rule RETRY)."""
+    succeeded, failed = followers_retry_due()
+    return f"{succeeded} follower retries succeeded, {failed} failed again"

@@ -7,7 +7,7 @@ in each reader's language; `message` is the English).
 from django.utils.translation import gettext_noop as N_
 
 from fulfillment.choices import EventSource, EventType
-from fulfillment.events import _event
+from fulfillment.events import order_event
 from fulfillment.models import OrderEvent
 from fulfillment.texts import plural_text, text
 
@@ -22,7 +22,7 @@ def _with_warnings(spec, warnings):
 
 
 def project_linked(project, *, order, line, render):
-    return _event(text(N_("%(line)s: project %(ref)s (%(title)s); production file being rendered (v%(version)s)"),
+    return order_event(text(N_("%(line)s: project %(ref)s (%(title)s); production file being rendered (v%(version)s)"),
                        line=line.name, ref=project.ref, title=project.title or project.template.name,
                        version=render.version),
                   order_id=order.pk, type=EventType.PROJECT_LINKED, source=EventSource.SYSTEM,
@@ -33,14 +33,14 @@ def project_linked(project, *, order, line, render):
 def rendered(render, *, order):
     spec = plural_text("Project %(ref)s v%(version)s: %(count)s page", "Project %(ref)s v%(version)s: %(count)s pages",
                        len(render.previews), ref=render.project.ref, version=render.version)
-    return _event(_with_warnings(spec, render.warnings), order_id=order.pk, type=EventType.PROJECT_RENDERED,
+    return order_event(_with_warnings(spec, render.warnings), order_id=order.pk, type=EventType.PROJECT_RENDERED,
                   source=EventSource.SYSTEM,
                   data={"project_id": render.project_id, "render_id": render.pk, "version": render.version,
                         "checksum": render.checksum, "warnings": len(render.warnings)})
 
 
 def render_failed(render, *, order):
-    return _event(text(N_("Project %(ref)s v%(version)s: %(error)s"), ref=render.project.ref, version=render.version,
+    return order_event(text(N_("Project %(ref)s v%(version)s: %(error)s"), ref=render.project.ref, version=render.version,
                        error=render.error),
                   order_id=order.pk, type=EventType.RENDER_FAILED, source=EventSource.SYSTEM,
                   data={"project_id": render.project_id, "render_id": render.pk, "version": render.version})

@@ -5,6 +5,7 @@ from django.core.files.storage import default_storage
 from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext as _
 
+from fulfillment.print_files import PrintFileSource
 from projects.choices import ProjectState, RenderPurpose, RenderState
 from projects.models import Project, ProjectAsset, Render
 
@@ -107,6 +108,17 @@ def line_render_pending(line):
     """True while the newest production render of the line's project is queued or running."""
     render = latest_production_render(line)
     return render is not None and render.state in (RenderState.QUEUED, RenderState.RENDERING)
+
+
+def line_production_files(line):
+    location = line_production_file(line)
+    return [location] if location else []
+
+
+# What production asks of a personalised line (fulfillment.print_files), registered in ProjectsConfig.ready().
+PRINT_FILES = PrintFileSource(name="projects", claims=lambda line: bool(line.project_ref),
+                              files=line_production_files, problem=line_production_problem,
+                              pending=line_render_pending)
 
 
 # -- staff pages ------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from accounting.choices import ExportState
 from accounting.connectors import ExportError, connector_for
 from accounting.models import AccountingExport, ExportRule
 from fulfillment.models import Order
-from fulfillment.queue import enqueue
+from fulfillment.task_queue import enqueue
 
 logger = logging.getLogger("accounting.exports")
 
@@ -69,6 +69,11 @@ def exports_follow_orders(*, order_ids):
         enqueue("accounting.tasks.export_order", export_id)
         queued.append(export_id)
     return queued
+
+
+def exports_follow(changes):
+    """The order follower (fulfillment.followers): orders arrived, updated or moved to another status."""
+    exports_follow_orders(order_ids=changes.order_ids())
 
 
 def export_order(*, export_id, retry=False, user=None):

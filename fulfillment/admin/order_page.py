@@ -10,27 +10,34 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 
-from fulfillment import selectors
+from fulfillment import extensions, selectors
 from fulfillment.choices import status_label
+from fulfillment.errors import OrderActionError
 from fulfillment.forms import AddressForm, NoteForm, StatusForm, TrackingForm
 from fulfillment.integrations.woocommerce.client import WooError
 from fulfillment.models import Order
 from fulfillment.money import currency_decimals, quantize
+from fulfillment.selectors import (
+    NOT_COUNTING,
+    countdown_display,
+    left_to_ship,
+    refundable_items,
+    refunded_so_far,
+    shipped_quantities,
+)
 from fulfillment.services.orders import (
     ADDRESS_FIELDS,
-    OrderActionError,
-    allowed_statuses,
     clean_form_token,
     order_add_note,
     order_change_status,
     order_send_details,
-    order_woo_notes,
     order_update_shipping_address,
+    order_woo_notes,
 )
-from fulfillment.services.outbox import push_may_retry
-from fulfillment.services.refund_lines import refund_lines_refresh
-from fulfillment.services.refunds import NOT_COUNTING, order_refund, refundable_items, refunded_so_far
 from fulfillment.services.production import production_plan
+from fulfillment.services.push_dispatch import push_may_retry
+from fulfillment.services.refund_lines import refund_lines_refresh
+from fulfillment.services.refunds import order_refund
 from fulfillment.services.submissions import (
     SubmissionError,
     order_reprint,
@@ -38,8 +45,7 @@ from fulfillment.services.submissions import (
     submission_cancel,
     submission_retry,
 )
-from fulfillment.services.tracking import left_to_ship, shipment_add, shipped_quantities
-from fulfillment.selectors import countdown_display
+from fulfillment.services.tracking import shipment_add
 
 # action name → (permission, handler method name)
 ACTIONS = {
@@ -75,11 +81,13 @@ class OrderPageMixin:
     """Replaces the admin's change form of Order with the order page and its action endpoints."""
 
     def get_urls(self):
+        panel_urls = [url for panel in extensions.order_page_panels() for url in panel.urls(self)]
         return [
             path("<int:pk>/action/<str:action>/", self.admin_site.admin_view(self.action_view),
                  name="fulfillment_order_action"),
             path("<int:pk>/woocommerce-notes/", self.admin_site.admin_view(self.woo_notes_view),
                  name="fulfillment_order_woo_notes"),
+            *panel_urls,
         ] + super().get_urls()
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -127,7 +135,7 @@ class OrderPageMixin:
         return form.cleaned_data
 
     def do_status(self, request, order):
-        statuses = [(s, status_label(s)) for s in sorted(allowed_statuses(order))]
+        statuses = [(s, status_label(s)) for s in sorted(order.allowed_statuses())]
         data = self._form(StatusForm(request.POST, statuses=statuses), request)
         order_change_status(order=order, status=data["status"], user=request.user, note=data["note"])
         return _("Status changed to %(status)s; WooCommerce will be told.") % {"status": status_label(data["status"])}
@@ -209,7 +217,7 @@ class OrderPageMixin:
         order = selectors.order_for_page(order.pk)
         user = request.user
         posted = request.POST if failed_action else None
-        statuses = [(s, status_label(s)) for s in sorted(allowed_statuses(order))]
+        statuses = [(s, status_label(s)) for s in sorted(order.allowed_statuses())]
         items = refundable_items(order)
         for item in items:
             item.posted_quantity = (posted or {}).get(f"quantity_{item.id}", "") if failed_action == "refund" else ""
@@ -276,6 +284,10 @@ class OrderPageMixin:
                 "coupons": order.raw.get("coupon_lines") or [], "taxes": order.raw.get("tax_lines") or [],
             },
         }
+        # What other apps show on the page (projects: each line's personalisation, Reprocess).
+        context["order_panels"] = panels = extensions.order_page_panels()
+        for panel in panels:
+            context.update(panel.context(request, order, context))
         return TemplateResponse(request, "admin/fulfillment/order/order_page.html", context, status=status)
 
 

@@ -2,6 +2,7 @@ import csv
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import IS_POPUP_VAR, Action, ActionLocation
 from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
@@ -11,21 +12,17 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext, gettext_lazy as _, ngettext, pgettext_lazy
 
-from fulfillment import selectors
-from fulfillment.admin.list_tools import (
-    CappedCountPaginator,
-    CreatedRangeFilter,
-    OrderChangeList,
-    StatusFilter,
-    StoreFilter,
-)
+from fulfillment import extensions, selectors
+from backoffice.list_tools import CappedCountPaginator, CreatedRangeFilter, StoreFilter
+from fulfillment.admin.list_tools import OrderChangeList, StatusFilter
 from fulfillment.admin.order_page import OrderPageMixin
 from fulfillment.choices import ImportMode, OrderStatus, SubmitStatus, status_label
 from fulfillment.forms import BulkStatusForm, ImportForm
 from fulfillment.models import ImportRun, Order
 from fulfillment.money import format_money, quantize
 from fulfillment.services.imports import ImportRequestError, import_request
-from fulfillment.services.orders import OrderActionError, order_change_status
+from fulfillment.errors import OrderActionError
+from fulfillment.services.orders import order_change_status
 from fulfillment.services.submissions import orders_bulk_submit
 from fulfillment.templatetags.orderdesk import duration_text, local_time, status_badge
 
@@ -198,6 +195,19 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     # -- bulk actions ------------------------------------------------------------------------
+
+    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
+        actions = super().get_actions(request, action_location=action_location)
+        if IS_POPUP_VAR in request.GET or action_location != ActionLocation.CHANGE_LIST:
+            return actions
+        # Other apps' actions on orders (projects: reprocess), each with its own permission check.
+        for panel in extensions.order_page_panels():
+            for action in panel.bulk_actions():
+                if action.allowed(request):
+                    actions[action.name] = Action(func=action.run, name=action.name, description=action.description,
+                                                  plural_description=action.description,
+                                                  locations=[ActionLocation.CHANGE_LIST])
+        return actions
 
     def capped_selection(self, request, queryset):
         """The ids of the selected orders, or None (staff told to narrow the list) when there are more than

@@ -3,8 +3,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _, ngettext, pgettext_lazy
 
 from fulfillment.choices import PushState
-from fulfillment.models import ImportRun, Store, StorePush, WebhookDelivery
-from fulfillment.services.outbox import RETRY_PERMISSIONS, PushError, push_retry
+from fulfillment.models import FollowerRetry, ImportRun, Store, StorePush, WebhookDelivery
+from fulfillment.pushes import PushError
+from fulfillment.services.push_dispatch import push_retry, retry_permissions
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -82,4 +83,22 @@ class StorePushAdmin(ReadOnlyAdmin):
 
     def has_retry_permission(self, request):
         # Each push is checked against the permission of its own kind when it is retried.
-        return any(request.user.has_perm(permission) for permission in RETRY_PERMISSIONS.values())
+        return any(request.user.has_perm(permission) for permission in retry_permissions())
+
+
+@admin.register(FollowerRetry)
+class FollowerRetryAdmin(ReadOnlyAdmin):
+    """What followed an order's change and failed, waiting to be run again (fulfillment.followers)."""
+
+    list_display = ("follower", "orders", "error_short", "attempts", "created_at", "next_attempt_at")
+    list_filter = ("follower",)
+    readonly_fields = ("follower", "source", "user", "changes", "error", "attempts", "created_at", "next_attempt_at")
+
+    @admin.display(description=_("orders"))
+    def orders(self, retry):
+        return ", ".join(str(change.get("order_id")) for change in retry.changes[:10]) + (
+            " …" if len(retry.changes) > 10 else "")
+
+    @admin.display(description=_("error"))
+    def error_short(self, retry):
+        return format_html('<span title="{}">{}</span>', retry.error, retry.error[:120])

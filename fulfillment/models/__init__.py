@@ -1,3 +1,4 @@
+from fulfillment.models.followers import FollowerRetry
 from fulfillment.models.orders import Order, OrderEvent, OrderLine, Refund
 from fulfillment.models.shipments import Shipment
 from fulfillment.models.staff import StaffProfile
@@ -5,4 +6,4 @@ from fulfillment.models.stores import Store
 from fulfillment.models.submissions import Provider, Submission
 from fulfillment.models.sync import ImportRun, StorePush, WebhookDelivery
 
-__all__ = ["ImportRun", "Order", "OrderEvent", "OrderLine", "Refund", "Provider", "Shipment", "StaffProfile", "Store", "Submission", "StorePush", "WebhookDelivery"]
+__all__ = ["FollowerRetry", "ImportRun", "Order", "OrderEvent", "OrderLine", "Refund", "Provider", "Shipment", "StaffProfile", "Store", "Submission", "StorePush", "WebhookDelivery"]

@@ -3,9 +3,10 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Upper
-from django.utils.translation import gettext_lazy as _, pgettext_lazy
+from django.utils.translation import gettext, gettext_lazy as _, pgettext_lazy
 
-from fulfillment.choices import EventSource, EventType, OrderType, RefundState, SubmitStatus, status_label
+from fulfillment.choices import EventSource, EventType, OrderStatus, OrderType, RefundState, SubmitStatus, status_label
+from fulfillment.errors import StatusTransitionError
 
 MONEY = {"max_digits": 14, "decimal_places": 4, "default": Decimal("0")}
 
@@ -18,6 +19,24 @@ SUBMISSION_FAILED = models.Q(submit_status=SubmitStatus.FAILED.value)
 
 class Order(models.Model):
     """The mirror of one WooCommerce order; list columns are real, indexed fields."""
+
+    # Which statuses staff may move an order to from each status (the services and the admin read it here). Custom
+    # statuses may go where a core status may go, and may always come back to processing or on-hold.
+    TRANSITIONS = {
+        OrderStatus.PENDING: {OrderStatus.PROCESSING, OrderStatus.ON_HOLD, OrderStatus.CANCELLED, OrderStatus.FAILED},
+        OrderStatus.FAILED: {OrderStatus.PENDING, OrderStatus.PROCESSING, OrderStatus.ON_HOLD, OrderStatus.CANCELLED},
+        OrderStatus.ON_HOLD: {OrderStatus.PROCESSING, OrderStatus.COMPLETED, OrderStatus.CANCELLED,
+                              OrderStatus.PENDING},
+        OrderStatus.PROCESSING: {OrderStatus.ON_HOLD, OrderStatus.COMPLETED, OrderStatus.CANCELLED},
+        OrderStatus.COMPLETED: {OrderStatus.PROCESSING},
+        OrderStatus.CANCELLED: {OrderStatus.PENDING, OrderStatus.PROCESSING, OrderStatus.ON_HOLD},
+        OrderStatus.REFUNDED: set(),
+        OrderStatus.CHECKOUT_DRAFT: set(),
+        OrderStatus.TRASH: set(),
+        OrderStatus.READY_FOR_PICKUP: {OrderStatus.COMPLETED, OrderStatus.CANCELLED, OrderStatus.PROCESSING},
+    }
+    CUSTOM_STATUS_TARGETS = {OrderStatus.PROCESSING, OrderStatus.ON_HOLD, OrderStatus.COMPLETED,
+                             OrderStatus.CANCELLED}
 
     store = models.ForeignKey("fulfillment.Store", on_delete=models.PROTECT, related_name="orders",
                               verbose_name=_("store"))
@@ -123,6 +142,21 @@ class Order(models.Model):
     @property
     def status_label(self):
         return status_label(self.status)
+
+    def allowed_statuses(self):
+        """The statuses staff may move this order to (none while it is in WooCommerce's trash)."""
+        if self.trashed:
+            return set()
+        try:
+            return set(self.TRANSITIONS[OrderStatus(self.status)])
+        except ValueError:
+            return set(self.CUSTOM_STATUS_TARGETS)
+
+    def check_transition(self, status):
+        """Raise StatusTransitionError unless staff may move this order to `status`."""
+        if status not in self.allowed_statuses():
+            raise StatusTransitionError(gettext("An order in status %(before)s cannot be moved to %(after)s.") % {
+                "before": self.status_label, "after": status_label(status)})
 
 
 class OrderLine(models.Model):

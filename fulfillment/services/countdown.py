@@ -13,9 +13,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop as N_
 
 from fulfillment import events
-from fulfillment.texts import text
 from fulfillment.choices import EventSource, OrderStatus, OrderType, SubmitStatus
 from fulfillment.models import Order, OrderEvent
+from fulfillment.services.submissions import AlreadySubmitted, NotEligible, SubmissionError, order_submit
+from fulfillment.texts import text
 
 RENDER_WAIT = timedelta(minutes=2)
 STARTING_SOURCES = (EventSource.WEBHOOK, EventSource.RECONCILE, EventSource.STAFF, EventSource.PUSH)
@@ -64,10 +65,19 @@ def countdowns_follow_status(*, changes, source, now=None):
     return changed
 
 
+def countdowns_follow(changes):
+    """The order follower (fulfillment.followers): status changes, and arrivals, drive the countdowns.
+
+    An order arriving by an import of history never starts one: it would send old orders to production.
+    """
+    status_changes = [(order_id, before, after) for order_id, before, after in changes.status_changes()
+                      if not (before is None and changes.source == EventSource.IMPORT) and before != after]
+    if status_changes:
+        countdowns_follow_status(changes=status_changes, source=changes.source)
+
+
 def orders_submit_due(now=None):
     """Submit every order whose countdown reached zero; an order that cannot go says why on the list."""
-    from fulfillment.services.submissions import AlreadySubmitted, NotEligible, SubmissionError, order_submit
-
     now = now or timezone.now()
     submitted, refused = [], []
     for order in Order.objects.filter(countdown_due_at__lte=now).select_related("store").order_by("countdown_due_at"):

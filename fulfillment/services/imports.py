@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from fulfillment.choices import EventSource, ImportMode, RunState
 from fulfillment.integrations.woocommerce.client import PER_PAGE, WooClient, WooError
 from fulfillment.models import ImportRun
-from fulfillment.queue import enqueue_or_log
+from fulfillment.task_queue import enqueue_or_log
 from fulfillment.services.mirror import orders_map, orders_upsert
 
 logger = logging.getLogger("fulfillment.imports")

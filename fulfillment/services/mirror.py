@@ -8,14 +8,12 @@ from django.db import DataError, transaction
 from django.db.models import Case, DateTimeField, Q, Value, When
 from django.utils import timezone
 
-from accounting.services.exports import exports_follow_orders
 from fulfillment import bulk, events
 from fulfillment.choices import EventSource, RefundState
+from fulfillment.followers import Changed, OrderChange, orders_changed
 from fulfillment.integrations.woocommerce.mapping import MappingError, map_order, parse_gmt
 from fulfillment.models import Order, OrderEvent, OrderLine, Refund
-from fulfillment.queue import enqueue
-from fulfillment.services.countdown import countdowns_follow_status
-from projects.services.ordering import projects_link_order_lines
+from fulfillment.task_queue import enqueue
 
 logger = logging.getLogger("fulfillment.mirror")
 
@@ -166,13 +164,9 @@ def _upsert_mapped(store, mapped, source, read_at=None):
         raced = {o.woo_id for o in to_write if not written[o.woo_id][1] and o.woo_id not in existing}
         saved = {o.woo_id: _written(o, written[o.woo_id][0]) for o in to_write}
         _upsert_lines(to_write, saved, all_new=all(inserted for _, inserted in written.values()))
-        refund_events, refund_lines_to_fetch = _upsert_refunds(to_write, saved, source)
+        refund_events, refund_lines_to_fetch, refunds_of = _upsert_refunds(to_write, saved, source)
         _write_events([o for o in to_write if o.woo_id not in raced], saved, existing, source, refund_events)
-        # Lines made in our editor carry the project's id: the project learns its order and is rendered for print.
-        projects_link_order_lines(
-            store=store, refs={line.fields["project_ref"] for o in to_write for line in o.lines} - {""})
-        _follow_countdowns([o for o in to_write if o.woo_id not in raced], saved, existing, source)
-        exports_follow_orders(order_ids=[o.pk for o in saved.values()])
+        orders_changed([_change(o, saved, existing, raced, refunds_of) for o in to_write], source=source)
         _queue_refund_lines(refund_lines_to_fetch, source)
     return result
 
@@ -222,16 +216,24 @@ def _written(mapped, pk):
                         trashed=fields["trashed"], modified_at=fields["modified_at"])
 
 
-def _follow_countdowns(mapped_orders, saved, existing, source):
-    # A status that changed in WooCommerce drives the automatic-submission countdown as a staff change would.
-    changes = []
-    for mapped in mapped_orders:
-        before = existing[mapped.woo_id].status if mapped.woo_id in existing else None
-        after = mapped.fields["status"]
-        if before != after and not (before is None and source == EventSource.IMPORT):
-            changes.append((saved[mapped.woo_id].pk, before, after))
-    if changes:
-        countdowns_follow_status(changes=changes, source=source)
+def _change(mapped, saved, existing, raced, refunds_of):
+    """What the followers learn of an order written: arrived, or updated (and its status, trash, refunds)."""
+    order, before = saved[mapped.woo_id], existing.get(mapped.woo_id)
+    refund_ids = tuple(refunds_of.get(order.pk, ()))
+    if mapped.woo_id in raced:
+        # Written over a row another transaction inserted meanwhile: that one told the arrival, and the status the
+        # row had is not known here. What was written is an update, nothing more.
+        return OrderChange(order.pk, frozenset({Changed.UPDATED}), order.status, order.status, refund_ids)
+    if before is None:
+        return OrderChange(order.pk, frozenset({Changed.ARRIVED}), None, order.status, refund_ids)
+    what = {Changed.UPDATED}
+    if before.status != order.status:
+        what.add(Changed.STATUS)
+    if before.trashed != order.trashed:
+        what.add(Changed.TRASHED if order.trashed else Changed.RESTORED)
+    if refund_ids:
+        what.add(Changed.REFUND)
+    return OrderChange(order.pk, frozenset(what), before.status, order.status, refund_ids)
 
 
 def _upsert_lines(mapped_orders, saved, *, all_new):
@@ -257,7 +259,9 @@ def _upsert_lines(mapped_orders, saved, *, all_new):
 
 
 def _upsert_refunds(mapped_orders, saved, source):
-    """New refunds (made in WooCommerce) and changed ones; returns (their events, orders whose lines to fetch).
+    """New refunds (made in WooCommerce) and changed ones.
+
+    Returns (their events, the orders whose refund lines to fetch, {order id: [ids of the refunds new or changed]}).
 
     The order's JSON gives a refund's id, reason and total only: its lines (what quantities it took back) are
     fetched from the order's refunds list by a task after the commit.
@@ -283,7 +287,7 @@ def _upsert_refunds(mapped_orders, saved, source):
                                   reason=refund.reason, created_at=order.modified_at, lines_pending=True))
                 currency_of[order.pk] = mapped.fields["currency"]
             elif (current[1], current[2]) != (refund.amount, refund.reason):
-                changed.append(Refund(pk=current[0], amount=refund.amount, reason=refund.reason))
+                changed.append(Refund(pk=current[0], order_id=order.pk, amount=refund.amount, reason=refund.reason))
     if new:
         Refund.objects.bulk_create(new)
     if changed:
@@ -297,7 +301,10 @@ def _upsert_refunds(mapped_orders, saved, source):
             lookalikes.remove(refund.amount)
             continue
         rows.append(events.refunded_in_woo_event(refund, currency=currency_of[refund.order_id], source=source))
-    return rows, {r.order_id for r in new} | lines_unknown
+    refunds_of = defaultdict(list)
+    for refund in [*new, *changed]:
+        refunds_of[refund.order_id].append(refund.pk)
+    return rows, {r.order_id for r in new} | lines_unknown, refunds_of
 
 
 def _queue_refund_lines(order_ids, source):
@@ -342,4 +349,6 @@ def order_mark_trashed(*, store, woo_id, source):
             order.modified_at = max(order.modified_at, timezone.now())
             order.save(update_fields=["trashed", "modified_at", "mirrored_at"])
             events.trashed_event(order, source=source, trashed=True).save()
+            orders_changed([OrderChange(order.pk, frozenset({Changed.TRASHED}), order.status, order.status)],
+                           source=source)
         return order

@@ -1,55 +1,23 @@
 """Staff actions on an order that WooCommerce must learn about: each writes an event and an outbox push."""
 
-import re
-from datetime import timedelta
-
 from django.db import transaction
 from django.utils.html import strip_tags
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop as N_
 
-from accounting.services.exports import exports_follow_orders
 from fulfillment import events
-from fulfillment.texts import status as status_text, text
-from fulfillment.choices import EventSource, OrderStatus, PushKind, PushState, status_label
+from fulfillment.choices import EventSource, PushKind
 from fulfillment.countries import COUNTRY_CODES, POSTCODE_OPTIONAL, STATE_REQUIRED
+from fulfillment.errors import OrderActionError
+from fulfillment.followers import Changed, OrderChange, orders_changed
 from fulfillment.integrations.woocommerce.client import WooClient
-from fulfillment.integrations.woocommerce.mapping import MappingError, order_place, parse_gmt
-from fulfillment.models import Order, StorePush
-from fulfillment.services.countdown import countdowns_follow_status
-from fulfillment.services.outbox import UNSENT, address_line, push_create
+from fulfillment.integrations.woocommerce.mapping import MappingError, parse_gmt
+from fulfillment.models import Order
+from fulfillment.services.outbox import push_create
 
-# Which statuses staff may move an order to from each status. Custom statuses may go anywhere
-# a core status may, and may always come back to processing or on-hold.
-TRANSITIONS = {
-    OrderStatus.PENDING: {OrderStatus.PROCESSING, OrderStatus.ON_HOLD, OrderStatus.CANCELLED, OrderStatus.FAILED},
-    OrderStatus.FAILED: {OrderStatus.PENDING, OrderStatus.PROCESSING, OrderStatus.ON_HOLD, OrderStatus.CANCELLED},
-    OrderStatus.ON_HOLD: {OrderStatus.PROCESSING, OrderStatus.COMPLETED, OrderStatus.CANCELLED, OrderStatus.PENDING},
-    OrderStatus.PROCESSING: {OrderStatus.ON_HOLD, OrderStatus.COMPLETED, OrderStatus.CANCELLED},
-    OrderStatus.COMPLETED: {OrderStatus.PROCESSING},
-    OrderStatus.CANCELLED: {OrderStatus.PENDING, OrderStatus.PROCESSING, OrderStatus.ON_HOLD},
-    OrderStatus.REFUNDED: set(),
-    OrderStatus.CHECKOUT_DRAFT: set(),
-    OrderStatus.TRASH: set(),
-    OrderStatus.READY_FOR_PICKUP: {OrderStatus.COMPLETED, OrderStatus.CANCELLED, OrderStatus.PROCESSING},
-}
-CUSTOM_STATUS_TARGETS = {OrderStatus.PROCESSING, OrderStatus.ON_HOLD, OrderStatus.COMPLETED, OrderStatus.CANCELLED}
 # The postcode too, except where WooCommerce does not ask for one; the state where addresses need one (countries.py).
 REQUIRED_ADDRESS_FIELDS = ("first_name", "last_name", "address_1", "city", "country")
 ADDRESS_FIELDS = ("first_name", "last_name", "company", "address_1", "address_2", "city", "state", "postcode",
                   "country", "phone")
-# The shop's clock and ours differ a little: a note dated up to this much before its push was queued may be ours.
-CLOCK_SKEW = timedelta(minutes=2)
-
-
-class OrderActionError(ValueError):
-    """A staff action is not allowed; the message (and `errors`, per field) is for staff."""
-
-    def __init__(self, message, errors=None):
-        super().__init__(message)
-        self.errors = errors or {}
-
-
 FORM_TOKEN_MAX = 64
 
 
@@ -67,16 +35,6 @@ def clean_form_token(token):
     return token
 
 
-def allowed_statuses(order):
-    """The statuses staff may move this order to."""
-    if order.trashed:
-        return set()
-    try:
-        return set(TRANSITIONS[OrderStatus(order.status)])
-    except ValueError:
-        return set(CUSTOM_STATUS_TARGETS)
-
-
 def _locked(order):
     return Order.objects.select_for_update().get(pk=order.pk)
 
@@ -85,18 +43,14 @@ def order_change_status(*, order, status, user, note="", source=EventSource.STAF
     """Move an order to another status here and in WooCommerce (staff, or a provider's last shipment)."""
     with transaction.atomic():
         order = _locked(order)
-        if status not in allowed_statuses(order):
-            raise OrderActionError(_("An order in status %(before)s cannot be moved to %(after)s.") % {
-                "before": order.status_label, "after": status_label(status),
-            })
+        order.check_transition(status)
         before = order.status
         order.status = status
         order.save(update_fields=["status"])
         events.status_changed_event(order, before=before, after=status, source=source, user=user,
                                     note=note).save()
         push_create(order=order, kind=PushKind.STATUS, payload={"status": status}, user=user)
-        countdowns_follow_status(changes=[(order.pk, before, status)], source=source)
-        exports_follow_orders(order_ids=[order.pk])
+        orders_changed([OrderChange(order.pk, frozenset({Changed.STATUS}), before, status)], source=source, user=user)
     return order
 
 
@@ -179,79 +133,6 @@ def order_update_shipping_address(*, order, address, user):
         order.save(update_fields=["shipping", "city", "state", "country"])
         events.address_changed_event(order, before=before, after=cleaned, user=user).save()
         push_create(order=order, kind=PushKind.ADDRESS, payload={"shipping": cleaned}, user=user)
-    return order
-
-
-def _same_note_text(ours, theirs):
-    ours, theirs = " ".join(ours.split()), " ".join(str(theirs or "").split())
-    # WordPress stores a comment through wp_unslash(), which drops backslashes (PHP stripslashes).
-    return theirs in (ours, re.sub(r"\\(.?)", r"\1", ours))
-
-
-def find_pushed_note(notes, push):
-    """The note WooCommerce already made for this push (an earlier attempt's answer was lost), or None.
-
-    Same text and customer flag, dated after the push was queued, and not the note another of the order's pushes
-    made: staff may add the same note twice on purpose.
-    """
-    taken = {str(response.get("id")) for response in StorePush.objects.filter(
-        order_id=push.order_id, kind=PushKind.NOTE, state=PushState.SENT).exclude(pk=push.pk)
-        .values_list("response", flat=True) if isinstance(response, dict)}
-    since = push.created_at.replace(microsecond=0) - CLOCK_SKEW
-    customer = bool(push.payload.get("customer_note"))
-    for note in sorted((n for n in notes if isinstance(n, dict)), key=lambda n: int(n.get("id") or 0)):
-        try:
-            created = parse_gmt(note.get("date_created_gmt"), "date_created_gmt")
-        except MappingError:
-            continue
-        if (str(note.get("id")) not in taken and created is not None and created >= since
-                and bool(note.get("customer_note")) == customer and _same_note_text(push.payload["note"],
-                                                                                     note.get("note"))):
-            return note
-    return None
-
-
-def _later_change_waits(push):
-    return StorePush.objects.filter(order_id=push.order_id, kind=push.kind, pk__gt=push.pk,
-                                    state__in=UNSENT).exists()
-
-
-def order_push_refused(*, push):
-    """WooCommerce refused a status or address push for good: the order takes back the value WooCommerce has.
-
-    Not when the field was changed again since (a later push waits, or the value is no longer the pushed one).
-    Call inside the transaction that records the failure.
-    """
-    order = _locked(push.order)
-    if _later_change_waits(push):
-        return order
-    reason = push.last_error
-    if push.kind == PushKind.STATUS:
-        pushed, woo_status = push.payload["status"], str(order.raw.get("status") or "")
-        if order.status != pushed or not woo_status or woo_status == order.status:
-            return order
-        order.status = woo_status
-        order.save(update_fields=["status"])
-        events.status_changed_event(order, before=pushed, after=woo_status, source=EventSource.PUSH, note=text(N_(
-            "WooCommerce refused the status change to %(status)s: %(reason)s; back to %(before)s"),
-            status=status_text(pushed), reason=reason, before=status_text(woo_status))).save()
-        countdowns_follow_status(changes=[(order.pk, pushed, woo_status)], source=EventSource.PUSH)
-        exports_follow_orders(order_ids=[order.pk])
-    elif push.kind == PushKind.ADDRESS:
-        pushed, woo_shipping = push.payload["shipping"], order.raw.get("shipping")
-        if not isinstance(woo_shipping, dict) or any(order.shipping.get(k, "") != v for k, v in pushed.items()):
-            return order
-        if all(woo_shipping.get(k, "") == v for k, v in pushed.items()):
-            return order
-        before = {name: order.shipping.get(name, "") for name in ADDRESS_FIELDS}
-        order.shipping = dict(woo_shipping)
-        place = order_place(order.billing, order.shipping)
-        order.city, order.state, order.country = place["city"], place["state"], place["country"]
-        order.save(update_fields=["shipping", "city", "state", "country"])
-        after = {name: order.shipping.get(name, "") for name in ADDRESS_FIELDS}
-        events.address_changed_event(order, before=before, after=after, user=None, source=EventSource.PUSH,
-                                     note=text(N_("WooCommerce refused the shipping address change to %(address)s: "
-                                                  "%(reason)s; back to %(before)s"),
-                                               address=address_line(pushed), reason=reason,
-                                               before=address_line(order.shipping))).save()
+        orders_changed([OrderChange(order.pk, frozenset({Changed.ADDRESS}), order.status, order.status)],
+                       source=EventSource.STAFF, user=user)
     return order

@@ -4,10 +4,10 @@ from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
 
+from fulfillment import print_files
 from fulfillment.choices import status_label
 from fulfillment.money import quantize
 from fulfillment.providers.base import ProductionItem, ProductionOrder
-from projects.selectors import line_production_file, line_production_problem, line_render_pending
 
 PAID_STATUSES = ("processing", "completed")
 # Line item meta under which the shop (or our projects app) puts the print-ready file of a personalised line.
@@ -26,14 +26,15 @@ class ProductionPlan:
 
 
 def production_files(line):
-    """The print-ready files of a line: from its meta (the shop editor's URL or path) and our newest render."""
+    """The print-ready files of a line: from its meta (the shop editor's URL or path) and the registered sources
+    (fulfillment.print_files: our newest render of its project)."""
     files = []
     for item in line.meta or []:
         if isinstance(item, dict) and item.get("key") in PRODUCTION_FILE_KEYS and item.get("value"):
             files.append(str(item["value"]))
-    rendered = line_production_file(line) if line.project_ref else None
-    if rendered and rendered not in files:
-        files.append(rendered)
+    for location in print_files.line_files(line):
+        if location and location not in files:
+            files.append(location)
     return files
 
 
@@ -53,13 +54,13 @@ def production_plan(order, providers):
         if provider is None:
             plan.problems.append(_("no provider makes %(sku)s (%(name)s)") % {"sku": line.sku or "—", "name": line.name})
             continue
-        if line.project_ref:
-            # Our project's newest render failed or is still running: that, not an older file, is the truth.
-            problem = line_production_problem(line) or (
+        if print_files.claimed(line):
+            # The source's newest file failed or is still being made: that, not an older file, is the truth.
+            problem = print_files.line_problem(line) or (
                 None if production_files(line) else _("no production file yet for %(name)s") % {"name": line.name})
             if problem:
                 plan.problems.append(problem)
-                plan.waiting = plan.waiting or line_render_pending(line)
+                plan.waiting = plan.waiting or print_files.line_pending(line)
                 continue
         plan.lines_by_provider.setdefault(provider, []).append(line)
     return plan

@@ -13,7 +13,7 @@ from fulfillment.choices import EventSource
 from fulfillment.integrations.woocommerce.client import WooClient, WooError
 from fulfillment.models import Order, Store
 from fulfillment.models.stores import MAX_SYNC_FAILURES_KEPT
-from fulfillment.queue import enqueue
+from fulfillment.task_queue import enqueue
 from fulfillment.services.mirror import UpsertResult, orders_upsert
 
 logger = logging.getLogger("fulfillment.reconcile")

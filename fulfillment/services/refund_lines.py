@@ -16,7 +16,7 @@ from fulfillment.integrations.woocommerce.client import PER_PAGE, WooClient, Woo
 from fulfillment.integrations.woocommerce.mapping import MappingError, map_refund_detail
 from fulfillment.models import Order, OrderEvent, Refund
 from fulfillment.money import quantize
-from fulfillment.queue import enqueue
+from fulfillment.task_queue import enqueue
 from fulfillment.services.refunds import REFUND_META_KEY, refund_mark_pushed
 
 logger = logging.getLogger("fulfillment.refunds")

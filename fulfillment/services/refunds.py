@@ -1,111 +1,24 @@
 """Refunds made here: amounts or quantities per line, restock, reason; pushed to WooCommerce exactly once."""
 
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop as N_
 
-from accounting.services.exports import exports_follow_orders
 from fulfillment import events
-from fulfillment.texts import text
 from fulfillment.choices import EventSource, OrderStatus, PushKind, RefundState
+from fulfillment.errors import OrderActionError
+from fulfillment.followers import Changed, OrderChange, orders_changed
 from fulfillment.models import Order, Refund
 from fulfillment.money import currency_decimals, quantize
-from fulfillment.services.countdown import countdowns_follow_status
-from fulfillment.services.orders import OrderActionError, clean_form_token
+from fulfillment.selectors import refund_lines_pending, refundable_items, refunded_so_far
+from fulfillment.services.orders import clean_form_token
 from fulfillment.services.outbox import push_create
+from fulfillment.texts import text
 
-# Refunds that no longer count against what remains: WooCommerce refused them.
-NOT_COUNTING = (RefundState.FAILED,)
 REFUND_META_KEY = "_backoffice_refund_id"  # lets a retry find a refund WooCommerce made before a timeout
-
-
-@dataclass
-class RefundableItem:
-    """A line that can be refunded: a product, the shipping or a fee, with what is left of it."""
-
-    id: int  # WooCommerce item id
-    kind: str  # "product", "shipping" or "fee"
-    name: str
-    quantity: int
-    total: Decimal  # including tax
-    tax: Decimal
-    tax_rate_id: int | None
-    refunded_quantity: int = 0
-    refunded_amount: Decimal = Decimal("0")
-
-    @property
-    def remaining_quantity(self):
-        return max(self.quantity - self.refunded_quantity, 0)
-
-    @property
-    def remaining_amount(self):
-        return max(self.total - self.refunded_amount, Decimal("0"))
-
-    @property
-    def unit_amount(self):
-        return self.total / self.quantity if self.quantity else Decimal("0")
-
-
-def _tax_rate_id(item):
-    for tax in item.get("taxes") or []:
-        if isinstance(tax, dict) and tax.get("id") is not None:
-            return int(tax["id"])
-    return None
-
-
-def _money(value):
-    try:
-        return Decimal(str(value or "0"))
-    except InvalidOperation:
-        return Decimal("0")
-
-
-def refundable_items(order):
-    """The order's product, shipping and fee lines with what has already been refunded of each."""
-    items = [
-        RefundableItem(id=line.woo_line_id, kind="product", name=line.name, quantity=line.quantity,
-                       total=line.total + line.total_tax, tax=line.total_tax,
-                       tax_rate_id=_tax_rate_id(next((i for i in order.raw.get("line_items", [])
-                                                      if i.get("id") == line.woo_line_id), {})))
-        for line in order.lines.all()
-    ]
-    for kind, key, name_key in (("shipping", "shipping_lines", "method_title"), ("fee", "fee_lines", "name")):
-        for raw in order.raw.get(key) or []:
-            total, tax = _money(raw.get("total")), _money(raw.get("total_tax"))
-            items.append(RefundableItem(id=int(raw["id"]), kind=kind, name=str(raw.get(name_key) or kind),
-                                        quantity=0, total=total + tax, tax=tax, tax_rate_id=_tax_rate_id(raw)))
-    by_id = {item.id: item for item in items}
-    for refund in order.refunds.exclude(state__in=NOT_COUNTING):
-        for part in refund.lines:
-            item = by_id.get(part.get("line_id"))
-            if item:
-                item.refunded_quantity += int(part.get("quantity") or 0)
-                item.refunded_amount += _money(part.get("amount"))
-    return items
-
-
-def refunded_quantities(order):
-    """{woo line id: items refunded so far} over the refunds that count (lines still being fetched count 0)."""
-    refunded = {}
-    for refund in order.refunds.exclude(state__in=NOT_COUNTING):
-        for part in refund.lines:
-            if part.get("line_id") is not None and part.get("quantity"):
-                refunded[part["line_id"]] = refunded.get(part["line_id"], 0) + int(part["quantity"])
-    return refunded
-
-
-def refund_lines_pending(order):
-    """Whether a refund made in WooCommerce still has unknown line quantities (they are being fetched)."""
-    return order.refunds.filter(lines_pending=True).exclude(state__in=NOT_COUNTING).exists()
-
-
-def refunded_so_far(order):
-    return order.refunds.exclude(state__in=NOT_COUNTING).aggregate(s=Sum("amount"))["s"] or Decimal("0")
 
 
 def parse_amount(text, currency, field, errors):
@@ -215,20 +128,25 @@ def order_refund(*, order, amounts, quantities, reason, restock, user, api_refun
             return already
         events.refund_event(refund, user=user).save()
         payload = {"refund_id": refund.pk}
+        before = order.status
         if total == remaining and order.status != OrderStatus.REFUNDED:
             # WooCommerce sets the status itself on a full refund; we show it at once, and remember what it
             # was in case WooCommerce refuses the refund.
             payload["status_before"] = order.status
             _mark_refunded(order, user=user, source=EventSource.STAFF)
+        # Followers first: what they queue (the accounting export of a refunded order) goes before the push, whose
+        # refusal would give the status back.
+        _follow(order, before=before, refund=refund, source=EventSource.STAFF, user=user)
         push_create(order=order, kind=PushKind.REFUND, payload=payload, user=user)
     return refund
 
 
-def _follow_status(order, *, before, source):
-    # What any status change drives: the automatic-submission countdown (a refunded order must not be sent to
-    # production) and the accounting export. WooCommerce's later webhook brings no change to trigger them.
-    countdowns_follow_status(changes=[(order.pk, before, order.status)], source=source)
-    exports_follow_orders(order_ids=[order.pk])
+def _follow(order, *, before, refund, source, user=None):
+    # A full refund changes the status, and what a status change drives follows it (the countdown: a refunded
+    # order must not go to production; the accounting export): WooCommerce's later webhook brings no change.
+    what = {Changed.REFUND} | ({Changed.STATUS} if order.status != before else set())
+    orders_changed([OrderChange(order.pk, frozenset(what), before, order.status, (refund.pk,))], source=source,
+                   user=user)
 
 
 def _mark_refunded(order, *, user, source):
@@ -236,7 +154,6 @@ def _mark_refunded(order, *, user, source):
     order.save(update_fields=["status"])
     events.status_changed_event(order, before=before, after=order.status, source=source, user=user,
                                 note=text(N_("fully refunded"))).save()
-    _follow_status(order, before=before, source=source)
 
 
 def _part(item, quantity, amount, currency):
@@ -245,41 +162,15 @@ def _part(item, quantity, amount, currency):
             "amount": str(quantize(amount, currency)), "tax": str(tax), "tax_rate_id": item.tax_rate_id}
 
 
-def refund_request_body(refund):
-    """The POST /orders/<id>/refunds body for a refund made here."""
-    line_items = []
-    for part in refund.lines:
-        amount, tax = Decimal(part["amount"]), Decimal(part["tax"])
-        item = {"id": part["line_id"], "quantity": part["quantity"], "refund_total": str(amount - tax)}
-        if part.get("tax_rate_id") is not None and tax:
-            item["refund_tax"] = [{"id": part["tax_rate_id"], "refund_total": str(tax)}]
-        line_items.append(item)
-    return {
-        "amount": str(quantize(refund.amount, refund.order.currency)),
-        "reason": refund.reason,
-        # False: WooCommerce records the refund without asking the payment gateway to move money.
-        "api_refund": refund.api_refund,
-        "api_restock": refund.restock,
-        "line_items": line_items,
-        "meta_data": [{"key": REFUND_META_KEY, "value": str(refund.pk)}],
-    }
-
-
-def find_pushed_refund(remote_refunds, refund):
-    """The refund WooCommerce already made for ours (a previous attempt timed out after it was accepted)."""
-    for remote in remote_refunds:
-        for meta in remote.get("meta_data") or []:
-            if meta.get("key") == REFUND_META_KEY and str(meta.get("value")) == str(refund.pk):
-                return remote
-    return None
-
-
 def refund_mark_pushed(*, refund, remote):
     """WooCommerce made our refund: keep its id (dropping a copy the mirror may have made meanwhile)."""
     woo_refund_id = int(remote["id"])
     Refund.objects.filter(order_id=refund.order_id, woo_refund_id=woo_refund_id, state=RefundState.MIRRORED).delete()
     refund.woo_refund_id, refund.state = woo_refund_id, RefundState.PUSHED
     refund.save(update_fields=["woo_refund_id", "state"])
+    status = Order.objects.filter(pk=refund.order_id).values_list("status", flat=True).first() or ""
+    orders_changed([OrderChange(refund.order_id, frozenset({Changed.REFUND}), status, status, (refund.pk,))],
+                   source=EventSource.PUSH)
 
 
 def refund_mark_failed(*, push):
@@ -288,13 +179,13 @@ def refund_mark_failed(*, push):
     refund.state = RefundState.FAILED
     refund.save(update_fields=["state"])
     order = Order.objects.select_for_update().get(pk=refund.order_id)
-    before = push.payload.get("status_before")
-    if before and order.status == OrderStatus.REFUNDED:
-        order.status = before
+    before, status_before = order.status, push.payload.get("status_before")
+    if status_before and order.status == OrderStatus.REFUNDED:
+        order.status = status_before
         order.save(update_fields=["status"])
-        events.status_changed_event(order, before=OrderStatus.REFUNDED, after=before, source=EventSource.PUSH,
+        events.status_changed_event(order, before=OrderStatus.REFUNDED, after=status_before, source=EventSource.PUSH,
                                     note=text(N_("WooCommerce refused the refund"))).save()
-        _follow_status(order, before=OrderStatus.REFUNDED, source=EventSource.PUSH)
+    _follow(order, before=before, refund=refund, source=EventSource.PUSH)
 
 
 def refund_requeue(*, push, user):
@@ -308,5 +199,7 @@ def refund_requeue(*, push, user):
                                                              "remaining": quantize(remaining, order.currency)})
     refund.state = RefundState.PENDING
     refund.save(update_fields=["state"])
+    before = order.status
     if refund.amount == remaining and order.status != OrderStatus.REFUNDED:
         _mark_refunded(order, user=user, source=EventSource.STAFF)
+    _follow(order, before=before, refund=refund, source=EventSource.STAFF, user=user)

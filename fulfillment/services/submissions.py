@@ -3,6 +3,9 @@
 "Never twice" rests on the database, not on a hidden button: a unique constraint allows one live submission
 per order and provider; a worker claims a submission before calling the provider; every call carries the same
 external id; and an attempt whose outcome is unknown is followed by a look-up, never by a blind resend.
+
+Over 400 lines: queueing, executing, cancelling and reprinting share those rules (the claim, the external ids, the
+live-submission constraint), and a reader checking "never twice" reads them in one place.
 """
 
 import logging
@@ -21,7 +24,7 @@ from fulfillment.models import Order, OrderEvent, Provider, Submission
 from fulfillment.models.submissions import LIVE_STATES
 from fulfillment.providers.base import ProviderDuplicateError, ProviderError, ProviderRejectedError
 from fulfillment.providers.registry import adapter_for
-from fulfillment.queue import enqueue
+from fulfillment.task_queue import enqueue
 from fulfillment.services.production import production_order, production_plan
 
 logger = logging.getLogger("fulfillment.submissions")

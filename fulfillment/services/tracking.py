@@ -10,32 +10,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop as N_
 
 from fulfillment import events
-from fulfillment.texts import text
 from fulfillment.choices import EventSource, OrderStatus, PushKind
+from fulfillment.errors import OrderActionError
 from fulfillment.models import Order, Shipment
-from fulfillment.services.orders import OrderActionError, clean_form_token, order_change_status
+from fulfillment.selectors import left_to_ship
+from fulfillment.services.orders import clean_form_token, order_change_status
 from fulfillment.services.outbox import push_create
-from fulfillment.services.refunds import refunded_quantities
+from fulfillment.texts import text
 
 COMPLETABLE = (OrderStatus.PROCESSING, OrderStatus.ON_HOLD)
-
-
-def shipped_quantities(order):
-    """{woo line id: quantity shipped so far} over the order's shipments."""
-    shipped = {}
-    for shipment in order.shipments.all():
-        for part in shipment.lines:
-            shipped[part["line_id"]] = shipped.get(part["line_id"], 0) + int(part["quantity"])
-    return shipped
-
-
-def left_to_ship(order, shipped=None):
-    """{woo line id: items still to ship}: ordered, less what has shipped and what was refunded."""
-    shipped = shipped_quantities(order) if shipped is None else shipped
-    refunded = refunded_quantities(order)
-    return {line.woo_line_id: max(line.quantity - shipped.get(line.woo_line_id, 0)
-                                  - refunded.get(line.woo_line_id, 0), 0)
-            for line in order.lines.all()}
 
 
 def customer_tracking_note(shipment):
@@ -50,35 +33,6 @@ def _tracking_note(shipment):
     if shipment.tracking_link:
         note += " " + _("Follow it here: %(link)s") % {"link": shipment.tracking_link}
     return note
-
-
-def tracking_request_body(shipment):
-    """POST wc-shipment-tracking/v3/orders/<id>/shipment-trackings body for a shipment."""
-    body = {"tracking_number": shipment.tracking_number, "date_shipped": shipment.shipped_on.isoformat()}
-    if shipment.tracking_link:
-        body["custom_tracking_provider"] = shipment.carrier
-        body["custom_tracking_link"] = shipment.tracking_link
-    else:
-        body["tracking_provider"] = shipment.carrier
-    return body
-
-
-def _same_tracking_number(ours, theirs):
-    return " ".join(str(ours or "").split()).casefold() == " ".join(str(theirs or "").split()).casefold()
-
-
-def find_pushed_tracking(trackings, shipment):
-    """The tracking item WooCommerce already made for this shipment (an earlier attempt's answer was lost), or None.
-
-    Same tracking number, and not an item another shipment of the order was given.
-    """
-    taken = set(Shipment.objects.filter(order_id=shipment.order_id).exclude(pk=shipment.pk)
-                .exclude(woo_tracking_id="").values_list("woo_tracking_id", flat=True))
-    for tracking in trackings:
-        if (isinstance(tracking, dict) and str(tracking.get("tracking_id") or "") not in taken
-                and _same_tracking_number(shipment.tracking_number, tracking.get("tracking_number"))):
-            return tracking
-    return None
 
 
 def shipment_add(*, order, carrier, tracking_number, tracking_link="", shipped_on=None, lines=None, user=None,

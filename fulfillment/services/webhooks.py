@@ -18,7 +18,7 @@ from django.utils import timezone
 from fulfillment import bulk
 from fulfillment.choices import DeliveryState, EventSource
 from fulfillment.models import Store, WebhookDelivery
-from fulfillment.queue import enqueue, enqueue_or_log
+from fulfillment.task_queue import enqueue, enqueue_or_log
 from fulfillment.services.mirror import order_mark_trashed, orders_upsert
 
 logger = logging.getLogger("fulfillment.webhooks")

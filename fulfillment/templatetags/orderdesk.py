@@ -2,12 +2,16 @@ from datetime import UTC
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import template
+from django.core.cache import cache
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
+from fulfillment import extensions
+from fulfillment.charts import bar_chart_svg
 from fulfillment.choices import status_label
 from fulfillment.money import quantize
+from fulfillment.selectors import dashboard
 
 register = template.Library()
 
@@ -75,11 +79,6 @@ DASHBOARD_KEY = "order-dashboard"
 def order_dashboard(context):
     """The dashboard's figures per store: the numbers cached a minute, the words (warnings, chart) in the
     staff's language on each view, which costs no query."""
-    from django.core.cache import cache
-
-    from fulfillment.charts import bar_chart_svg
-    from fulfillment.selectors import dashboard
-
     user = context["request"].user
     if not user.has_perm("fulfillment.view_order"):
         return []
@@ -90,6 +89,8 @@ def order_dashboard(context):
     now = timezone.now()
     return [
         {**row, "warnings": row["store"].health_warnings(now),
+         "figures": [figure for figures in extensions.dashboard_figures() if figures.name in row["extra"]
+                     for figure in figures.figures(user, row["store"], row["extra"][figures.name])],
          "chart": bar_chart_svg(row["per_day"], title=_("%(store)s: orders per day") % {"store": row["store"].name})}
         for row in rows
     ]
@@ -98,13 +99,11 @@ def order_dashboard(context):
 @register.filter
 def duration_text(seconds):
     """3725 → "1 h 2 min"; under a minute → "< 1 min"."""
-    from django.utils.translation import gettext
-
     try:
         seconds = int(seconds)
     except (TypeError, ValueError):
         return ""
     hours, minutes = seconds // 3600, (seconds % 3600) // 60
     if hours:
-        return gettext("%(h)d h %(m)d min") % {"h": hours, "m": minutes}
-    return gettext("%(m)d min") % {"m": minutes} if minutes else gettext("< 1 min")
+        return _("%(h)d h %(m)d min") % {"h": hours, "m": minutes}
+    return _("%(m)d min") % {"m": minutes} if minutes else _("< 1 min")

@@ -1,1 +1,1 @@
-from projects.admin import orders, projects  # noqa: F401  (registers the ModelAdmins; orders extends the order's)
+from projects.admin import projects  # noqa: F401  (registers the ModelAdmins; the order page panel is in order_panel)

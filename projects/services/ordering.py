@@ -4,7 +4,7 @@ import logging
 
 from django.db import transaction
 
-from fulfillment.models import OrderLine
+from fulfillment.models import OrderLine, Store
 from projects import events, order_events
 from projects.choices import ProjectState, RenderPurpose
 from projects.models import Project
@@ -13,10 +13,21 @@ from projects.services.rendering import render_request
 logger = logging.getLogger("projects.ordering")
 
 
+def projects_follow_orders(changes):
+    """The order follower (fulfillment.followers): lines of orders arrived or updated that name one of our projects."""
+    refs_of = {}
+    for store_id, ref in (OrderLine.objects.filter(order_id__in=changes.order_ids()).exclude(project_ref="")
+                          .values_list("order__store_id", "project_ref")):
+        refs_of.setdefault(store_id, set()).add(ref)
+    for store_id, refs in sorted(refs_of.items()):
+        projects_link_order_lines(store=Store(pk=store_id), refs=refs)
+
+
 def projects_link_order_lines(*, store, refs):
     """Link each project named by an arriving order line to it, mark it ordered, and queue its production render.
 
-    Called by the order mirror inside its transaction, with the project refs of the lines it wrote. A project
+    Called (by projects_follow_orders) inside the transaction of the orders' change, with the project refs of their
+    lines. A project
     already linked to its line is left alone (the same order arriving again), so this is cheap to repeat.
     """
     refs = {ref for ref in refs if ref}

@@ -2,7 +2,8 @@
 
 A production render of an ordered project becomes the line's production file (fulfillment reads it through
 `projects.selectors.line_production_file`); its failure is written on the order's timeline and blocks the order's
-submission with the reason. A render that belongs to a reprocess hands over to `reprocess_continue` when done.
+submission with the reason. A render that belongs to a reprocess is followed by `reprocess_continue` (the render
+task runs `projects.services.reprocess.render_and_continue`).
 """
 
 import logging
@@ -17,11 +18,11 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from fulfillment.queue import enqueue
+from fulfillment.task_queue import enqueue
 from projects import events, order_events
 from projects.choices import RenderPurpose, RenderState
 from projects.models import Project, ProjectAsset, Render
-from projects.rendering import Photo, RenderError, TemplateSpec, Text, render
+from projects.renderer import Photo, RenderError, TemplateSpec, Text, render
 
 logger = logging.getLogger("projects.rendering")
 
@@ -152,7 +153,6 @@ def _record_done(render_row, output, names):
         order = _order_of(render_row)
         if order is not None and render_row.purpose == RenderPurpose.PRODUCTION:
             order_events.rendered(render_row, order=order).save()
-    _continue_reprocess(render_row)
     return render_row
 
 
@@ -166,20 +166,12 @@ def _record_failure(render_row, error):
         order = _order_of(render_row)
         if order is not None and render_row.purpose == RenderPurpose.PRODUCTION:
             order_events.render_failed(render_row, order=order).save()
-    _continue_reprocess(render_row)
     return render_row
 
 
 def _order_of(render_row):
     line = render_row.project.order_line
     return line.order if line is not None else None
-
-
-def _continue_reprocess(render_row):
-    if render_row.reprocess_id:
-        from projects.services.reprocess import reprocess_continue
-
-        reprocess_continue(reprocess_id=render_row.reprocess_id)
 
 
 def renders_stalled(now=None):

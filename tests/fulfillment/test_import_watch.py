@@ -26,7 +26,7 @@ def queued(monkeypatch):
         kwargs.pop("broker", None)
         tasks.append((func, args, kwargs))
 
-    monkeypatch.setattr("fulfillment.queue.async_task", take)
+    monkeypatch.setattr("fulfillment.task_queue.async_task", take)
     return tasks
 
 

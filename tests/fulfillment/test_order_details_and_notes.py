@@ -6,8 +6,9 @@ from django.urls import reverse
 
 from fulfillment.choices import EventType, PushKind, PushState
 from fulfillment.models import OrderEvent, StorePush
-from fulfillment.services.orders import OrderActionError, order_send_details
-from fulfillment.services.outbox import push_retry, pushes_dispatch
+from fulfillment.errors import OrderActionError
+from fulfillment.services.orders import order_send_details
+from fulfillment.services.push_dispatch import push_retry, pushes_dispatch
 from tests.fulfillment.pushes import later, mirrored, sent_requests
 
 GATEWAY_TIMEOUT = "<html><body><h1>504 Gateway Time-out</h1></body></html>"

@@ -8,15 +8,16 @@ from django.utils import timezone
 
 from fulfillment.choices import EventSource, EventType, PushKind, PushState, status_label
 from fulfillment.models import Order, OrderEvent, Store, StorePush
-from fulfillment.services import outbox
+from fulfillment.services import push_dispatch as outbox
 from fulfillment.services.mirror import orders_upsert
+from fulfillment.errors import OrderActionError
 from fulfillment.services.orders import (
-    OrderActionError,
     order_add_note,
     order_change_status,
     order_update_shipping_address,
 )
-from fulfillment.services.outbox import PushError, backoff, push_retry, pushes_dispatch
+from fulfillment.pushes import PushError
+from fulfillment.services.push_dispatch import backoff, push_retry, pushes_dispatch
 from tests.factories import OrderFactory, UserFactory
 from tests.fulfillment.pushes import (
     AUTH_ERROR,

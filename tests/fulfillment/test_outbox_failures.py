@@ -8,9 +8,10 @@ from django.utils import timezone
 
 from fulfillment.choices import EventSource, EventType, PushKind, PushState
 from fulfillment.models import Order, OrderEvent, Store, StorePush
-from fulfillment.services import outbox
+from fulfillment.services import push_dispatch as outbox
 from fulfillment.services.orders import order_add_note, order_change_status, order_update_shipping_address
-from fulfillment.services.outbox import PushError, push_retry, pushes_dispatch
+from fulfillment.pushes import PushError
+from fulfillment.services.push_dispatch import push_retry, pushes_dispatch
 from tests.fulfillment import production
 from tests.fulfillment.pushes import (
     DOWN,

@@ -9,7 +9,7 @@ from django.utils import timezone
 from fulfillment.choices import EventType, PushState
 from fulfillment.models import OrderEvent, Store, StorePush
 from fulfillment.services.orders import order_add_note, order_change_status, order_update_shipping_address
-from fulfillment.services.outbox import pushes_dispatch, stores_with_due_pushes
+from fulfillment.services.push_dispatch import pushes_dispatch, stores_with_due_pushes
 from tests.factories import StoreFactory
 from tests.fulfillment.pushes import AUTH_ERROR, NEW_ADDRESS, later, mirrored, sent_requests
 

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 from fulfillment.choices import EventType, PushKind, PushState
 from fulfillment.models import OrderEvent, Shipment, Store, StorePush
 from fulfillment.services.orders import order_add_note
-from fulfillment.services.outbox import pushes_dispatch
+from fulfillment.services.push_dispatch import pushes_dispatch
 from fulfillment.services.tracking import shipment_add
 from tests.fakes.woocommerce import wc_date
 from tests.fulfillment.pushes import later, mirrored, sent_requests, staff
@@ -216,7 +216,7 @@ def test_a_tracking_item_lost_at_a_proxy_before_the_shop_is_sent_once(woo, woo_s
 
 def test_a_note_whose_backslashes_wordpress_dropped_is_still_recognised(woo, woo_store, support):
     # Given a note with a backslash, which WordPress stores through wp_unslash() (the backslash is gone)
-    from fulfillment.services.orders import find_pushed_note
+    from fulfillment.pushes.notes import find_pushed_note
 
     order = mirrored(woo, woo_store, 17)
     order_add_note(order=order, note="Files are in \\\\nas\\prints", customer_note=False, user=support)

@@ -10,7 +10,8 @@ from django.utils import timezone
 from fulfillment.choices import EventType, PushKind, PushState
 from fulfillment.models import OrderEvent, Refund, Store, StorePush
 from fulfillment.services.orders import order_add_note, order_change_status, order_update_shipping_address
-from fulfillment.services.outbox import PushError, push_retry, pushes_dispatch
+from fulfillment.pushes import PushError
+from fulfillment.services.push_dispatch import push_retry, pushes_dispatch
 from fulfillment.services.refunds import order_refund
 from fulfillment.services.tracking import shipment_add
 from tests.factories import StoreFactory, UserFactory

@@ -243,7 +243,7 @@ def test_restoring_a_page_of_trashed_orders_costs_two_queries_more_than_updating
 @pytest.fixture
 def queued(monkeypatch):
     tasks = []
-    monkeypatch.setattr("fulfillment.queue.async_task", lambda func, *args, **kwargs: tasks.append((func, args)))
+    monkeypatch.setattr("fulfillment.task_queue.async_task", lambda func, *args, **kwargs: tasks.append((func, args)))
     return tasks
 
 

@@ -16,9 +16,10 @@ from fulfillment.choices import EventSource, EventType, PushState, RefundState
 from fulfillment.integrations.woocommerce.mapping import MappedRefundLine, map_refund_detail
 from fulfillment.models import Order, OrderEvent, Refund, StorePush
 from fulfillment.services.mirror import orders_upsert
-from fulfillment.services.orders import OrderActionError
-from fulfillment.services.outbox import pushes_dispatch
-from fulfillment.services.refunds import order_refund, refundable_items, refunded_so_far
+from fulfillment.errors import OrderActionError
+from fulfillment.services.push_dispatch import pushes_dispatch
+from fulfillment.selectors import refundable_items, refunded_so_far
+from fulfillment.services.refunds import order_refund
 from tests.factories import UserFactory
 from tests.woo_payloads import SAMPLE_REFUND, line_item, order_payload
 

@@ -16,15 +16,12 @@ from fulfillment.choices import EventSource, EventType, PushKind, PushState, Ref
 from fulfillment.models import Order, OrderEvent, Refund, StorePush
 from fulfillment.services.countdown import orders_submit_due
 from fulfillment.services.mirror import orders_upsert
-from fulfillment.services.orders import OrderActionError
-from fulfillment.services.outbox import PushError, push_retry, pushes_dispatch
-from fulfillment.services.refunds import (
-    REFUND_META_KEY,
-    order_refund,
-    refund_request_body,
-    refundable_items,
-    refunded_so_far,
-)
+from fulfillment.errors import OrderActionError
+from fulfillment.pushes import PushError
+from fulfillment.services.push_dispatch import push_retry, pushes_dispatch
+from fulfillment.pushes.refunds import refund_request_body
+from fulfillment.selectors import refundable_items, refunded_so_far
+from fulfillment.services.refunds import REFUND_META_KEY, order_refund
 from tests.factories import UserFactory
 from tests.woo_payloads import line_item, order_payload
 

@@ -13,8 +13,10 @@ from fulfillment.choices import EventSource, EventType, PushKind, PushState, Ref
 from fulfillment.models import Order, OrderEvent, Shipment, StaffProfile, Store, StorePush
 from fulfillment.services import tracking as tracking_service
 from fulfillment.services.mirror import orders_upsert
-from fulfillment.services.orders import OrderActionError
-from fulfillment.services.tracking import left_to_ship, shipment_add, shipped_quantities, tracking_request_body
+from fulfillment.errors import OrderActionError
+from fulfillment.pushes.tracking import tracking_request_body
+from fulfillment.selectors import left_to_ship, shipped_quantities
+from fulfillment.services.tracking import shipment_add
 from tests.factories import UserFactory
 from tests.woo_payloads import line_item, order_payload
 

@@ -35,7 +35,7 @@ class Broker:
 
 @pytest.fixture
 def broker(monkeypatch):
-    from fulfillment import queue
+    from fulfillment import task_queue as queue
 
     down = Broker(queue.async_task)
     monkeypatch.setattr(queue, "async_task", down)
@@ -46,7 +46,7 @@ def broker(monkeypatch):
 def queued(monkeypatch):
     """Record the tasks queued instead of running them (a broker that takes them, a worker that has not yet)."""
     tasks = []
-    monkeypatch.setattr("fulfillment.queue.async_task", lambda func, *args, **kwargs: tasks.append((func, args)))
+    monkeypatch.setattr("fulfillment.task_queue.async_task", lambda func, *args, **kwargs: tasks.append((func, args)))
     return tasks
 
 
@@ -60,7 +60,7 @@ def received_minutes_ago(delivery, minutes):
 def test_a_delivery_whose_task_cannot_be_queued_is_stored_answered_200_and_logged(
         client, store, broker, caplog, django_capture_on_commit_callbacks):
     # When a delivery arrives while the broker is down
-    with caplog.at_level(logging.WARNING, logger="fulfillment.queue"):
+    with caplog.at_level(logging.WARNING, logger="fulfillment.task_queue"):
         response = deliver_and_apply(client, store, order_payload(17), django_capture_on_commit_callbacks,
                                      topic="order.created")
 
@@ -70,7 +70,7 @@ def test_a_delivery_whose_task_cannot_be_queued_is_stored_answered_200_and_logge
     delivery = WebhookDelivery.objects.get()
     assert (delivery.state, delivery.applied_at, delivery.repeats) == (DeliveryState.RECEIVED, None, 0)
     assert broker.refused == [("fulfillment.tasks.apply_delivery", (delivery.pk,))]
-    assert [r.getMessage() for r in caplog.records if r.name == "fulfillment.queue"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "fulfillment.task_queue"] == [
         f"could not queue fulfillment.tasks.apply_delivery({delivery.pk},), left to its watchdog: ConnectionError: "
         "Error 111 connecting to 127.0.0.1:6379. Connection refused."
     ]
@@ -155,7 +155,7 @@ def test_deliveries_left_unapplied_are_queued_again_and_applied(client, store, m
                                                                 django_capture_on_commit_callbacks):
     # Given two deliveries whose tasks were lost (a worker killed, Redis flushed) 11 and 30 minutes ago, one whose
     # task may simply still be on its way (2 minutes), and one applied long ago
-    from fulfillment import queue
+    from fulfillment import task_queue as queue
 
     send = queue.async_task
     monkeypatch.setattr(queue, "async_task", lambda *args, **kwargs: None)  # taken by the broker, then lost
@@ -228,7 +228,7 @@ def test_a_delivery_lost_with_a_flushed_redis_is_queued_again_through_redis(clie
     # Given the real Redis broker, and a delivery whose task is lost: the queue is emptied before a worker took it
     from django_q.conf import Conf
 
-    from fulfillment.queue import shared_broker
+    from fulfillment.task_queue import shared_broker
     from tests.factories import StoreFactory
 
     previous, Conf.SYNC = Conf.SYNC, False

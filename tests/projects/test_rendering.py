@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, PdfParser
 
-from projects.rendering import (
+from projects.renderer import (
     Photo,
     RenderError,
     TemplateSpec,

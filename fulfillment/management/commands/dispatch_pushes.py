@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from fulfillment.services.outbox import pushes_dispatch, stores_with_due_pushes
+from fulfillment.services.push_dispatch import pushes_dispatch, stores_with_due_pushes
 
 
 class Command(BaseCommand):

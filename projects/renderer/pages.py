@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image, ImageColor, ImageDraw, ImageFilter, ImageFont, ImageOps
 
-from projects.pdf import PdfWriter
+from projects.renderer.pdf import PdfWriter
 
 MM_PER_INCH = 25.4
 PT_PER_INCH = 72

@@ -9,7 +9,7 @@ from django_q.conf import Conf
 from django_q.tasks import async_task
 from redis.exceptions import RedisError
 
-logger = logging.getLogger("fulfillment.queue")
+logger = logging.getLogger("fulfillment.task_queue")
 
 # What a broker raises when it cannot take a task: Redis down or timing out, the ORM broker's database busy or
 # gone (SQLite: "database is locked"), a socket error.

@@ -1,4 +1,4 @@
-"""Read queries for the order desk: the order page, the list's status tabs, the dashboard."""
+"""Read queries of the order desk: the list's status tabs and stores, and the dashboard."""
 
 from datetime import UTC, timedelta
 
@@ -8,67 +8,16 @@ from django.db import connection
 from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
-from accounting.selectors import export_counts_by_store
-from fulfillment.choices import EventType, PushKind, PushState
-from fulfillment.events import address_changes
-from fulfillment.models import Order, OrderEvent, Store, StorePush
+from fulfillment import extensions
+from fulfillment.choices import PushState
+from fulfillment.models import Order, Store, StorePush
 from fulfillment.models.orders import SUBMISSION_FAILED, WAITING_FOR_SUBMISSION
-from fulfillment.queue import enqueue
-from fulfillment.texts import render as render_text
+from fulfillment.task_queue import enqueue
 
 # Seconds: the tabs may lag a minute; a COUNT over a million rows per view may not. The refresh task runs every
 # minute, so with a shared cache (Redis) the entries never expire under staff's feet.
 STATUS_COUNTS_TTL = 150
-
-
-def order_for_page(pk):
-    return (
-        Order.objects.select_related("store")
-        .prefetch_related("lines", "refunds__created_by", "shipments__created_by")
-        .get(pk=pk)
-    )
-
-
-def order_timeline(order):
-    """Events and pushes of an order, newest first, as one list of dicts for the template.
-
-    A note (and its push) says who reads it: "to the customer" (WooCommerce emails it) or "private"; an address
-    correction says what changed, in the staff's language.
-    """
-    entries = [
-        {"at": e.created_at, "kind": "event", "type": e.type, "label": e.get_type_display(),
-         "message": _event_message(e), "user": e.user, "source": e.get_source_display(),
-         "audience": _audience(e.data) if e.type == EventType.NOTE_ADDED else ""}
-        for e in OrderEvent.objects.filter(order=order).select_related("user")
-    ]
-    entries += [
-        {"at": p.created_at, "kind": "push", "type": f"push_{p.state}",
-         "label": f"→ WooCommerce: {p.get_kind_display()}", "message": p.last_error, "user": p.created_by,
-         "source": p.get_state_display(), "push": p,
-         "audience": _audience(p.payload) if p.kind == PushKind.NOTE else ""}
-        for p in StorePush.objects.filter(order=order).select_related("created_by")
-    ]
-    return sorted(entries, key=lambda e: e["at"], reverse=True)
-
-
-def _audience(data):
-    if "customer_note" not in (data or {}):
-        return ""
-    return _("to the customer") if data["customer_note"] else _("private")
-
-
-def _event_message(event):
-    data = event.data or {}
-    if isinstance(event.text, dict):
-        return render_text(event.text)  # in the staff's language, whoever wrote it
-    if event.type == EventType.ADDRESS_CHANGED and isinstance(data.get("before"), dict) \
-            and isinstance(data.get("after"), dict):
-        # From the data, not the message: in the staff's language, and for corrections recorded before the
-        # message said what changed.
-        return address_changes(data["before"], data["after"]) or _("nothing changed")
-    return event.message
 
 
 def _count_statuses(store_id):
@@ -177,7 +126,8 @@ def status_counts_refresh():
 
 
 def dashboard(now=None, days=30):
-    """Per store: orders per status, submissions waiting and failed, failing pushes, exports to do, orders per day.
+    """Per store: orders per status, submissions waiting and failed, failing pushes, orders per day, and the figures
+    other apps register (fulfillment.extensions), such as exports to do.
 
     Numbers only, the same in every language (the template tag caches them once and adds the words), and no GROUP
     BY over the whole table: the statuses are the list's tab counts (kept in the cache by a task), the waiting and
@@ -185,7 +135,7 @@ def dashboard(now=None, days=30):
     """
     now = now or timezone.now()
     since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    stores = list(Store.objects.select_related("export_rule").order_by("name"))
+    stores = list(Store.objects.order_by("name"))
     by_status = status_counts_of_stores([store.pk for store in stores])
     flags = {row["store_id"]: row for row in submission_flags()}
     pushes = dict(
@@ -199,7 +149,8 @@ def dashboard(now=None, days=30):
         .values_list("store_id", "day").annotate(n=Count("id")).order_by()
     ):
         per_day.setdefault(store_id, {})[day] = n
-    exports = export_counts_by_store()
+    # What other apps count per store (accounting's open exports...): one call each for every store.
+    extra = {figures.name: figures.numbers(stores) for figures in extensions.dashboard_figures()}
     days_list = [(since + timedelta(days=i)).date() for i in range(days)]
     return [
         {
@@ -210,7 +161,7 @@ def dashboard(now=None, days=30):
             "failed_submissions": flags.get(store.pk, {}).get("failed", 0),
             "failing_pushes": pushes.get(store.pk, 0),
             "per_day": [(day, per_day.get(store.pk, {}).get(day, 0)) for day in days_list],
-            "accounting": _accounting_figures(store, exports),
+            "extra": {name: numbers[store.pk] for name, numbers in extra.items() if store.pk in numbers},
         }
         for store in stores
     ]
@@ -223,13 +174,6 @@ def submission_flags():
     return Order.objects.filter(WAITING_FOR_SUBMISSION | SUBMISSION_FAILED).values("store_id").annotate(
         waiting=Count("id", filter=WAITING_FOR_SUBMISSION), failed=Count("id", filter=SUBMISSION_FAILED),
     ).order_by()
-
-
-def _accounting_figures(store, exports):
-    # select_related put the rule (or its absence) on the store: no query here.
-    if not hasattr(store, "export_rule"):
-        return None
-    return exports.get(store.pk, {"open": 0, "failed": 0})
 
 
 def store_list():
@@ -260,12 +204,3 @@ def list_timezone(store_id=None):
     return next((zone for pk, _name, zone in stores if str(pk) == str(store_id or "")), "UTC")
 
 
-def countdown_display(order, now=None):
-    """{"state": "running"|"paused", "seconds": n, "due_at": dt} or None, for the list and the order page."""
-    now = now or timezone.now()
-    if order.countdown_due_at:
-        return {"state": "running", "seconds": max(int((order.countdown_due_at - now).total_seconds()), 0),
-                "due_at": order.countdown_due_at}
-    if order.countdown_paused_seconds is not None:
-        return {"state": "paused", "seconds": order.countdown_paused_seconds, "due_at": None}
-    return None
