@@ -68,6 +68,7 @@ class EventType(models.TextChoices):
     # Written by the accounting app.
     ACCOUNTING_EXPORTED = "accounting_exported", _("Exported to accounting")
     ACCOUNTING_EXPORT_FAILED = "accounting_export_failed", _("Export to accounting failed")
+    RESERVATION = "reservation", _("Supplier reservation")
 
 
 class EventSource(models.TextChoices):
@@ -77,6 +78,7 @@ class EventSource(models.TextChoices):
     RECONCILE = "reconcile", _("Reconcile")
     PUSH = "push", _("Push to WooCommerce")
     PROVIDER = "provider", _("Fulfillment provider")
+    SUPPLIER = "supplier", _("Dropshipping supplier")
     COUNTDOWN = "countdown", _("Automatic submission")
     SYSTEM = "system", _("System")
 
@@ -148,3 +150,28 @@ ADDRESS_LABELS = {
     "address_2": _("Address line 2"), "postcode": _("Postcode"), "city": _("City"), "state": _("State / province"),
     "country": _("Country code"), "phone": _("Phone"),
 }
+
+
+class SupplierAuth(models.TextChoices):
+    BASIC = "basic", _("HTTP Basic (API key and password)")
+    BEARER = "bearer", _("Bearer token")
+
+
+class ReservationStatus(models.TextChoices):
+    """A reserved line as the supplier reports it, in the shop owner's words (the Rewix plugin's manual)."""
+
+    BOOKED = "booked", _("Booked")  # reserved in the growing order, waiting for the shop's payment at the supplier
+    CONFIRMED = "confirmed", _("Confirmed")  # paid, passed to logistics
+    WORKING_ON = "working_on", _("Working on")
+    READY = "ready", _("Ready")
+    DISPATCHED = "dispatched", _("Dispatched")
+    CANCELLED = "cancelled", _("Cancelled")
+    PAYMENT_REFUSED = "payment_refused", _("Payment refused")
+    RELEASED = "released", _("Released")  # ours: no longer needed by the shop (cancelled, refunded, removed)
+
+
+class ReservationSync(models.TextChoices):
+    IN_SYNC = "in_sync", _("In sync")
+    WAITING = "waiting", _("Waiting")
+    RETRYING = "retrying", _("Retrying")
+    FAILED = "failed", _("Failed")

@@ -162,3 +162,9 @@ def submission_cancelled_event(submission, *, user):
 def countdown_event(order, *, message, source):
     """`message`: one of our sentences as `texts.text(...)`."""
     return order_event(message, order_id=order.pk, type=EventType.COUNTDOWN, source=source)
+
+
+def reservation_event(order_id, spec, *, source=EventSource.SUPPLIER, user=None, data=None):
+    """A supplier reservation changed: `spec` is one of our sentences (`texts.text(...)`)."""
+    return order_event(spec, order_id=order_id, type=EventType.RESERVATION, source=source, user=user,
+                       data=data or {})

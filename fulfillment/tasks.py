@@ -1,7 +1,7 @@
 """django-q2 entry points: take ids, load, call a service. Each is safe to run twice."""
 
 from fulfillment.followers import followers_retry_due
-from fulfillment.models import ImportRun, Store
+from fulfillment.models import ImportRun, Store, Supplier
 from fulfillment.selectors import status_counts_refresh
 from fulfillment.services.countdown import orders_submit_due
 from fulfillment.services.imports import ImportRunTaken, import_run_execute, import_runs_watch
@@ -10,6 +10,8 @@ from fulfillment.services.provider_tracking import shipments_poll
 from fulfillment.services.push_dispatch import pushes_dispatch, stores_with_due_pushes
 from fulfillment.services.reconcile import store_sync, stores_sync_queue
 from fulfillment.services.refund_lines import refund_lines_fetch_orders
+from fulfillment.services.supplier_poll import supplier_refresh
+from fulfillment.services.supplier_sync import supplier_sync
 from fulfillment.services.submissions import submission_execute, submissions_due
 from fulfillment.services.webhooks import deliveries_requeue_lost, delivery_apply
 from fulfillment.task_queue import enqueue
@@ -94,3 +96,17 @@ def retry_followers():
     """Every few minutes: what followed an order's change and failed (fulfillment.followers, rule RETRY)."""
     succeeded, failed = followers_retry_due()
     return f"{succeeded} follower retries succeeded, {failed} failed again"
+
+
+def sync_supplier(supplier_id):
+    """Queued by the reservations follower after an order changed: align the growing order, place paid orders."""
+    return supplier_sync(supplier_id=supplier_id).summary()
+
+
+def refresh_suppliers():
+    """Every 5 minutes: each active supplier's catalogue (when due), growing order, placing and statuses."""
+    results = []
+    for supplier in Supplier.objects.filter(active=True).select_related("store").order_by("pk"):
+        report, changed = supplier_refresh(supplier=supplier)
+        results.append(f"{report.summary()}; {changed} statuses changed")
+    return " | ".join(results) or "no supplier"

@@ -12,7 +12,7 @@ A value is shown as it is (a number, a name, a reason from another system), or i
 
 from django.utils.translation import gettext, ngettext, override
 
-from fulfillment.choices import PushKind, status_label
+from fulfillment.choices import PushKind, ReservationStatus, status_label
 
 
 def text(msgid, **params):
@@ -32,6 +32,10 @@ def push_kind(kind):
     return {"push_kind": kind}
 
 
+def reservation_status(value):
+    return {"reservation_status": value}
+
+
 def render(spec):
     """`spec` in the active language; a plain string is returned as it is."""
     if not isinstance(spec, dict):
@@ -43,6 +47,11 @@ def render(spec):
             return str(PushKind(spec["push_kind"]).label)
         except ValueError:
             return str(spec["push_kind"])
+    if "reservation_status" in spec:
+        try:
+            return str(ReservationStatus(spec["reservation_status"]).label)
+        except ValueError:
+            return str(spec["reservation_status"])
     msgid = spec.get("msgid")
     if not isinstance(msgid, str):
         return ""

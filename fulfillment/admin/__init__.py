@@ -1,1 +1,1 @@
-from fulfillment.admin import orders, production, staff, stores, sync  # noqa: F401  (registers the ModelAdmins)
+from fulfillment.admin import orders, production, reservations, staff, stores, sync  # noqa: F401  (registers the ModelAdmins)

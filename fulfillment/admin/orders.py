@@ -72,13 +72,13 @@ class Echo:
 
 @admin.register(Order)
 class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
-    list_display = ("order_number", "status_column", "customer", "total_payment", "item_count", "order_type",
+    list_display = ("order_number", "status_column", "customer", "total_payment", "item_count", "type_column",
                     "submit_column", "countdown_column", "store")
     list_display_links = ("order_number",)
     # Only columns an index sorts (list_tools.SORT_INDEXES): a sort by total, item count, countdown or store (a
     # join to the store's name) would sort a million rows for each page. Indexes for them would slow down every
     # import and webhook write of the table for a sort staff rarely need; filters and search find those orders.
-    sortable_by = ("order_number", "status_column", "customer", "order_type", "submit_column")
+    sortable_by = ("order_number", "status_column", "customer", "type_column", "submit_column")
     list_filter = (StatusFilter, "order_type", "submit_status", ("store", StoreFilter),
                    ("created_at", CreatedRangeFilter))
     # "=" fields are exact (b-tree indexes); name and email are substring searches (trigram indexes on PostgreSQL).
@@ -153,6 +153,18 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
     def total_payment(self, order):
         return format_html("{}<br><small>{}</small>", format_money(order.total, order.currency),
                            order.payment_method_title)
+
+    @admin.display(description=_("type"), ordering="order_type")
+    def type_column(self, order):
+        label = order.get_order_type_display()
+        dropship = getattr(order, "dropship", None)
+        if not dropship:
+            return label
+        lines, failed = dropship
+        if failed:
+            return format_html('{}<br><span class="dropship dropship-failed" title="{}">{}</span>', label, failed,
+                               _("Dropship: failed"))
+        return format_html('{}<br><span class="dropship">{}</span>', label, _("Dropship"))
 
     @admin.display(description=_("submit status"), ordering="submit_status", empty_value="")
     def submit_column(self, order):

@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 
 from fulfillment import print_files
 from fulfillment.choices import status_label
+from fulfillment.models import Reservation
 from fulfillment.money import quantize
 from fulfillment.providers.base import ProductionItem, ProductionOrder
 
@@ -49,6 +50,13 @@ def production_plan(order, providers):
     lines = [line for line in order.lines.all() if line.quantity > 0]
     if not lines:
         plan.problems.append(_("the order has no product lines"))
+    # A dropshipped line goes to its supplier (fulfillment.services.reservations), the rest to production.
+    dropshipped = set(Reservation.objects.filter(order_id=order.pk, line__isnull=False)
+                      .values_list("line_id", flat=True)) if lines else set()
+    if lines and dropshipped and all(line.pk in dropshipped for line in lines):
+        plan.problems.append(_("every product of the order is dropshipped by its supplier"))
+        return plan
+    lines = [line for line in lines if line.pk not in dropshipped]
     for line in lines:
         provider = next((p for p in providers if p.active and p.makes(line.sku)), None)
         if provider is None:
