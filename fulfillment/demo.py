@@ -1,16 +1,29 @@
 """Demo data: two shops with a few hundred realistic orders, written through the real mirror service."""
 
+import logging
+import os
 import random
 from datetime import UTC, datetime, timedelta
 
 from fulfillment.choices import EventSource
+from fulfillment.integrations.rewix import SupplierError
+from fulfillment.models import Supplier
 from fulfillment.services.mirror import orders_upsert
 from fulfillment.services.stores import store_save
+from fulfillment.services.supplier_poll import catalogue_sync, supplier_refresh
+from fulfillment.services.supplier_sync import supplier_client
+
+logger = logging.getLogger("fulfillment.demo")
+
+# The demo supplier: scripts/run.sh starts the local Rewix stand-in (tests/fakes/rewix.py --demo) and names it here.
+DEMO_SUPPLIER_URL_ENV = "DEMO_REWIX_URL"
+DEMO_SUPPLIER_PASSWORD_ENV = "DEMO_REWIX_PASSWORD"
+DEMO_SUPPLIER_API_KEY = "5c0d7a1e-93b2-4f6e-8d41-2a9c7e3b6f10"  # the stand-in's key (not a secret)
 
 DEMO_STORES = [
     {"slug": "demo-eu", "name": "Fotoboek & Co (demo)", "currency": "EUR", "timezone": "Europe/Amsterdam",
      "countries": [("NL", "Amsterdam", ""), ("BE", "Gent", ""), ("FR", "Lyon", ""), ("ES", "Sevilla", "SE"),
-                   ("IT", "Torino", "TO"), ("AT", "Wien", "")]},
+                   ("IT", "Torino", "TO"), ("AT", "Wien", "")], "dropship": True},
     {"slug": "demo-uk", "name": "Mugs of London (demo)", "currency": "GBP", "timezone": "Europe/London",
      "countries": [("GB", "London", ""), ("GB", "Leeds", ""), ("IE", "Dublin", "D")]},
 ]
@@ -23,6 +36,13 @@ PRODUCTS = [
     ("Canvas print 40×60", 103, "CANVAS-4060", "49.00", True, []),
     ("Organic T-shirt", 104, "TEE-ORG", "19.90", False, [("pa_size", "Size", "M"), ("pa_colour", "Colour", "Navy")]),
     ("Gift card", 105, "GIFT-25", "25.00", False, []),
+]
+# Dropshipped by the demo supplier (its catalogue's variant SKUs); size 42 is out of stock there.
+DROPSHIP_PRODUCTS = [
+    ("Leather low-top sneakers", 201, "GF-SN1830-WHITE-40", "89.00", False, [("pa_size", "Size", "40")]),
+    ("Wool blend scarf", 202, "TR-SC2214-GREY-UNI", "39.00", False, []),
+    ("Denim trucker jacket", 203, "LJ-JK3157-INDIGO-M", "115.00", False, [("pa_size", "Size", "M")]),
+    ("Leather low-top sneakers", 201, "GF-SN1830-WHITE-42", "89.00", False, [("pa_size", "Size", "42")]),
 ]
 STATUSES = ["processing"] * 6 + ["completed"] * 5 + ["on-hold"] * 2 + ["pending", "cancelled", "refunded", "failed",
                                                                          "awaiting-proof"]
@@ -54,7 +74,7 @@ def demo_order(rng, woo_id, spec, today):
     rate = VAT[country]
     lines, subtotal, tax = [], 0, 0
     for n, (name, product_id, sku, price, personalised, attributes) in enumerate(
-        rng.sample(PRODUCTS, rng.randint(1, 3))
+        rng.sample(PRODUCTS + (DROPSHIP_PRODUCTS if spec.get("dropship") else []), rng.randint(1, 3))
     ):
         quantity = rng.randint(1, 3)
         total = round(float(price) * quantity, 2)
@@ -110,4 +130,32 @@ def load_demo(*, orders_per_store=200):
         for start in range(0, len(payloads), 100):
             orders_upsert(store=store, payloads=payloads[start:start + 100], source=EventSource.IMPORT)
         counts[spec["slug"]] = len(payloads)
+    _demo_suppliers_refresh()
     return counts
+
+
+def demo_supplier(store, index):
+    """The demo supplier of the first demo store, when scripts/run.sh started its stand-in; its catalogue read
+    before the orders arrive, so that their dropship lines are reserved as they are mirrored."""
+    url = os.environ.get(DEMO_SUPPLIER_URL_ENV)
+    if index != 0 or not url:
+        return
+    supplier, _ = Supplier.objects.update_or_create(
+        store=store, name="BDroppy (demo supplier)",
+        defaults={"base_url": url, "platform_url": url, "api_user": DEMO_SUPPLIER_API_KEY,
+                  "credentials_env": DEMO_SUPPLIER_PASSWORD_ENV, "active": True})
+    try:
+        catalogue_sync(supplier=supplier, client=supplier_client(supplier), full=True)
+    except SupplierError as exc:
+        logger.warning("demo supplier: catalogue not read: %s", exc)
+
+
+def _demo_suppliers_refresh():
+    """Reserve, place and poll once or twice now, so that the demo opens with reservations in every status."""
+    for supplier in Supplier.objects.filter(active=True, store__slug__in=[s["slug"] for s in DEMO_STORES],
+                                            base_url=os.environ.get(DEMO_SUPPLIER_URL_ENV, "-")):
+        for _round in range(4):
+            supplier_refresh(supplier=Supplier.objects.get(pk=supplier.pk), catalogue=False)
+
+
+register_store_setup("demo-supplier", demo_supplier)

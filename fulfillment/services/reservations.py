@@ -28,6 +28,8 @@ logger = logging.getLogger("fulfillment.reservations")
 
 # A paid order's dropship lines are placed as the supplier's order for it.
 PLACING_STATUSES = ("processing",)
+# What the shop no longer wants once placed (a completed order still wants what the supplier ships).
+RELEASING_STATUSES = ("cancelled", "refunded", "failed")
 # Once dispatched (or cancelled by the supplier) nothing the shop does changes the supplier's order.
 SETTLED = (ReservationStatus.DISPATCHED, ReservationStatus.CANCELLED, ReservationStatus.RELEASED)
 UPSERT_FIELDS = ["order", "supplier", "stock_id", "woo_line_id", "woo_product_id", "sku", "name", "size",
@@ -79,8 +81,10 @@ def reservations_update(order_ids, *, source=EventSource.SYSTEM):
         reserving = not order["trashed"] and order["status"] in supplier.reserving_statuses
         needed = max(line["quantity"] - refunded.get((order["pk"], line["woo_line_id"]), 0), 0) if reserving else 0
         if current is not None and current.remote_order_id:
-            if _placed_needs_staff(current, needed, order):
-                flagged.append((current, needed, order))
+            wanted = 0 if order["trashed"] or order["status"] in RELEASING_STATUSES else max(
+                line["quantity"] - refunded.get((order["pk"], line["woo_line_id"]), 0), 0)
+            if _placed_needs_staff(current, wanted, order):
+                flagged.append((current, wanted, order))
             continue
         if current is not None and current.released_by_staff:
             continue

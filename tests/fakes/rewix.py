@@ -43,6 +43,7 @@ BY_ID = "/restful/ghost/clientorders/serverkey/"
 HTML_ERROR = ("<!DOCTYPE html><html><head><title>503 Service Unavailable</title></head><body><h1>Service "
               "Unavailable</h1><p>The platform is under maintenance, please retry in a few minutes.</p></body></html>")
 TRACKING_URL = "https://vas.brt.it/vas/sped_det_show.hsm?Nspediz={}"
+DEMO_FLOW = [5, 2, 3001, 3002, 3]  # booked, to dispatch (confirmed), working on, ready, dispatched
 
 
 class Logged(NamedTuple):
@@ -62,8 +63,10 @@ def text_response(text, status):
 
 
 class FakeRewix:
-    def __init__(self, *, api_key=API_KEY, password=PASSWORD, token=TOKEN, page_size=None):
+    def __init__(self, *, api_key=API_KEY, password=PASSWORD, token=TOKEN, page_size=None, demo=False):
         self.api_key, self.password, self.token = api_key, password, token
+        # Demo: the supplier's staff work on each order: every lookup moves it one status on (see demo_step).
+        self.demo = demo
         self.page_size = page_size  # None: the whole catalogue in one answer, as the plugins see it
         self.lock = threading.RLock()
         self.released = threading.Event()  # set on stop: held answers go out at once
@@ -72,6 +75,9 @@ class FakeRewix:
         self.models = {}  # stock_id (str) → model (inside its product)
         self.updated = {}  # product id → when it last changed
         for product in starting_products():
+            if demo:  # a wholesaler's stock for a demo shop's few hundred orders; what is out of stock stays so
+                for model in product["models"]:
+                    model["availability"] *= 100
             self.add_product(product, at=started)
         self.locks = {}  # stock_id → quantity locked for this shop in the growing order
         self.orders = {}  # key → dropshipping order
@@ -172,6 +178,19 @@ class FakeRewix:
             order["last_update"] = at or datetime.now(UTC)
             return copy.deepcopy(order)
 
+    def demo_step(self, order):
+        """Booked → Confirmed → Working on → Ready → Dispatched (with a BRT tracking number), a step per lookup;
+        an order's key sets how far along it stops, so that a demo shows every status at once."""
+        stops = DEMO_FLOW[: 1 + sum(map(ord, order["key"])) % len(DEMO_FLOW)]
+        position = DEMO_FLOW.index(order["status"]) if order["status"] in DEMO_FLOW else 0
+        if position + 1 < len(stops):
+            code = stops[position + 1]
+            tracking = f"BRT{order['order_id']:010d}" if code == 3 else None
+            order["status"] = code
+            if tracking:
+                order.update(tracking_code=tracking, carrier_name="BRT", tracking_url=TRACKING_URL.format(tracking))
+            order["last_update"] = datetime.now(UTC)
+
     # -- WSGI --------------------------------------------------------------------------------------------------------
 
     def __call__(self, environ, start_response):
@@ -217,6 +236,8 @@ class FakeRewix:
             key = unquote(path[len(BY_KEY):])
             with self.lock:
                 order = self.orders.get(key)
+                if order and self.demo:
+                    self.demo_step(order)
                 return xml_response(self.order_xml(order)) if order else text_response(
                     f"Exception: order {key} does not exist", 500)
         if request.method == "GET" and path.startswith(BY_ID):
@@ -365,8 +386,10 @@ def main():
     parser = argparse.ArgumentParser(description="A fake Rewix supplier platform for demos.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--demo", action="store_true",
+                        help="orders move on by a status each time they are looked up (the back-office's polls)")
     arguments = parser.parse_args()
-    fake = FakeRewix().start(arguments.host, arguments.port)
+    fake = FakeRewix(demo=arguments.demo).start(arguments.host, arguments.port)
     print(f"Fake Rewix supplier at {fake.url}\n  Basic: API key {fake.api_key}, password {fake.password}\n"
           f"  Bearer token: {fake.token}\nCtrl-C stops it.", flush=True)
     try:

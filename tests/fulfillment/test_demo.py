@@ -24,3 +24,29 @@ def test_demo_loads_two_shops_and_the_first_books_its_completed_orders(db, setti
     assert completed > 0
     assert exports.filter(state=ExportState.EXPORTED).count() == completed
     assert len(list(tmp_path.rglob("*.json"))) == completed
+
+
+def test_with_its_stand_in_running_the_demo_shows_reservations_in_every_status(db, settings, tmp_path, monkeypatch,
+                                                                               django_capture_on_commit_callbacks):
+    # Given the local Rewix stand-in in demo mode, as scripts/run.sh starts it
+    from fulfillment.choices import ReservationStatus, ReservationSync
+    from fulfillment.models import Reservation, Supplier
+    from tests.fakes.rewix import PASSWORD, FakeRewix
+
+    settings.ACCOUNTING_EXPORT_DIR = tmp_path
+    fake = FakeRewix(demo=True).start()
+    monkeypatch.setenv("DEMO_REWIX_URL", fake.url)
+    monkeypatch.setenv("DEMO_REWIX_PASSWORD", PASSWORD)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            load_demo(orders_per_store=200)
+    finally:
+        fake.stop()
+
+    # Then the first shop has a supplier with its catalogue, and its dropship lines are in every status
+    supplier = Supplier.objects.get()
+    assert supplier.store.slug == "demo-eu" and supplier.products.count() == 6
+    statuses = set(Reservation.objects.values_list("status", flat=True))
+    assert {ReservationStatus.BOOKED, ReservationStatus.CONFIRMED, ReservationStatus.WORKING_ON,
+            ReservationStatus.READY, ReservationStatus.DISPATCHED, ReservationStatus.RELEASED} <= statuses
+    assert Reservation.objects.filter(sync=ReservationSync.FAILED).exists()  # size 42: out of stock

@@ -318,3 +318,11 @@ def test_the_schedule_reads_the_catalogue_reserves_places_and_polls(supplier, re
     report, changed = supplier_refresh(supplier=Supplier.objects.get(pk=supplier.pk), catalogue=True)
     assert not report.error and len(report.placed) == 1 and report.passes >= 1
     assert rewix.order("119") is not None
+
+
+def test_a_placed_order_completed_in_the_shop_is_not_flagged(supplier, rewix):
+    order = arrive(supplier, 120, status="processing")
+    sync(supplier)
+    order_change_status(order=order, status=OrderStatus.COMPLETED, user=UserFactory())
+    reservation = Reservation.objects.get(order=order)
+    assert reservation.remote_order_id and reservation.sync == ReservationSync.IN_SYNC and not reservation.sync_error
