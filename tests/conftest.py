@@ -79,6 +79,32 @@ def woo_store(db, woo):
                         consumer_secret=woo.consumer_secret)
 
 
+@pytest.fixture
+def rewix(monkeypatch):
+    """A running fake Rewix supplier; its password is in the environment variable `supplier` names."""
+    from tests.fakes.rewix import PASSWORD, FakeRewix
+
+    server = FakeRewix().start()
+    monkeypatch.setenv("REWIX_TEST_PASSWORD", PASSWORD)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def supplier(db, rewix):
+    """A dropshipping supplier of the store "fashion", on the fake Rewix, with its catalogue read."""
+    from fulfillment.models import Supplier
+    from fulfillment.services.supplier_poll import catalogue_sync
+    from fulfillment.services.supplier_sync import supplier_client
+    from tests.fakes.rewix import API_KEY
+
+    store = StoreFactory(slug="fashion", name="Fashion NL")
+    supplier = Supplier.objects.create(store=store, name="BDroppy", base_url=rewix.url, api_user=API_KEY,
+                                       credentials_env="REWIX_TEST_PASSWORD")
+    catalogue_sync(supplier=supplier, client=supplier_client(supplier))
+    return Supplier.objects.get(pk=supplier.pk)
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests that need PostgreSQL (row locks) or the Redis broker run in CI's second pass, not on SQLite."""
     needs = {"postgres": on_postgres(), "redis": bool(os.environ.get("REDIS_URL")) and on_postgres()}

@@ -122,6 +122,8 @@ class Reservation(models.Model):
     # Placing the supplier's order was started and its answer never came (timeout, killed worker): the next
     # attempt looks the order up by its key before placing anything.
     outcome_unknown = models.BooleanField(default=False)
+    # The supplier held less than the shop needs of its model: failed for stock, in sync again once it is held.
+    short = models.BooleanField(_("short of stock at the supplier"), default=False)
     # Staff released it by hand: the shop's changes no longer reserve it, until staff try it again.
     released_by_staff = models.BooleanField(_("released by staff"), default=False)
     # The supplier's order for the shop order (placed once the order is paid), and what it knows about it.

@@ -132,11 +132,12 @@ def _mark_reserved(supplier, needed, short, started, report):
     """The lines of the models now held in full are in sync; of a model held short, the oldest orders get what
     the supplier locked and the others fail with the reason (staff can retry or release them)."""
     pending = (Reservation.objects.filter(supplier=supplier, remote_order_id="", updated_at__lte=started,
-                                          sync__in=CANCELLABLE, released_by_staff=False))
+                                          released_by_staff=False)
+               .filter(Q(sync__in=CANCELLABLE) | Q(sync=ReservationSync.FAILED, short=True)))
     in_sync = pending.exclude(stock_id__in=short)
     reserved = list(in_sync.filter(quantity__gt=0).exclude(sync=ReservationSync.IN_SYNC)
                     .values_list("order_id", "stock_id", "quantity").order_by("order_id", "stock_id"))
-    in_sync.update(sync=ReservationSync.IN_SYNC, sync_error="", attempts=0)
+    in_sync.update(sync=ReservationSync.IN_SYNC, sync_error="", attempts=0, short=False)
     by_order = {}
     for order_id, stock_id, quantity in reserved:
         by_order.setdefault(order_id, []).append(f"{stock_id} × {quantity}")
@@ -151,8 +152,9 @@ def _mark_reserved(supplier, needed, short, started, report):
         for row in rows:
             if row.quantity <= left:
                 left -= row.quantity
-                if row.sync != ReservationSync.IN_SYNC and row.updated_at <= started:
-                    Reservation.objects.filter(pk=row.pk).update(sync=ReservationSync.IN_SYNC, sync_error="")
+                if row.updated_at <= started and (row.sync in CANCELLABLE or row.short):
+                    Reservation.objects.filter(pk=row.pk).update(sync=ReservationSync.IN_SYNC, sync_error="",
+                                                                 short=False)
                 continue
             reason = text(N_("Out of stock at %(supplier)s: %(needed)s needed of %(stock_id)s, %(available)s left"),
                           supplier=supplier.name, needed=row.quantity, stock_id=stock_id,
@@ -161,7 +163,7 @@ def _mark_reserved(supplier, needed, short, started, report):
             if row.sync == ReservationSync.FAILED and row.sync_error == english:
                 continue
             Reservation.objects.filter(pk=row.pk).update(sync=ReservationSync.FAILED, sync_error=english,
-                                                         attempts=row.attempts + 1)
+                                                         attempts=row.attempts + 1, short=True)
             events_to_write.append(events.reservation_event(row.order_id, reason,
                                                             data={"reservation_id": row.pk, "stock_id": stock_id}))
             report.failed.append(english)

@@ -326,3 +326,15 @@ def test_a_placed_order_completed_in_the_shop_is_not_flagged(supplier, rewix):
     order_change_status(order=order, status=OrderStatus.COMPLETED, user=UserFactory())
     reservation = Reservation.objects.get(order=order)
     assert reservation.remote_order_id and reservation.sync == ReservationSync.IN_SYNC and not reservation.sync_error
+
+
+def test_a_line_short_of_stock_is_held_and_in_sync_again_once_the_supplier_has_it(supplier, rewix):
+    arrive(supplier, 121, lines=[line_item(1211, sku=SNEAKER_41, quantity=5)])
+    sync(supplier)
+    assert Reservation.objects.get().sync == ReservationSync.FAILED
+
+    rewix.set_stock("234226", 10)
+    sync(supplier)
+
+    reservation = Reservation.objects.get()
+    assert (reservation.sync, reservation.short, rewix.locked("234226")) == (ReservationSync.IN_SYNC, False, 5)
