@@ -45,7 +45,8 @@ class CappedCountPaginator(Paginator):
         # Without the list's ORDER BY: which rows make up the first cap + 1 does not matter to a count, and an
         # ordered count must find and sort every match before it can stop (a search for part of a common
         # surname, a status within a store); unordered, PostgreSQL stops at the cap, often in an index-only scan.
-        return object_list.order_by()[: self.cap + 1].count()
+        # values("pk"): the columns a list annotates for its rows (subqueries) are not worked out for the count.
+        return object_list.order_by().values("pk")[: self.cap + 1].count()
 
     def page(self, number):
         if self.head is not None and self.validate_number(number) == 1:

@@ -11,6 +11,7 @@ class FulfillmentConfig(AppConfig):
 
         from backoffice.middleware import remember_language
         from fulfillment import extensions, followers
+        from fulfillment.admin.dropship_dashboard import DROPSHIP_FIGURES
         from fulfillment.admin.dropship_panel import DropshipPanel
         from fulfillment.followers import Changed, OnFailure
         from fulfillment.services.countdown import countdowns_follow
@@ -26,3 +27,4 @@ class FulfillmentConfig(AppConfig):
                            wants={Changed.ARRIVED, Changed.UPDATED, Changed.STATUS, Changed.REFUND,
                                   Changed.ADDRESS, Changed.TRASHED, Changed.RESTORED})
         extensions.register_order_page_panel(DropshipPanel())
+        extensions.register_dashboard_figures(DROPSHIP_FIGURES)

@@ -7,7 +7,6 @@ from django.utils.translation import gettext_lazy as _
 from backoffice.list_tools import STORE_PARAM, FirstPageChangeList
 from fulfillment import selectors
 from fulfillment.choices import OrderStatus, status_label
-from fulfillment.selectors.reservations import dropship_state_of_orders
 
 # The sortable columns (OrderAdmin.sortable_by) and the index each sort reads, as an ORDER BY: a sort is that index
 # in order or exactly reversed, so PostgreSQL reads a page of it and stops. Django's own tie-breaker ("status,
@@ -45,10 +44,8 @@ class OrderChangeList(FirstPageChangeList):
     def get_results(self, request):
         super().get_results(request)
         self.time_zone = selectors.list_timezone(request.GET.get(STORE_PARAM))
-        dropship = dropship_state_of_orders([order.pk for order in self.result_list]) if self.result_list else {}
         for order in self.result_list:
             order.list_time_zone = self.time_zone
-            order.dropship = dropship.get(order.pk)
 
 
 class StatusFilter(admin.SimpleListFilter):

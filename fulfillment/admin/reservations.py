@@ -15,6 +15,7 @@ from fulfillment.integrations.rewix import SupplierError
 from fulfillment.models import Reservation, Supplier, SupplierProduct
 from fulfillment.selectors.reservations import growing_order_comparison
 from fulfillment.services.reservations import reservation_release, reservation_retry
+from fulfillment.services.supplier_poll import supplier_refresh
 from fulfillment.services.supplier_sync import growing_order_refresh, supplier_sync
 
 
@@ -25,6 +26,7 @@ class SupplierAdmin(admin.ModelAdmin):
     list_filter = ("store", "active")
     search_fields = ("name",)
     list_select_related = ("store",)
+    actions = ["sync_selected"]
     readonly_fields = ("growing_order_id", "growing_read_at", "differs_since", "catalogue_synced_at",
                        "statuses_polled_at", "last_error")
     fieldsets = (
@@ -32,6 +34,18 @@ class SupplierAdmin(admin.ModelAdmin):
         (_("Platform"), {"fields": ("base_url", "platform_url", "auth", "api_user", "credentials_env")}),
         (_("Last sync"), {"fields": readonly_fields}),
     )
+
+    @admin.action(description=_("Sync now: catalogue, growing order, placing, statuses"), permissions=["manage"])
+    def sync_selected(self, request, queryset):
+        for supplier in queryset.select_related("store"):
+            report, changed = supplier_refresh(supplier=supplier, catalogue=True)
+            level = messages.ERROR if report.error or report.busy else messages.SUCCESS
+            self.message_user(request, ngettext("%(summary)s; %(n)s status changed", "%(summary)s; %(n)s statuses "
+                                                "changed", changed) % {"summary": report.summary(), "n": changed},
+                              level)
+
+    def has_manage_permission(self, request):
+        return request.user.has_perm("fulfillment.manage_reservations")
 
     @admin.display(description=_("growing order"))
     def growing_order_link(self, supplier):

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Sum, TextField
 
 from fulfillment.choices import ReservationStatus, ReservationSync
 from fulfillment.models import Reservation, SupplierProduct
@@ -88,11 +88,12 @@ def growing_order_comparison(supplier):
                              waiting=counts["waiting"], failed=counts["failed"])
 
 
-def dropship_state_of_orders(order_ids):
-    """{order id: (lines, failed reason or '')} for the order list's type column: one query for a page."""
-    state = {}
-    for order_id, sync, error in (Reservation.objects.filter(order_id__in=order_ids, quantity__gt=0)
-                                  .values_list("order_id", "sync", "sync_error").order_by("order_id", "pk")):
-        lines, reason = state.get(order_id, (0, ""))
-        state[order_id] = (lines + 1, reason or (error if sync == ReservationSync.FAILED else ""))
-    return state
+def with_dropship_state(orders):
+    """Orders annotated with `dropship_lines` (lines reserved at a supplier) and `dropship_failed` (the reason of
+    a failed one, or None), for the order list's type column."""
+    lines = (Reservation.objects.filter(order=OuterRef("pk"), quantity__gt=0).order_by().values("order")
+             .annotate(n=Count("pk")).values("n"))
+    failed = (Reservation.objects.filter(order=OuterRef("pk"), sync=ReservationSync.FAILED).order_by("pk")
+              .values("sync_error")[:1])
+    return orders.annotate(dropship_lines=Subquery(lines, output_field=IntegerField()),
+                           dropship_failed=Subquery(failed, output_field=TextField()))

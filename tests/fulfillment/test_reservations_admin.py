@@ -175,3 +175,33 @@ def test_a_cancelled_order_s_lines_leave_the_growing_order_through_the_command(s
     order_change_status(order=order, status="cancelled", user=UserFactory())
     call_command("sync_supplier")
     assert rewix.locked("234225") == 0
+
+
+def test_the_dashboard_counts_failed_reservations_and_raises_the_alarm_of_a_growing_order_that_differs(
+        client, supplier, rewix):
+    from datetime import timedelta
+
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    arrive(supplier, 271, lines=[line_item(2710, sku=SNEAKER_41, quantity=5)])
+    sync(supplier)  # short of stock: the growing order holds 3 of the 5 needed, the line failed
+    client.force_login(staff("operations"))
+    page = client.get(reverse("admin:index")).content.decode()
+    assert "failed reservations" in page
+    assert "minutes the growing order has differed from the shop" not in page
+
+    Supplier.objects.filter(pk=supplier.pk).update(differs_since=timezone.now() - timedelta(minutes=90))
+    cache.clear()
+    page = client.get(reverse("admin:index")).content.decode()
+    assert "minutes the growing order has differed from the shop" in page
+    assert reverse("admin:fulfillment_supplier_growing", args=[supplier.pk]) in page
+
+
+def test_operations_sync_a_supplier_now_from_the_suppliers_list(client, supplier, rewix):
+    arrive(supplier, 281)
+    client.force_login(staff("operations"))
+    response = client.post(reverse("admin:fulfillment_supplier_changelist"),
+                           {"action": "sync_selected", "_selected_action": [supplier.pk]}, follow=True)
+    assert "1 models changed in the growing order" in response.content.decode()
+    assert rewix.locked("234225") == 1
