@@ -1,3 +1,10 @@
+"""The invoice and credit note as a document: plain frozen dataclasses, no Django models, Decimal everywhere.
+
+This shape is shared with the accounting connectors (the Moneybird helper writes against it): change it only
+together with them. Amounts on a credit note are positive (the UBL 381 convention); a connector that needs
+negative amounts makes them so.
+"""
+
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -15,6 +22,7 @@ class Party:
     email: str = ""
     region: str = ""
 
+
 @dataclass(frozen=True)
 class DocumentLine:
     description: str
@@ -27,12 +35,14 @@ class DocumentLine:
     kind: str = "item"        # "item" | "shipping" | "fee"  (discounts are already in the item amounts)
     sku: str = ""
 
+
 @dataclass(frozen=True)
 class VatSubtotal:
     category: str
     rate: Decimal
     taxable_amount: Decimal
     vat_amount: Decimal
+
 
 @dataclass(frozen=True)
 class Document:
