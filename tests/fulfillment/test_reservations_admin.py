@@ -205,3 +205,18 @@ def test_operations_sync_a_supplier_now_from_the_suppliers_list(client, supplier
                            {"action": "sync_selected", "_selected_action": [supplier.pk]}, follow=True)
     assert "1 models changed in the growing order" in response.content.decode()
     assert rewix.locked("234225") == 1
+
+
+def test_more_suppliers_cost_the_reservations_screen_no_more_queries(client, supplier, rewix,
+                                                                     django_assert_max_num_queries):
+    some_orders(supplier, 2)
+    sync(supplier)
+    client.force_login(staff("operations"))
+    with django_assert_max_num_queries(12) as few:
+        client.get(reverse(LIST))
+    for n in range(3):
+        Supplier.objects.create(store=supplier.store, name=f"Other {n}", base_url=rewix.url, api_user="k",
+                                credentials_env="REWIX_TEST_PASSWORD")
+    with django_assert_max_num_queries(len(few)):
+        page = client.get(reverse(LIST)).content.decode()
+    assert "Other 2" in page
