@@ -338,3 +338,32 @@ def test_a_line_short_of_stock_is_held_and_in_sync_again_once_the_supplier_has_i
 
     reservation = Reservation.objects.get()
     assert (reservation.sync, reservation.short, rewix.locked("234226")) == (ReservationSync.IN_SYNC, False, 5)
+
+
+# -- several workers at once ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_four_workers_syncing_one_supplier_at_once_reserve_and_place_each_order_once(supplier, rewix):
+    from tests.concurrency import in_threads
+
+    # Given 20 orders reserved (their syncs ran as they arrived) and now paid, waiting to be placed, and the
+    # supplier's answers slowed down a little
+    rewix.set_stock("234230", 100)
+    for woo_id in range(131, 151):
+        arrive(supplier, woo_id, lines=[line_item(woo_id * 10, sku=SCARF)])
+    assert rewix.locked("234230") == 20
+    Order.objects.filter(store=supplier.store).update(status="processing")
+    rewix.hold_next_read(0.3)
+
+    # When four workers run the supplier's sync at the same moment (the follower's tasks, the schedule)
+    reports = in_threads(4, lambda _index: supplier_sync(supplier_id=supplier.pk))
+    sync(supplier)  # and the next one, after them
+
+    # Then one of them worked (the others found it busy), and the supplier has one order per shop order
+    assert sum(not report.busy for report in reports) >= 1
+    assert sum(len(report.placed) for report in reports) == 20
+    assert rewix.count("POST", DROPSHIPPING) == 20 and len(rewix.orders) == 20
+    assert Reservation.objects.exclude(remote_order_id="").count() == 20
+    assert rewix.locked("234230") == 0
