@@ -10,13 +10,20 @@ class AccountingConfig(AppConfig):
     def ready(self):
         from accounting.dashboard import EXPORT_FIGURES
         from accounting.demo import demo_export_rule
+        from accounting.pushes import InvoiceNumberPush
         from accounting.services.exports import exports_follow
-        from fulfillment import demo, extensions, followers
+        from accounting.services.invoices import invoices_follow
+        from fulfillment import demo, extensions, followers, pushes
         from fulfillment.followers import Changed, OnFailure
 
         # After the projects (20). An export failing for a bug or a lost connection must not hold up the order's
         # change: it is retried by the followers' schedule, and the nightly job exports what is still open.
         followers.register("accounting-exports", exports_follow, position=30, on_failure=OnFailure.RETRY,
                            wants={Changed.ARRIVED, Changed.UPDATED, Changed.STATUS})
+        # Last: an invoice follows what the others did. Its issuing is queued after the change's commit (VIES may
+        # be asked first), so a failure here is only a failure to queue: retried like the exports.
+        followers.register("invoices", invoices_follow, position=50, on_failure=OnFailure.RETRY,
+                           wants={Changed.ARRIVED, Changed.UPDATED, Changed.STATUS, Changed.REFUND})
+        pushes.register(InvoiceNumberPush())
         extensions.register_dashboard_figures(EXPORT_FIGURES)
         demo.register_store_setup("accounting-export-rule", demo_export_rule)

@@ -1,5 +1,5 @@
 from django.db import models
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy as _, pgettext_lazy
 
 
 class ExportState(models.TextChoices):
@@ -12,3 +12,17 @@ class ExportState(models.TextChoices):
 
 class Connector(models.TextChoices):
     FILE = "file", _("File (one JSON document per order)")
+    MONEYBIRD = "moneybird", _("Moneybird (invoices and credit notes)")
+
+
+class DocumentKind(models.TextChoices):
+    INVOICE = "invoice", pgettext_lazy("document", "Invoice")
+    CREDIT_NOTE = "credit_note", _("Credit note")
+
+
+class InvoiceCause(models.TextChoices):
+    ORDER = "order", _("Order reached an invoicing status")
+    MANUAL = "manual", _("Issued by hand")
+    REFUND = "refund", _("Refund")
+    CANCEL = "cancel", _("Order cancelled")
+    CORRECTION = "correction", _("Correction")

@@ -1,7 +1,10 @@
-"""Connectors to accounting systems: each takes an order and returns what the system knows the export by.
+"""Connectors to accounting systems.
 
-Only the file connector exists: one JSON document per order in a directory that the accounting system (or a
-script of the bookkeeper) reads. An HTTP connector will take the same interface.
+- Orders: the file connector writes one JSON document per order in a directory that the accounting system (or a
+  script of the bookkeeper) reads.
+- Invoices and credit notes (`invoice_connector_for`): the file connector writes each document's UBL and PDF
+  beside the orders; Moneybird books them as external sales invoices (accounting.invoice_connectors). Both take
+  `export(document, *, customer_key, pdf, may_exist)` and `verify(document, *, external_id)`.
 """
 
 import json
@@ -14,6 +17,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from accounting.choices import Connector
+from accounting.integrations.errors import AccountingError
 from fulfillment.money import quantize
 
 DOCUMENT_VERSION = 1
@@ -37,6 +41,13 @@ class FileConnector:
         return f"{order.store.slug}-{number}.json"
 
     def export(self, order):
+        self.check_directory()
+        name = self.file_name(order)
+        body = json.dumps(order_document(order), indent=2, ensure_ascii=False, sort_keys=False)
+        self.write(name, body.encode("utf-8"))
+        return name
+
+    def check_directory(self):
         if self.create:
             try:
                 self.directory.mkdir(parents=True, exist_ok=True)
@@ -49,14 +60,14 @@ class FileConnector:
         if not os.access(self.directory, os.W_OK | os.X_OK):
             raise ExportError(_("The export directory %(directory)s is not writable.") % {
                 "directory": self.directory})
-        name = self.file_name(order)
-        body = json.dumps(order_document(order), indent=2, ensure_ascii=False, sort_keys=False)
+
+    def write(self, name, body):
         # Written beside the target and renamed: the accounting system never reads half a document, and an export
         # run again replaces the file instead of adding a second one.
         temporary = None
         try:
             handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=f".{name}.", suffix=".part")
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            with os.fdopen(handle, "wb") as stream:
                 stream.write(body)
             os.replace(temporary, self.directory / name)
             temporary = None
@@ -66,7 +77,85 @@ class FileConnector:
         finally:
             if temporary and os.path.exists(temporary):
                 os.unlink(temporary)
-        return name
+
+
+class Exported:
+    def __init__(self, external_id, total, requests=0, attach_error=""):
+        self.external_id, self.total, self.requests, self.attach_error = external_id, total, requests, attach_error
+
+
+class FileInvoiceConnector:
+    """Writes `<directory>/invoices/<number>.xml` (UBL) and `.pdf`, each whole or not at all."""
+
+    wants_pdf = True
+
+    def __init__(self, *, directory, create=False):
+        self.files = FileConnector(directory=Path(directory) / "invoices", create=True)
+        self.parent = FileConnector(directory=directory, create=create)
+
+    def _stem(self, document):
+        return "".join(c if c.isalnum() or c in "-_" else "_" for c in document.number)
+
+    def export(self, document, *, customer_key, pdf=None, may_exist=False):
+        from accounting.documents.ubl import to_ubl  # lxml loads only where UBL is written
+
+        try:
+            self.parent.check_directory()
+            self.files.check_directory()
+            stem = self._stem(document)
+            self.files.write(f"{stem}.xml", to_ubl(document))
+            if pdf is not None:
+                self.files.write(f"{stem}.pdf", pdf)
+        except ExportError as exc:
+            raise AccountingError(str(exc)) from None
+        return Exported(f"invoices/{stem}.xml", document.gross_total)
+
+    def verify(self, document, *, external_id):
+        from accounting.documents.ubl import to_ubl
+
+        path = self.parent.directory / external_id
+        if not path.is_file():
+            return _("The file %(file)s is no longer in the export directory.") % {"file": path}
+        if path.read_bytes() != to_ubl(document):
+            return _("The file %(file)s differs from the invoice as it was issued.") % {"file": path}
+        return ""
+
+
+def invoice_connector_for(rule):
+    """The connector that exports a store's invoices and credit notes (one per process and rule version)."""
+    key = (rule.pk, rule.updated_at, rule.connector)
+    connector = _invoice_connectors.get(key)
+    if connector is None:
+        if rule.connector == Connector.FILE:
+            directory = rule.directory or Path(settings.ACCOUNTING_EXPORT_DIR) / rule.store.slug
+            connector = FileInvoiceConnector(directory=directory, create=not rule.directory)
+        elif rule.connector == Connector.MONEYBIRD:
+            from accounting.invoice_connectors import moneybird_connector
+
+            connector = moneybird_connector(
+                base_url=rule.moneybird_url, administration_id=rule.moneybird_administration,
+                token_env=rule.moneybird_token_env, ledger_account_id=rule.moneybird_ledger_account or None,
+                tax_rate_overrides=tax_rate_overrides(rule.moneybird_tax_rates))
+        else:
+            raise AccountingError(_("Unknown connector %(connector)s.") % {"connector": rule.connector})
+        _invoice_connectors.clear()  # an old version of a rule is never asked for again
+        _invoice_connectors[key] = connector
+    return connector
+
+
+_invoice_connectors = {}
+
+
+def tax_rate_overrides(mapping):
+    """{"S 21": "id", "AE 0": "id"} as {("S", Decimal("21")): "id"} (entries that do not read are left out)."""
+    overrides = {}
+    for key, value in (mapping or {}).items():
+        category, _space, rate = str(key).strip().partition(" ")
+        try:
+            overrides[(category.upper(), Decimal(rate or "0"))] = str(value)
+        except InvalidOperation:
+            continue
+    return overrides
 
 
 def connector_for(rule):

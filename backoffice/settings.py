@@ -196,6 +196,8 @@ PROJECT_ASSET_MAX_PIXELS = int(os.environ.get("PROJECT_ASSET_MAX_PIXELS", "60000
 
 # Where the accounting file connector writes (one folder per store) unless a store's export rule names another.
 ACCOUNTING_EXPORT_DIR = Path(os.environ.get("ACCOUNTING_EXPORT_DIR", BASE_DIR / "exports"))
+# The EU's VAT number check (reverse-charged invoices); the demo and the tests point it at a local stand-in.
+VIES_URL = os.environ.get("VIES_URL", "https://ec.europa.eu/taxation_customs/vies/rest-api")
 
 LOGGING = {
     "version": 1,

@@ -68,6 +68,7 @@ class EventType(models.TextChoices):
     # Written by the accounting app.
     ACCOUNTING_EXPORTED = "accounting_exported", _("Exported to accounting")
     ACCOUNTING_EXPORT_FAILED = "accounting_export_failed", _("Export to accounting failed")
+    INVOICE = "invoice", _("Invoice or credit note")
     RESERVATION = "reservation", _("Supplier reservation")
 
 
@@ -110,6 +111,7 @@ class PushKind(models.TextChoices):
     REFUND = "refund", _("Refund")
     TRACKING = "tracking", _("Shipment tracking")
     ORDER_DETAILS = "order_details", _("Order details to the customer")  # WooCommerce emails them (9.5+)
+    META = "meta", _("Order meta data")  # keys another app writes to the shop's order (the invoice number)
 
 
 class PushState(models.TextChoices):

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounting import events
-from accounting.choices import ExportState
+from accounting.choices import Connector, ExportState
 from accounting.connectors import ExportError, connector_for
 from accounting.models import AccountingExport, ExportRule
 from fulfillment.models import Order
@@ -45,7 +45,8 @@ def exports_follow_orders(*, order_ids):
     if not order_ids:
         return []
     rows = list(
-        Order.objects.filter(pk__in=list(order_ids), trashed=False, store__export_rule__enabled=True)
+        Order.objects.filter(pk__in=list(order_ids), trashed=False, store__export_rule__enabled=True,
+                             store__export_rule__connector=Connector.FILE)
         .values_list("pk", "store_id", "status", "store__export_rule__statuses", "accounting_export__pk",
                      "accounting_export__state", "accounting_export__attempts")
     )
@@ -172,7 +173,9 @@ def exports_run_open(*, store=None, now=None):
     """The nightly job: export every open (and automatically retryable failed) record whose status now matches."""
     now = now or timezone.now()
     counts = RunCounts()
-    rules = ExportRule.objects.filter(enabled=True).select_related("store").order_by("store__slug")
+    # Moneybird takes invoices, not orders: its stores' documents go through services.invoice_exports.
+    rules = (ExportRule.objects.filter(enabled=True, connector=Connector.FILE).select_related("store")
+             .order_by("store__slug"))
     if store is not None:
         rules = rules.filter(store=store)
     for rule in rules:

@@ -6,12 +6,12 @@ follows its answer or its refusal) and a line in HANDLERS — or `register(handl
 
 from fulfillment.pushes.base import PushError, PushHandler
 from fulfillment.pushes.notes import NotePush, OrderDetailsPush
-from fulfillment.pushes.order_fields import AddressPush, StatusPush
+from fulfillment.pushes.order_fields import AddressPush, MetaPush, StatusPush
 from fulfillment.pushes.refunds import RefundPush
 from fulfillment.pushes.tracking import TrackingPush
 
 HANDLERS = {handler.kind: handler for handler in (
-    StatusPush(), AddressPush(), NotePush(), OrderDetailsPush(), RefundPush(), TrackingPush(),
+    StatusPush(), AddressPush(), NotePush(), OrderDetailsPush(), RefundPush(), TrackingPush(), MetaPush(),
 )}
 
 

@@ -87,3 +87,25 @@ class AddressPush(OrderFieldPush):
 
     def value_label(self, push):
         return events.address_line(push.payload.get("shipping") or {})
+
+
+class MetaPush(OrderFieldPush):
+    """Meta data written to the shop's order ({"meta": {key: value}}): WooCommerce updates a key it has, adds others.
+
+    Nothing of the order's own is given back when it is refused: the meta is another app's, which sees the failed
+    push in the outbox.
+    """
+
+    kind = PushKind.META
+    retry_permission = "fulfillment.change_order_status"
+
+    def request(self, client, push):
+        meta = push.payload.get("meta") or {}
+        return client.update_order(push.order.woo_id, {"meta_data": [{"key": str(key), "value": value}
+                                                                     for key, value in meta.items()]}, retries=0)
+
+    def give_back(self, order, push):
+        return None
+
+    def value_label(self, push):
+        return ", ".join(f"{key} = {value}" for key, value in (push.payload.get("meta") or {}).items())

@@ -12,6 +12,7 @@ from django.db import transaction
 
 from fulfillment import events
 from fulfillment.choices import EventSource, EventType, RefundState
+from fulfillment.followers import Changed, OrderChange, orders_changed
 from fulfillment.integrations.woocommerce.client import PER_PAGE, WooClient, WooError
 from fulfillment.integrations.woocommerce.mapping import MappingError, map_refund_detail
 from fulfillment.models import Order, OrderEvent, Refund
@@ -47,7 +48,7 @@ def refund_lines_fetch(*, order, client, source):
         told = {data.get("woo_refund_id") for data in OrderEvent.objects.filter(
             order=order, type=EventType.REFUNDED_IN_WOO).values_list("data", flat=True)}
         lines = {line.woo_line_id: line for line in order.lines.all()}
-        recorded = 0
+        recorded, fetched = 0, []
         for detail in details:
             ours = ours_unconfirmed.get(_int(detail.meta.get(REFUND_META_KEY)))
             if ours is not None:
@@ -63,6 +64,7 @@ def refund_lines_fetch(*, order, client, source):
             refund.lines_pending = False
             refund.save(update_fields=["lines", "created_at", "lines_pending"])
             recorded += 1
+            fetched.append(refund.pk)
             if refund.state == RefundState.MIRRORED and detail.woo_refund_id not in told:
                 # The mirror held this event back: the refund looked like one of ours in flight, and is not.
                 events.refunded_in_woo_event(refund, currency=order.currency, source=source).save()
@@ -76,6 +78,11 @@ def refund_lines_fetch(*, order, client, source):
                                    order.pk, refund.woo_refund_id)
                     refund.lines_pending = False
                     refund.save(update_fields=["lines_pending"])
+                    fetched.append(refund.pk)
+        if fetched:
+            # What waited for the refund's lines (its credit note) can go on.
+            orders_changed([OrderChange(order.pk, frozenset({Changed.REFUND}), order.status, order.status,
+                                        tuple(fetched))], source=source)
     return recorded
 
 

@@ -243,8 +243,12 @@ def test_finance_may_look_after_exports_and_rules_and_the_nightly_job_is_schedul
                                                                                               "operations"])
     schedule = Schedule.objects.get(name="Export open orders to accounting")
 
-    assert finance == {"view_exportrule", "change_exportrule", "view_accountingexport", "change_accountingexport"}
-    assert not others.exists()
+    assert finance == {"view_exportrule", "change_exportrule", "view_accountingexport", "change_accountingexport",
+                       "view_invoice", "add_invoice", "change_invoice", "view_invoicerule", "change_invoicerule",
+                       "add_invoicerule", "view_invoiceseries", "add_invoiceseries", "change_invoiceseries",
+                       "view_invoiceproblem", "view_vatcheck"}
+    # Support and operations answer customers' "where is my invoice": they may look at invoices, nothing more
+    assert set(others.values_list("codename", flat=True)) == {"view_invoice"}
     assert (schedule.func, schedule.schedule_type, schedule.repeats) == ("accounting.tasks.run_open_exports", "D", -1)
     assert (schedule.next_run.hour, schedule.next_run.minute) == (2, 30)
 

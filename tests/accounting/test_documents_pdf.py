@@ -46,7 +46,7 @@ def test_a_dutch_invoice_is_one_a4_page_with_number_dates_lines_vat_per_rate_and
     assert len(reader.pages) == 1
     box = reader.pages[0].mediabox
     assert (round(float(box.width), 2), round(float(box.height), 2)) == A4
-    assert reader.metadata.title == "Invoice 2026-000123"
+    assert reader.metadata.title == "Factuur 2026-000123"  # in the document's language, as its labels
     # and shows both parties, the number, the date (in Dutch), the order, every line and the sums, Dutch-style
     text = pdf_text(pdf)
     for expected in ["Fotocadeau B.V.", "Keizersgracht 123", "1015 CJ Amsterdam", "NL123456789B01",
@@ -55,7 +55,7 @@ def test_a_dutch_invoice_is_one_a4_page_with_number_dates_lines_vat_per_rate_and
                      "2 € 28,9256 21% € 57,85 € 12,15",     # quantity, unit price excl. VAT, rate, amount, VAT
                      "2,5 € 12,00 21% € 30,00 € 6,30",      # a fractional quantity
                      "21% € 95,28 € 20,01", "9% € 18,30 € 1,65",  # VAT per rate
-                     "€ 113,58", "€ 21,66", "€ 135,24", "Paid"]:
+                     "€ 113,58", "€ 21,66", "€ 135,24", "Betaald", "Totaal incl. btw"]:
         assert expected in text, expected
     assert not any(wording in text for wording in REVERSE_CHARGE.values())
 

@@ -286,7 +286,7 @@ def test_the_nightly_job_exports_open_records_whose_status_now_matches(shop, exp
     result = tasks.run_open_exports()
 
     # Then the matching ones are exported, the other stays open
-    assert result == "opened: 1, exported: 3, failed: 0"
+    assert result == "opened: 1, exported: 3, failed: 0, invoices queued: 0, invoices checked: 0, differ: 0"
     assert [record(shop, n).state for n in (61, 62, 63)] == [ExportState.EXPORTED, ExportState.EXPORTED,
                                                                ExportState.OPEN]
     assert AccountingExport.objects.get(order=recent).state == ExportState.EXPORTED

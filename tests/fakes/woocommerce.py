@@ -331,7 +331,14 @@ class FakeWooCommerce:
         if isinstance(body.get("shipping"), dict):
             order["shipping"].update(body["shipping"])
         if isinstance(body.get("meta_data"), list):
-            order["meta_data"].extend(body["meta_data"])
+            # As WooCommerce does: an entry with a key the order has (or its id) updates it, another one is added.
+            for entry in body["meta_data"]:
+                known = next((m for m in order["meta_data"] if m.get("key") == entry.get("key")
+                              or ("id" in entry and m.get("id") == entry["id"])), None)
+                if known is not None:
+                    known["value"] = entry.get("value")
+                else:
+                    order["meta_data"].append({"id": 9000 + len(order["meta_data"]), **entry})
         self.touch(order["id"])
         return self.json(order)
 

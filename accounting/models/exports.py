@@ -29,6 +29,19 @@ class ExportRule(models.Model):
         _("directory"), max_length=500, blank=True,
         help_text=_("Where the file connector writes. Blank: the ACCOUNTING_EXPORT_DIR setting / the store's slug."),
     )
+    # Moneybird: invoices and credit notes are booked there as external sales invoices. The token is a secret:
+    # only the name of the environment variable holding it is kept here.
+    moneybird_url = models.URLField(_("Moneybird API URL"), blank=True, default="https://moneybird.com/api/v2")
+    moneybird_administration = models.CharField(_("Moneybird administration id"), max_length=40, blank=True)
+    moneybird_token_env = models.CharField(
+        _("environment variable with the Moneybird token"), max_length=100, blank=True,
+        default="MONEYBIRD_API_TOKEN")
+    moneybird_ledger_account = models.CharField(_("Moneybird revenue ledger account id"), max_length=40,
+                                                blank=True)
+    moneybird_tax_rates = models.JSONField(
+        _("Moneybird tax rates by VAT rate"), default=dict, blank=True,
+        help_text=_('Optional: {"S 21": "<tax rate id>", "AE 0": "<tax rate id>"}; otherwise chosen by name '
+                    "and percentage."))
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -44,6 +57,14 @@ class ExportRule(models.Model):
         super().clean()
         self.statuses = normalise_statuses(self.statuses)
         self.directory = (self.directory or "").strip()
+        if self.connector == Connector.MONEYBIRD:
+            missing = {name: _("Required for Moneybird.") for name, value in (
+                ("moneybird_url", self.moneybird_url), ("moneybird_administration", self.moneybird_administration),
+                ("moneybird_token_env", self.moneybird_token_env)) if not (value or "").strip()}
+            if missing:
+                raise ValidationError(missing)
+        if not isinstance(self.moneybird_tax_rates, dict):
+            raise ValidationError({"moneybird_tax_rates": _("Give an object of VAT rate → tax rate id.")})
 
 
 def normalise_statuses(statuses):
