@@ -2,7 +2,7 @@
 
 from accounting.services.exports import export_order as _export_order, exports_run_open
 from accounting.services.invoice_exports import invoice_export, invoices_export_due, invoices_nightly
-from accounting.services.invoices import invoices_issue_due
+from accounting.services.invoices import invoices_issue_due_batch
 
 
 def export_order(export_id):
@@ -19,11 +19,14 @@ def run_open_exports():
     return ", ".join(f"{name}: {n}" for name, n in {**counts.as_dict(), **invoices}.items())
 
 
-def issue_invoices(order_id):
-    outcome = invoices_issue_due(order_id=order_id)
-    issued = ", ".join(document.number for document in outcome.issued)
-    return f"issued {issued or 'nothing'}" + (f"; not issued: {' '.join(outcome.problems)}" if outcome.problems
-                                              else "")
+def issue_invoices(order_ids):
+    """The orders' invoices and credit notes (a list of ids; one id, as queued before batches, is taken too)."""
+    ids = [order_ids] if isinstance(order_ids, int) else list(order_ids)
+    outcomes = invoices_issue_due_batch(order_ids=ids)
+    issued = [document.number for outcome in outcomes.values() for document in outcome.issued]
+    problems = sum(len(outcome.problems) for outcome in outcomes.values())
+    return f"{len(ids)} orders: issued {', '.join(issued) or 'nothing'}" + (
+        f"; {problems} not issued" if problems else "")
 
 
 def export_invoice(invoice_id):

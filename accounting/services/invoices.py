@@ -42,6 +42,7 @@ PLACEHOLDER = "…"  # the number a document is checked with before it takes its
 VAT_CHECK_DAYS = 30  # a VIES answer is proof for a month; after that the number is asked again
 INVOICE_META_KEY = "_invoice_number"
 CONFIRMED_REFUNDS = (RefundState.MIRRORED, RefundState.PUSHED)
+BATCH = 20  # orders per issuing task: four workers share a page of the mirror, each task's overhead is paid once
 ATTEMPTS = 3  # a write conflict (SQLite's lock, a unique number taken meanwhile) is tried again this often
 
 
@@ -53,6 +54,7 @@ class InvoiceError(Exception):
 class IssueOutcome:
     issued: list = field(default_factory=list)  # Invoice rows, in the order they were issued
     problems: list = field(default_factory=list)  # reasons, in staff's words
+    known_problems: set = field(default_factory=set)  # the keys of the order's InvoiceProblems when it began
 
 
 # -- the follower ---------------------------------------------------------------------------------------------
@@ -68,29 +70,45 @@ def invoices_follow(changes):
     rows = (Order.objects.filter(pk__in=order_ids, store__invoice_rule__enabled=True)
             .annotate(in_force=Exists(in_force), ever=Exists(ever))
             .values_list("pk", "status", "trashed", "store__invoice_rule__statuses", "in_force", "ever"))
+    due = []
     for pk, status, trashed, statuses, has_in_force, ever_invoiced in rows:
         needs_invoice = not ever_invoiced and not trashed and status in (statuses or [])
         needs_credit = has_in_force and (pk in refunded or status == OrderStatus.CANCELLED)
         if needs_invoice or needs_credit:
-            enqueue("accounting.tasks.issue_invoices", pk)
+            due.append(pk)
+    for start in range(0, len(due), BATCH):
+        enqueue("accounting.tasks.issue_invoices", sorted(due[start:start + BATCH]))
 
 
 # -- issuing --------------------------------------------------------------------------------------------------
 
-def invoices_issue_due(*, order_id, user=None, manual=False, vies=None):
+def invoices_issue_due_batch(*, order_ids):
+    """The follower's task: each order issued in its own transaction, then one dispatch of their pushes per store."""
+    outcomes, stores = {}, set()
+    for order_id in order_ids:
+        outcome = invoices_issue_due(order_id=order_id, dispatch=False)
+        outcomes[order_id] = outcome
+        stores.update(document.store_id for document in outcome.issued)
+    for store_id in sorted(stores):
+        enqueue("fulfillment.tasks.dispatch_pushes", store_id)
+    return outcomes
+
+
+def invoices_issue_due(*, order_id, user=None, manual=False, vies=None, dispatch=True):
     """Issue what the order calls for now: its invoice, credit notes for refunds, a full one when cancelled.
 
     manual: staff's *Issue invoice* — an invoice whatever the status, if none is in force. Returns IssueOutcome;
     safe to run twice and from several workers at once (the order's row is the lock).
     """
-    order = Order.objects.select_related("store").filter(pk=order_id).first()
-    if order is None:
-        return IssueOutcome(problems=[_("The order is gone.")])
-    vat_check_refresh(order, vies=vies)
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with transaction.atomic():
-                return _issue_due(order_id, user=user, manual=manual)
+                return _issue_due(order_id, user=user, manual=manual, dispatch=dispatch)
+        except NeedsVatCheck as needed:
+            # Asked outside the transaction (no HTTP while the order is locked), then issued again.
+            vat_check_refresh(needed.order, vies=vies)
+            with transaction.atomic():
+                return _issue_due(order_id, user=user, manual=manual, vat_checked=True, dispatch=dispatch)
         except (IntegrityError, OperationalError) as exc:
             # SQLite: another writer held the database; PostgreSQL: a unique number or document was written
             # by someone else between our read and our write. Everything was rolled back: read again.
@@ -99,29 +117,45 @@ def invoices_issue_due(*, order_id, user=None, manual=False, vies=None):
             logger.info("order %s: issuing again after %s", order_id, exc)
 
 
-def _issue_due(order_id, *, user, manual):
-    order = Order.objects.select_for_update().select_related("store").get(pk=order_id)
+class NeedsVatCheck(Exception):
+    def __init__(self, order):
+        super().__init__(order.pk)
+        self.order = order
+
+
+def _issue_due(order_id, *, user, manual, vat_checked=False, dispatch=True):
+    order = (Order.objects.select_for_update(of=("self",)).select_related("store", "store__export_rule")
+             .filter(pk=order_id).first())
+    outcome = IssueOutcome()
+    if order is None:
+        outcome.problems.append(_("The order is gone."))
+        return outcome
     rule = (InvoiceRule.objects.select_related("invoice_series", "credit_note_series")
             .filter(store_id=order.store_id).first())
-    outcome = IssueOutcome()
     if rule is None or not (rule.enabled or manual):
         if manual:
             raise InvoiceError(_("The store %(store)s has no invoice rule: set one up under Accounting → Invoice "
                                  "rules.") % {"store": order.store})
         return outcome
     documents = list(Invoice.objects.filter(order=order).order_by("pk"))
+    # Read before anything is issued: the counter's lock, taken with the number, is then held for the writes only.
+    outcome.known_problems = set(InvoiceProblem.objects.filter(order=order).values_list("key", flat=True))
+    refunds = list(order.refunds.filter(state__in=CONFIRMED_REFUNDS, woo_refund_id__isnull=False)
+                   .order_by("created_at", "pk"))
     in_force = next((d for d in documents if d.kind == DocumentKind.INVOICE and not d.credited), None)
     if manual and in_force is not None:
         raise InvoiceError(_("Order #%(number)s already has invoice %(invoice)s: to change it, correct it (a credit "
                              "note and a new invoice).") % {"number": order.number, "invoice": in_force.number})
     wants_invoice = manual or (not documents and not order.trashed and order.status in rule.statuses)
     if in_force is None and wants_invoice:
+        if not vat_checked and vat_check_due(order):
+            raise NeedsVatCheck(order)
         in_force = _attempt(outcome, order, "invoice", lambda: _issue_invoice(
-            order, rule, user=user, cause=InvoiceCause.MANUAL if manual else InvoiceCause.ORDER))
+            order, rule, user=user, cause=InvoiceCause.MANUAL if manual else InvoiceCause.ORDER, dispatch=dispatch))
         if in_force is not None:
             documents.append(in_force)
     if in_force is not None:
-        _credit_refunds(outcome, order, rule, in_force, documents, user=user)
+        _credit_refunds(outcome, order, rule, in_force, documents, refunds, user=user)
         if order.status == OrderStatus.CANCELLED and not in_force.credited:
             _attempt(outcome, order, "cancel", lambda: _credit_in_full(
                 order, rule, in_force, documents, user=user, cause=InvoiceCause.CANCEL,
@@ -139,7 +173,8 @@ def _attempt(outcome, order, key, issue):
         outcome.problems.append(reason)
         _record_problem(order, key, reason)
         return None
-    InvoiceProblem.objects.filter(order=order, key=key).delete()
+    if key in outcome.known_problems:
+        InvoiceProblem.objects.filter(order=order, key=key).delete()
     if invoice is not None:
         outcome.issued.append(invoice)
     return invoice
@@ -182,7 +217,7 @@ def _reverse_charge(order, rule, vat_id):
     return True
 
 
-def _issue_invoice(order, rule, *, user, cause):
+def _issue_invoice(order, rule, *, user, cause, dispatch=True):
     vat_id = building.buyer_vat_id(order)
     reverse_charge = _reverse_charge(order, rule, vat_id)
     issue_date = _issue_date(order)
@@ -194,15 +229,14 @@ def _issue_invoice(order, rule, *, user, cause):
                 order_id=order.pk, type=EventType.INVOICE, source=EventSource.STAFF if user else EventSource.SYSTEM,
                 user=user, data={"invoice_id": invoice.pk, "number": invoice.number}).save()
     # The shop's order shows its invoice number (the customer's emails and WooCommerce's own screens).
-    push_create(order=order, kind=PushKind.META, user=user,
+    push_create(order=order, kind=PushKind.META, user=user, dispatch=dispatch,
                 payload={"meta": {INVOICE_META_KEY: invoice.number}, "invoice_id": invoice.pk})
     return invoice
 
 
-def _credit_refunds(outcome, order, rule, invoice, documents, *, user):
+def _credit_refunds(outcome, order, rule, invoice, documents, refunds, *, user):
     credited = {d.woo_refund_id for d in documents if d.cause == InvoiceCause.REFUND}
-    for refund in order.refunds.filter(state__in=CONFIRMED_REFUNDS, woo_refund_id__isnull=False).order_by(
-            "created_at", "pk"):
+    for refund in refunds:
         if refund.woo_refund_id in credited or invoice.credited:
             continue
         key = f"refund:{refund.woo_refund_id}"
@@ -273,8 +307,10 @@ def take_number(series, issue_date):
     handing out a number that exists.
     """
     year = series.counter_year(issue_date)
-    InvoiceCounter.objects.get_or_create(series=series, year=year)
-    counter = InvoiceCounter.objects.select_for_update().get(series=series, year=year)
+    counter = InvoiceCounter.objects.select_for_update().filter(series=series, year=year).first()
+    if counter is None:  # the series' first number of the year: a second worker making it too waits, then reads it
+        InvoiceCounter.objects.get_or_create(series=series, year=year)
+        counter = InvoiceCounter.objects.select_for_update().get(series=series, year=year)
     highest = Invoice.objects.filter(series=series, year=year).aggregate(highest=Max("sequence"))["highest"] or 0
     sequence = max(counter.last, highest) + 1
     counter.last = sequence
@@ -295,17 +331,29 @@ def _save(order, series, document, *, kind, cause, user, corrects=None, woo_refu
         reverse_charge=document.reverse_charge, language=document.language, document=document_to_json(document),
         created_by=user,
     )
-    _queue_export(invoice)
+    _queue_export(order, invoice)
     return invoice
 
 
-def _queue_export(invoice):
-    rule = ExportRule.objects.filter(store_id=invoice.store_id, enabled=True).values_list("connector", flat=True)
-    if rule.first() in (Connector.FILE, Connector.MONEYBIRD):
+def _queue_export(order, invoice):
+    try:
+        rule = order.store.export_rule  # read with the order
+    except ExportRule.DoesNotExist:
+        return
+    if rule.enabled and rule.connector in (Connector.FILE, Connector.MONEYBIRD):
         enqueue("accounting.tasks.export_invoice", invoice.pk)
 
 
 # -- VIES -----------------------------------------------------------------------------------------------------
+
+def vat_check_due(order, *, now=None):
+    """Whether the customer's VAT number must be asked of VIES before the order's invoice (no recent answer)."""
+    vat_id = building.buyer_vat_id(order)
+    if not vat_id or order.total_tax != 0:
+        return False
+    now = now or timezone.now()
+    return not VatCheck.objects.filter(vat_id=vat_id, checked_at__gt=now - timedelta(days=VAT_CHECK_DAYS)).exists()
+
 
 def vat_check_refresh(order, *, vies=None, now=None):
     """Ask VIES about the customer's VAT number when an invoice may need it and no recent answer is kept."""
@@ -350,7 +398,8 @@ def invoice_correct(*, invoice, user):
         raise InvoiceError(_("%(number)s is a credit note: correct the invoice it belongs to.") % {
             "number": invoice.number})
     with transaction.atomic():
-        order = Order.objects.select_for_update().select_related("store").get(pk=invoice.order_id)
+        order = (Order.objects.select_for_update(of=("self",)).select_related("store", "store__export_rule")
+                 .get(pk=invoice.order_id))
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if invoice.credited:
             raise InvoiceError(_("Invoice %(number)s is credited in full already.") % {"number": invoice.number})

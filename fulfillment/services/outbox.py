@@ -17,8 +17,12 @@ UNSENT = (PushState.PENDING, PushState.RETRYING, PushState.SENDING)
 STATE_KINDS = (PushKind.STATUS, PushKind.ADDRESS)
 
 
-def push_create(*, order, kind, payload, user=None):
-    """Write a change for WooCommerce to the outbox; call inside the transaction of the local change."""
+def push_create(*, order, kind, payload, user=None, dispatch=True):
+    """Write a change for WooCommerce to the outbox; call inside the transaction of the local change.
+
+    dispatch=False: the caller queues one `fulfillment.tasks.dispatch_pushes` for many pushes (a batch of orders)
+    instead of one per push; the every-minute dispatch of due pushes sends them if it never does.
+    """
     now = timezone.now()
     push = StorePush.objects.create(
         store_id=order.store_id, order=order, kind=kind, payload=payload, created_by=user,
@@ -29,7 +33,8 @@ def push_create(*, order, kind, payload, user=None):
         StorePush.objects.filter(order=order, kind=kind, pk__lt=push.pk,
                                  state__in=(PushState.FAILED, PushState.SUPERSEDED)).update(
             state=PushState.SUPERSEDED, superseded_by=push)
-    enqueue("fulfillment.tasks.dispatch_pushes", order.store_id)
+    if dispatch:
+        enqueue("fulfillment.tasks.dispatch_pushes", order.store_id)
     return push
 
 
