@@ -14,9 +14,7 @@
 
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
@@ -24,10 +22,10 @@ from django.utils.translation import gettext as _, gettext_noop as N_
 
 from accounting.choices import Connector, DocumentKind, InvoiceCause
 from accounting.documents.serial import document_from_json, document_to_json
-from accounting.integrations.errors import AccountingError, VatIdFormatError
 from accounting.models import ExportRule, Invoice, InvoiceCounter, InvoiceProblem, InvoiceRule, VatCheck
 from accounting.services import invoice_building as building
 from accounting.services.invoice_building import NotIssuable
+from accounting.services.vat_checks import vat_check_due, vat_check_refresh
 from fulfillment.choices import EventSource, EventType, OrderStatus, PushKind, RefundState
 from fulfillment.events import order_event
 from fulfillment.followers import Changed
@@ -39,7 +37,6 @@ from fulfillment.texts import text
 logger = logging.getLogger("accounting.invoices")
 
 PLACEHOLDER = "…"  # the number a document is checked with before it takes its real one
-VAT_CHECK_DAYS = 30  # a VIES answer is proof for a month; after that the number is asked again
 INVOICE_META_KEY = "_invoice_number"
 CONFIRMED_REFUNDS = (RefundState.MIRRORED, RefundState.PUSHED)
 BATCH = 20  # orders per issuing task: four workers share a page of the mirror, each task's overhead is paid once
@@ -342,43 +339,6 @@ def _queue_export(order, invoice):
         return
     if rule.enabled and rule.connector in (Connector.FILE, Connector.MONEYBIRD):
         enqueue("accounting.tasks.export_invoice", invoice.pk)
-
-
-# -- VIES -----------------------------------------------------------------------------------------------------
-
-def vat_check_due(order, *, now=None):
-    """Whether the customer's VAT number must be asked of VIES before the order's invoice (no recent answer)."""
-    vat_id = building.buyer_vat_id(order)
-    if not vat_id or order.total_tax != 0:
-        return False
-    now = now or timezone.now()
-    return not VatCheck.objects.filter(vat_id=vat_id, checked_at__gt=now - timedelta(days=VAT_CHECK_DAYS)).exists()
-
-
-def vat_check_refresh(order, *, vies=None, now=None):
-    """Ask VIES about the customer's VAT number when an invoice may need it and no recent answer is kept."""
-    vat_id = building.buyer_vat_id(order)
-    if not vat_id or order.total_tax != 0:
-        return None
-    now = now or timezone.now()
-    known = VatCheck.objects.filter(vat_id=vat_id).first()
-    if known is not None and known.checked_at > now - timedelta(days=VAT_CHECK_DAYS):
-        return known
-    from accounting.integrations.vies import ViesClient  # lazy: VIES is only for orders with a VAT number
-
-    client = vies or ViesClient(settings.VIES_URL)
-    try:
-        result = client.check(vat_id)
-    except VatIdFormatError as exc:
-        values = {"valid": False, "name": "", "address": str(exc)[:500], "checked_at": now, "request_identifier": ""}
-    except AccountingError as exc:
-        logger.warning("order %s: VIES could not check %s: %s", order.pk, vat_id, exc)
-        return known
-    else:
-        values = {"valid": result.valid, "name": result.name[:300], "address": result.address,
-                  "checked_at": result.checked_at, "request_identifier": result.request_identifier}
-    check, _created = VatCheck.objects.update_or_create(vat_id=vat_id, defaults=values)
-    return check
 
 
 # -- staff ----------------------------------------------------------------------------------------------------
