@@ -189,6 +189,24 @@ def test_an_invoice_moneybird_cannot_book_is_rejected_with_every_reason(moneybir
     assert moneybird.invoices == {}
 
 
+def test_an_external_sales_invoice_is_read_by_its_id_and_a_removed_one_is_none(moneybird):
+    # Given an invoice Moneybird holds
+    mb = client(moneybird)
+    booked = mb.create_external_sales_invoice(an_invoice(a_contact(mb)["id"]))
+    moneybird.requests.clear()
+
+    # When it is read by Moneybird's id, and again after staff deleted it in Moneybird
+    found = mb.get_external_sales_invoice(booked["id"])
+    del moneybird.invoices[booked["id"]]
+    gone = mb.get_external_sales_invoice(booked["id"])
+
+    # Then the first answer is Moneybird's record, the second None; one GET each, counted by the client
+    assert (found["reference"], found["total_price_incl_tax"]) == ("2026-000123", "61.74")
+    assert gone is None
+    assert moneybird.requests == [("GET", f"external_sales_invoices/{booked['id']}", {})] * 2
+    assert mb.requests_sent == 4
+
+
 def test_a_pdf_for_an_invoice_moneybird_does_not_have_is_rejected(moneybird):
     with pytest.raises(AccountingRejectedError) as caught:
         client(moneybird).attach_pdf("416830558999999999", "2026-000123.pdf", PDF)

@@ -44,6 +44,7 @@ class MoneybirdClient:
         self.session = session or requests.Session()
         self.token_env = token_env  # named in the message when Moneybird refuses the token
         self.per_page = min(int(per_page), MAX_PER_PAGE)
+        self.requests_sent = 0  # every request that went out, answered or not: what an export cost
 
     def __repr__(self):
         return f"<MoneybirdClient {self.base_url}/{self.administration_id}>"
@@ -102,6 +103,10 @@ class MoneybirdClient:
                 return invoice
         return None
 
+    def get_external_sales_invoice(self, invoice_id):
+        """The external sales invoice with Moneybird's id, or None when Moneybird no longer has it."""
+        return self._call("GET", f"external_sales_invoices/{quote(str(invoice_id), safe='')}", missing_ok=True)
+
     def attach_pdf(self, invoice_id, filename, pdf_bytes):
         """Attach the invoice's PDF (the legal document) to the external sales invoice."""
         files = {"file": (filename, pdf_bytes, "application/pdf")}
@@ -140,6 +145,7 @@ class MoneybirdClient:
         if not self.token:
             raise AccountingAuthError(_("No Moneybird API token: set the environment variable %(env)s.") % {
                 "env": self.token_env})
+        self.requests_sent += 1
         try:
             response = self.session.request(method, self._url(path), params=params, json=json, files=files,
                                             headers={"Authorization": f"Bearer {self.token}",
