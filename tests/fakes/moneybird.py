@@ -6,8 +6,9 @@ inactive one), ledger accounts, external sales invoices (the reference is unique
 422) with their PDF attachments. Lists are paged with `page`/`per_page` and a Link header; errors are
 {"error": sentence} or, on a 422, {"error": {field: [messages]}, "details": {field: [{"error": code}]}}.
 Every answer carries RateLimit-Limit/Remaining/Reset; past `rate_limit` requests in `rate_window` seconds the
-answer is 429 with Retry-After. Tests queue faults (a JSON 500, an HTML page, a 401) and can hold the answer to an
-invoice creation after the invoice exists (the client times out without knowing). Thread-safe.
+answer is 429 with Retry-After. Tests queue faults (a JSON 500, an HTML page, a 401), for the next request or the next
+one to a path (`ending="attachment"`), and can hold the answer to an invoice creation after the invoice exists (the
+client times out without knowing). Thread-safe.
 
 Run it for a demo: python -m tests.fakes.moneybird --port 8765
 
@@ -94,7 +95,7 @@ class FakeMoneybird:
         self.invoices = {}  # id → external sales invoice
         self.attachments = {}  # invoice id → [(filename, content type, bytes)]
         self.requests = []  # (method, path below the administration, params) of every authenticated request
-        self.failures = []  # queued (status, body, content type)
+        self.failures = []  # queued (status, body, content type, path ending or None for any request)
         self.hold_after_create = 0.0  # seconds the answer to an invoice creation waits after the invoice exists
         self.lock = threading.Lock()
         self.released = threading.Event()
@@ -126,13 +127,14 @@ class FakeMoneybird:
 
     # -- test controls ----------------------------------------------------------------------------------
 
-    def fail_next(self, count=1, status=500, error="Internal server error"):
+    def fail_next(self, count=1, status=500, error="Internal server error", *, ending=None):
+        """The next `count` requests fail; with `ending`, the next ones whose path ends so ("attachment")."""
         with self.lock:
-            self.failures.extend([(status, json.dumps({"error": error}), "application/json")] * count)
+            self.failures.extend([(status, json.dumps({"error": error}), "application/json", ending)] * count)
 
-    def fail_next_with_html(self, count=1, status=503, body=HTML_ERROR):
+    def fail_next_with_html(self, count=1, status=503, body=HTML_ERROR, *, ending=None):
         with self.lock:
-            self.failures.extend([(status, body, "text/html")] * count)
+            self.failures.extend([(status, body, "text/html", ending)] * count)
 
     def refuse_token_next(self, count=1, status=401):
         """As when the token was revoked (401) or lacks the scope (403)."""
@@ -198,9 +200,11 @@ class FakeMoneybird:
 
     def _route(self, request):
         with self.lock:
-            if self.failures:
-                status, body, content_type = self.failures.pop(0)
-                return Response(body, status=status, content_type=content_type)
+            aimed = request.path.removesuffix(".json")
+            for index, (status, body, content_type, ending) in enumerate(self.failures):
+                if ending is None or aimed.endswith(ending):
+                    del self.failures[index]
+                    return Response(body, status=status, content_type=content_type)
         if not request.path.startswith(self.prefix):
             return self.error(404, "Administration not found")
         path = request.path[len(self.prefix):]
