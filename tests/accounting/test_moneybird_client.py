@@ -2,6 +2,7 @@
 and each fault mapped to its error and retry flag."""
 
 import socket
+import threading
 import time
 from datetime import date
 from decimal import Decimal
@@ -205,6 +206,39 @@ def test_an_external_sales_invoice_is_read_by_its_id_and_a_removed_one_is_none(m
     assert gone is None
     assert moneybird.requests == [("GET", f"external_sales_invoices/{booked['id']}", {})] * 2
     assert mb.requests_sent == 4
+
+
+def test_an_error_every_detail_has_is_said_once(moneybird):
+    mb = client(moneybird)
+    payload = an_invoice(a_contact(mb)["id"])
+    for detail in payload["details_attributes"]:
+        detail["tax_rate_id"] = "416830557384935010"  # a purchase rate on both lines
+
+    with pytest.raises(AccountingRejectedError) as caught:
+        mb.create_external_sales_invoice(payload)
+
+    assert caught.value.details == {"details.tax_rate_id": ["is not a valid sales tax rate"] * 2}
+    assert str(caught.value) == "Moneybird refused invoice 2026-000123: Details tax rate id is not a valid sales tax rate"
+
+
+def test_each_thread_counts_the_requests_it_sent(moneybird):
+    mb = client(moneybird)
+    counts = {}
+
+    def work(name, calls):
+        for number in range(calls):
+            mb.find_contact(f"{name}-{number}")
+        counts[name] = mb.requests_sent
+
+    threads = [threading.Thread(target=work, args=(name, calls)) for name, calls in (("a", 3), ("b", 5))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert counts == {"a": 3, "b": 5}
+    assert mb.requests_sent == 0  # this thread sent none
+    assert len(moneybird.requests) == 8
 
 
 def test_a_pdf_for_an_invoice_moneybird_does_not_have_is_rejected(moneybird):

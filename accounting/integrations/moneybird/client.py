@@ -10,6 +10,7 @@ tries again, it never drops the export.
 
 import logging
 import math
+import threading
 import time
 from datetime import date, timezone as dt_timezone
 from email.utils import parsedate_to_datetime
@@ -44,7 +45,12 @@ class MoneybirdClient:
         self.session = session or requests.Session()
         self.token_env = token_env  # named in the message when Moneybird refuses the token
         self.per_page = min(int(per_page), MAX_PER_PAGE)
-        self.requests_sent = 0  # every request that went out, answered or not: what an export cost
+        self._sent = threading.local()  # per thread: a client shared by a worker's threads counts each its own
+
+    @property
+    def requests_sent(self):
+        """Requests this thread sent through the client, answered or not: what an export cost."""
+        return getattr(self._sent, "count", 0)
 
     def __repr__(self):
         return f"<MoneybirdClient {self.base_url}/{self.administration_id}>"
@@ -145,7 +151,7 @@ class MoneybirdClient:
         if not self.token:
             raise AccountingAuthError(_("No Moneybird API token: set the environment variable %(env)s.") % {
                 "env": self.token_env})
-        self.requests_sent += 1
+        self._sent.count = self.requests_sent + 1
         try:
             response = self.session.request(method, self._url(path), params=params, json=json, files=files,
                                             headers={"Authorization": f"Bearer {self.token}",
@@ -202,7 +208,7 @@ class MoneybirdClient:
                 status=status, outcome_unknown=method == "POST", response=body)
         details = field_errors(body)
         if status == 422:
-            problems = "; ".join(f"{_field_name(field)} {text}" for field, texts in details.items() for text in texts)
+            problems = _problems(details)
             text = _("Moneybird refused %(subject)s: %(problems)s") % {
                 "subject": subject or what, "problems": problems or message}
             error = AccountingDuplicateError if _taken(body, "reference") else AccountingRejectedError
@@ -230,7 +236,7 @@ def error_message(body):
         return error
     details = field_errors(body)
     if details:
-        return "; ".join(f"{_field_name(field)} {text}" for field, texts in details.items() for text in texts)
+        return _problems(details)
     return str(body)[:200]
 
 
@@ -241,6 +247,12 @@ def field_errors(body):
         return {}
     return {str(field): [str(t) for t in (texts if isinstance(texts, list) else [texts])]
             for field, texts in error.items()}
+
+
+def _problems(details):
+    """Field errors as one sentence, each once: Moneybird repeats a detail's error for every detail that has it."""
+    problems = dict.fromkeys(f"{_field_name(field)} {text}" for field, texts in details.items() for text in texts)
+    return "; ".join(problems)
 
 
 def _taken(body, field):
