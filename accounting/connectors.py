@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from accounting.choices import Connector
 from accounting.integrations.errors import AccountingError
+from accounting.invoice_connectors import Exported, InvoiceConnector
 from fulfillment.money import quantize
 
 DOCUMENT_VERSION = 1
@@ -79,15 +80,10 @@ class FileConnector:
                 os.unlink(temporary)
 
 
-class Exported:
-    def __init__(self, external_id, total, requests=0, attach_error=""):
-        self.external_id, self.total, self.requests, self.attach_error = external_id, total, requests, attach_error
-
-
-class FileInvoiceConnector:
+class FileInvoiceConnector(InvoiceConnector):
     """Writes `<directory>/invoices/<number>.xml` (UBL) and `.pdf`, each whole or not at all."""
 
-    wants_pdf = True
+    system = "files"
 
     def __init__(self, *, directory, create=False):
         self.files = FileConnector(directory=Path(directory) / "invoices", create=True)
@@ -108,7 +104,7 @@ class FileInvoiceConnector:
                 self.files.write(f"{stem}.pdf", pdf)
         except ExportError as exc:
             raise AccountingError(str(exc)) from None
-        return Exported(f"invoices/{stem}.xml", document.gross_total)
+        return Exported(external_id=f"invoices/{stem}.xml", total=document.gross_total, requests=0)
 
     def verify(self, document, *, external_id):
         from accounting.documents.ubl import to_ubl

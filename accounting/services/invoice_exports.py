@@ -14,12 +14,12 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext_noop as N_
+from django.utils.translation import gettext as _, gettext_noop as N_
 
 from accounting.choices import Connector, ExportState
 from accounting.connectors import invoice_connector_for
 from accounting.documents.serial import document_from_json
-from accounting.integrations.errors import AccountingError
+from accounting.integrations.errors import AccountingError, AccountingRetryableError
 from accounting.models import ExportRule, Invoice
 from fulfillment.choices import EventSource, EventType
 from fulfillment.events import order_event
@@ -87,6 +87,14 @@ def invoice_export(*, invoice_id, user=None, retry=False, connector=None, now=No
         exported = connector.export(document, customer_key=customer_key(invoice), pdf=pdf, may_exist=may_exist)
     except AccountingError as exc:
         return _failed(invoice, exc, may_exist=may_exist or exc.outcome_unknown, user=user, now=now)
+    if exported.attach_error:
+        # Booked, but without its PDF (the legal document): kept as booked, and exported again later, which finds it
+        # by its number and attaches the PDF.
+        invoice.external_id = str(exported.external_id)[:100]
+        invoice.save(update_fields=["external_id"])
+        error = AccountingRetryableError(_("Booked as %(reference)s, but the PDF was not attached: %(error)s") % {
+            "reference": exported.external_id, "error": exported.attach_error})
+        return _failed(invoice, error, may_exist=True, user=user, now=now)
     with transaction.atomic():
         invoice.export_state, invoice.export_error = ExportState.EXPORTED, ""
         invoice.external_id = str(exported.external_id)[:100]
@@ -147,15 +155,18 @@ def invoices_export_now(*, invoices, user):
     return done
 
 
-def invoices_export_due(*, now=None, limit=DUE_BATCH):
-    """Queue the export of documents whose turn has come (new, or waiting after a retryable failure)."""
+def invoices_export_due(*, now=None, limit=DUE_BATCH, failed=False):
+    """Queue the export of documents whose turn has come (new, or waiting after a retryable failure).
+
+    failed: refused ones too (the nightly job, a few times in all): staff may have fixed the token or the mapping.
+    """
     now = now or timezone.now()
     stores = list(ExportRule.objects.filter(enabled=True, connector__in=(Connector.FILE, Connector.MONEYBIRD))
                   .values_list("store_id", flat=True))
     due = list(
         Invoice.objects.filter(store_id__in=stores)
         .filter(Q(export_state=ExportState.OPEN)
-                | Q(export_state=ExportState.FAILED, export_attempts__lt=MAX_AUTOMATIC_ATTEMPTS))
+                | Q(export_state=ExportState.FAILED, export_attempts__lt=MAX_AUTOMATIC_ATTEMPTS if failed else 0))
         .filter(Q(export_retry_at__isnull=True) | Q(export_retry_at__lte=now))
         .filter(Q(export_claimed_until__isnull=True) | Q(export_claimed_until__lte=now))
         .order_by("pk").values_list("pk", flat=True)[:limit])
@@ -196,6 +207,6 @@ def invoices_check_back(*, now=None, limit=CHECK_BATCH, connectors=None):
 
 
 def invoices_nightly(*, now=None):
-    exported = invoices_export_due(now=now)
+    exported = invoices_export_due(now=now, failed=True)
     checked = invoices_check_back(now=now)
     return {"invoices queued": exported, "invoices checked": checked["checked"], "differ": checked["differ"]}
