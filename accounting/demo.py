@@ -1,8 +1,52 @@
-"""Accounting's part of the demo: the first demo shop books its completed orders (files under ACCOUNTING_EXPORT_DIR)."""
+"""Accounting's part of the demo: exports, invoices and credit notes.
 
-from accounting.models import ExportRule
+The first demo shop books its completed orders (files under ACCOUNTING_EXPORT_DIR). Both shops invoice their
+processing and completed orders; once a shop's orders are in, its invoices are issued at once (not left to the
+worker), and its refunded orders get their invoice and the credit note of the refund, so that the Invoices list,
+the order pages and My Account show both kinds of document.
+"""
+
+from django.db import transaction
+
+from accounting.models import ExportRule, Invoice, InvoiceRule, InvoiceSeries
+from accounting.services.invoices import invoice_issue, invoices_issue_due
+from fulfillment.models import Order, Refund
+
+SELLERS = [
+    {"seller_name": "Fotoboek & Co B.V. (demo)", "seller_street": "Keizersgracht 123", "seller_postcode": "1015 CJ",
+     "seller_city": "Amsterdam", "seller_country": "NL", "seller_vat_id": "NL854091798B01",
+     "seller_email": "finance@fotoboek.example", "note": "KvK 12345678 · IBAN NL91 ABNA 0417 1643 00"},
+    {"seller_name": "Mugs of London Ltd (demo)", "seller_street": "1 Carnaby Street", "seller_postcode": "W1F 9PS",
+     "seller_city": "London", "seller_country": "GB", "seller_vat_id": "GB123456789",
+     "seller_email": "accounts@mugs.example", "note": "Registered in England no. 01234567"},
+]
+DEMO_CREDIT_NOTES = 5  # refunded orders of each shop given an invoice and the credit note of their refund
 
 
 def demo_export_rule(store, index):
     if index == 0:
         ExportRule.objects.get_or_create(store=store, defaults={"statuses": ["completed"]})
+
+
+def demo_invoice_rule(store, index):
+    series, _ = InvoiceSeries.objects.get_or_create(store=store, prefix="{year}-", defaults={"name": "Invoices"})
+    credit, _ = InvoiceSeries.objects.get_or_create(store=store, prefix="CN{year}-",
+                                                    defaults={"name": "Credit notes"})
+    InvoiceRule.objects.get_or_create(store=store, defaults={
+        "invoice_series": series, "credit_note_series": credit, **SELLERS[index % len(SELLERS)]})
+
+
+def demo_invoices(store, index):
+    """Issue the shop's due invoices now, and invoice a few refunded orders with the credit notes of their refunds."""
+    due = (Order.objects.filter(store=store, status__in=store.invoice_rule.statuses, invoices__isnull=True)
+           .values_list("pk", flat=True))
+    for order_id in list(due):
+        invoices_issue_due(order_id=order_id)
+    refunded = list(Order.objects.filter(store=store, status="refunded", invoices__isnull=True).order_by("pk")
+                    [:DEMO_CREDIT_NOTES])
+    for order in refunded:
+        # The demo shop does not exist, so the lines of its refunds are never fetched: the whole amount is credited.
+        Refund.objects.filter(order=order).update(lines_pending=False)
+        with transaction.atomic():
+            invoice_issue(order=order, user=None)
+    return Invoice.objects.filter(store=store).count()

@@ -54,11 +54,17 @@ VAT = {"NL": "0.21", "BE": "0.21", "FR": "0.20", "ES": "0.21", "IT": "0.22", "AT
 # What other apps set up for each demo store, after it is saved and before its orders are written (accounting's
 # export rule must exist when the orders arrive): callables (store, index), registered from AppConfig.ready().
 _store_setups = {}
+_store_loaded = {}
 
 
 def register_store_setup(name, setup):
     """Add (or replace, by name) a step run for each demo store before its orders are loaded."""
     _store_setups[name] = setup
+
+
+def register_store_loaded(name, step):
+    """Add (or replace, by name) a step run for each demo store after its orders are mirrored: step(store, index)."""
+    _store_loaded[name] = step
 
 
 def _date(value):
@@ -72,6 +78,7 @@ def demo_order(rng, woo_id, spec, today):
     modified = created + timedelta(minutes=rng.randint(1, 600))
     status = rng.choice(STATUSES)
     rate = VAT[country]
+    rate_id = sorted(VAT).index(country) + 1  # the shop's tax rate of that country (OSS)
     lines, subtotal, tax = [], 0, 0
     for n, (name, product_id, sku, price, personalised, attributes) in enumerate(
         rng.sample(PRODUCTS + (DROPSHIP_PRODUCTS if spec.get("dropship") else []), rng.randint(1, 3))
@@ -86,15 +93,17 @@ def demo_order(rng, woo_id, spec, today):
         lines.append({"id": woo_id * 10 + n, "name": name, "product_id": product_id, "variation_id": 0,
                       "quantity": quantity, "subtotal": f"{total:.2f}", "subtotal_tax": f"{line_tax:.2f}",
                       "total": f"{total:.2f}", "total_tax": f"{line_tax:.2f}", "sku": sku,
-                      "price": float(price), "meta_data": meta, "image": {"id": "", "src": ""}})
+                      "price": float(price), "meta_data": meta, "image": {"id": "", "src": ""},
+                      "taxes": [{"id": rate_id, "total": f"{line_tax:.2f}", "subtotal": f"{line_tax:.2f}"}]})
         subtotal, tax = subtotal + total, tax + line_tax
     shipping = 4.90
+    shipping_tax = round(shipping * float(rate), 2)
     created_via = rng.choices(["checkout", "amazon", "shineon"], weights=[85, 10, 5])[0]
     method, title = ("amazon", "Amazon Marketplace") if created_via == "amazon" else rng.choice(PAYMENTS)
     address = {"first_name": first, "last_name": last, "company": "", "address_1": f"Mainstreet {woo_id % 90 + 1}",
                "address_2": "", "city": city, "state": state, "postcode": f"{1000 + woo_id % 8000}",
                "country": country, "phone": "+31 20 555 0100"}
-    total = subtotal + tax + shipping
+    total = round(subtotal + tax + shipping + shipping_tax, 2)
     refunds = [{"id": 90000 + woo_id, "reason": "Damaged in transit", "total": f"-{total:.2f}"}] \
         if status == "refunded" else []
     return {
@@ -104,11 +113,20 @@ def demo_order(rng, woo_id, spec, today):
         "date_paid_gmt": _date(created) if status not in ("pending", "failed") else None,
         "date_completed_gmt": _date(modified) if status == "completed" else None,
         "discount_total": "0.00", "discount_tax": "0.00", "shipping_total": f"{shipping:.2f}",
-        "shipping_tax": "0.00", "cart_tax": f"{tax:.2f}", "total": f"{total:.2f}", "total_tax": f"{tax:.2f}",
+        "shipping_tax": f"{shipping_tax:.2f}", "cart_tax": f"{tax:.2f}", "total": f"{total:.2f}",
+        "total_tax": f"{tax + shipping_tax:.2f}",
         "customer_id": rng.choice([0, woo_id % 50 + 1]), "customer_note": "",
         "billing": {**address, "email": f"{first}.{last}.{woo_id}@example.com".lower().replace(" ", "")},
         "shipping": address, "payment_method": method, "payment_method_title": title, "transaction_id": "",
-        "meta_data": [], "line_items": lines, "tax_lines": [], "shipping_lines": [], "fee_lines": [],
+        "meta_data": [], "line_items": lines,
+        "tax_lines": [{"id": 1, "rate_code": f"{country}-VAT-1", "rate_id": rate_id, "label": f"VAT {country}",
+                       "compound": False, "tax_total": f"{tax:.2f}", "shipping_tax_total": f"{shipping_tax:.2f}",
+                       "rate_percent": float(rate) * 100, "meta_data": []}],
+        "shipping_lines": [{"id": woo_id * 10 + 9, "method_title": "Flat rate", "method_id": "flat_rate",
+                            "total": f"{shipping:.2f}", "total_tax": f"{shipping_tax:.2f}",
+                            "taxes": [{"id": rate_id, "total": f"{shipping_tax:.2f}", "subtotal": ""}],
+                            "meta_data": []}],
+        "fee_lines": [],
         "coupon_lines": [], "refunds": refunds,
     }
 
@@ -129,6 +147,8 @@ def load_demo(*, orders_per_store=200):
         payloads = [demo_order(rng, 1000 + n, spec, today) for n in range(orders_per_store)]
         for start in range(0, len(payloads), 100):
             orders_upsert(store=store, payloads=payloads[start:start + 100], source=EventSource.IMPORT)
+        for step in _store_loaded.values():
+            step(store, index)
         counts[spec["slug"]] = len(payloads)
     _demo_suppliers_refresh()
     return counts

@@ -370,7 +370,7 @@ def test_the_command_prints_what_it_did(shop, export_dir):
 
     call_command("export_accounting", "--store", "nl", stdout=out, stderr=err)
 
-    assert out.getvalue() == "stores: nl\nopened: 2, exported: 1, failed: 0\n"
+    assert out.getvalue() == "stores: nl\nopened: 2, exported: 1, failed: 0\ninvoices queued: 0, invoices checked: 0, differ: 0\n"
     assert err.getvalue() == ""
     assert exported_file(export_dir, shop, "1").exists()
 
@@ -382,7 +382,7 @@ def test_the_command_reports_failures_and_unknown_stores(shop, tmp_path):
 
     call_command("export_accounting", stdout=out, stderr=err)
 
-    assert out.getvalue() == "stores: nl\nopened: 1, exported: 0, failed: 1\n"
+    assert out.getvalue() == "stores: nl\nopened: 1, exported: 0, failed: 1\ninvoices queued: 0, invoices checked: 0, differ: 0\n"
     assert "1 exports failed" in err.getvalue()
     with pytest.raises(CommandError, match="No store with the slug 'nope'"):
         call_command("export_accounting", "--store", "nope")
@@ -391,4 +391,4 @@ def test_the_command_reports_failures_and_unknown_stores(shop, tmp_path):
 def test_the_command_without_rules(db):
     out = StringIO()
     call_command("export_accounting", stdout=out)
-    assert out.getvalue() == "no store with an enabled export rule\n"
+    assert out.getvalue() == "no store with an enabled export rule\ninvoices queued: 0, invoices checked: 0, differ: 0\n"

@@ -358,3 +358,26 @@ def test_no_vat_charged_to_an_invalid_vat_number_is_not_invoiced(invoice_shop, v
 
     assert documents(order) == []
     assert "not valid" in InvoiceProblem.objects.get(order=order).reason
+
+
+# -- the command ------------------------------------------------------------------------------------------------
+
+def test_the_command_issues_what_is_due_and_names_what_is_not(invoice_shop, monkeypatch,
+                                                              django_capture_on_commit_callbacks):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from accounting.services import invoices as invoice_service
+
+    # Given orders mirrored while no worker issued their invoices, one of them not adding up
+    monkeypatch.setattr(invoice_service, "enqueue", lambda *args, **kwargs: None)
+    mirror(invoice_shop, two_rate_order(1201), two_rate_order(1202, total="50.00"),
+           two_rate_order(1203, status="on-hold"), capture=django_capture_on_commit_callbacks)
+    out, err = StringIO(), StringIO()
+
+    call_command("issue_invoices", "--store", "inv", stdout=out, stderr=err)
+
+    assert f"{YEAR}-000001" in out.getvalue() and out.getvalue().endswith("issued: 1, not issued: 1\n")
+    assert "50.00" in err.getvalue()
+    assert Invoice.objects.count() == 1

@@ -24,6 +24,18 @@ def test_demo_loads_two_shops_and_the_first_books_its_completed_orders(db, setti
     assert completed > 0
     assert exports.filter(state=ExportState.EXPORTED).count() == completed
     assert len(list(tmp_path.rglob("*.json"))) == completed
+    # Both shops invoice their processing and completed orders, and a few refunded ones carry a credit note
+    from accounting.documents import check
+    from accounting.documents.serial import document_from_json
+    from accounting.models import Invoice
+
+    invoiced = Order.objects.filter(status__in=["processing", "completed"], trashed=False)
+    assert Invoice.objects.filter(kind="invoice", cause="order").count() == invoiced.count() > 0
+    credit_notes = Invoice.objects.filter(kind="credit_note")
+    assert credit_notes.exists() and all(note.corrects.order_id == note.order_id for note in credit_notes)
+    assert all(check(document_from_json(d.document)) == [] for d in Invoice.objects.all())
+    # Loaded again, nothing is issued twice
+    assert Invoice.objects.values("order", "kind", "woo_refund_id").distinct().count() == Invoice.objects.count()
 
 
 def test_with_its_stand_in_running_the_demo_shows_reservations_in_every_status(db, settings, tmp_path, monkeypatch,
