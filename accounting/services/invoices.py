@@ -121,14 +121,16 @@ class NeedsVatCheck(Exception):
 
 
 def _issue_due(order_id, *, user, manual, vat_checked=False, dispatch=True):
-    order = (Order.objects.select_for_update(of=("self",)).select_related("store", "store__export_rule")
+    # One query: the order (locked), its store's export and invoice rules and the rule's series.
+    order = (Order.objects.select_for_update(of=("self",))
+             .select_related("store", "store__export_rule", "store__invoice_rule__invoice_series",
+                             "store__invoice_rule__credit_note_series")
              .filter(pk=order_id).first())
     outcome = IssueOutcome()
     if order is None:
         outcome.problems.append(_("The order is gone."))
         return outcome
-    rule = (InvoiceRule.objects.select_related("invoice_series", "credit_note_series")
-            .filter(store_id=order.store_id).first())
+    rule = getattr(order.store, "invoice_rule", None)
     if rule is None or not (rule.enabled or manual):
         if manual:
             raise InvoiceError(_("The store %(store)s has no invoice rule: set one up under Accounting → Invoice "
@@ -163,8 +165,8 @@ def _issue_due(order_id, *, user, manual, vat_checked=False, dispatch=True):
 def _attempt(outcome, order, key, issue):
     """Run one issue; a NotIssuable is kept as the order's problem for that key, a success clears it."""
     try:
-        with transaction.atomic():
-            invoice = issue()
+        # No savepoint: everything that can refuse a document runs before its first write.
+        invoice = issue()
     except NotIssuable as exc:
         reason = str(exc)
         outcome.problems.append(reason)
