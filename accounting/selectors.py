@@ -1,10 +1,12 @@
-"""Read queries of the accounting app, for the admin and the dashboard."""
+"""Read queries of the accounting app, for the admin, the dashboard and the order page."""
+
+from decimal import Decimal
 
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
-from accounting.choices import ExportState
-from accounting.models import AccountingExport, ExportRule
+from accounting.choices import DocumentKind, ExportState
+from accounting.models import AccountingExport, ExportRule, Invoice, InvoiceProblem
 
 
 def export_counts_of_stores_with_a_rule(store_ids):
@@ -34,3 +36,27 @@ def export_counts_by_store():
     ):
         counts.setdefault(store_id, {ExportState.OPEN.value: 0, ExportState.FAILED.value: 0})[state] = n
     return counts
+
+
+# -- the order page -------------------------------------------------------------------------------------------
+
+def order_documents(order_id):
+    """The order's invoices and credit notes, oldest first, with the invoice each credit note corrects (one query)."""
+    return list(Invoice.objects.filter(order_id=order_id).select_related("corrects").order_by("issue_date", "pk"))
+
+
+def order_invoice_problems(order_id):
+    """Why the order's invoice or credit notes are not issued (yet), oldest first (one query)."""
+    return list(InvoiceProblem.objects.filter(order_id=order_id).order_by("first_at", "pk"))
+
+
+def invoice_in_force(documents):
+    """Of an order's documents, the invoice not credited in full, or None (at most one: a constraint says so)."""
+    return next((d for d in documents if d.kind == DocumentKind.INVOICE and not d.credited), None)
+
+
+def credited_so_far(invoice, documents):
+    """What the credit notes among the order's documents have taken off the invoice already."""
+    return sum((d.gross_total for d in documents if d.kind == DocumentKind.CREDIT_NOTE and d.corrects_id == invoice.pk),
+               Decimal(0))
+
