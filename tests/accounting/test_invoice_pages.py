@@ -1,4 +1,4 @@
-"""The pages of invoices: the order page's panel (list, problems, Issue, Correct), and the staff's downloads."""
+"""The pages of invoices: the order page's panel (list, problems, Issue, Correct), My Account's invoices, downloads."""
 
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -9,6 +9,7 @@ from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from accounting.choices import DocumentKind, InvoiceCause
 from accounting.documents.validation import validate_ubl
@@ -291,3 +292,136 @@ def test_staff_download_files_with_the_view_permission_only(
     assert client.get(ubl)["Location"].startswith(reverse("admin:login"))
     assert client.get(reverse("accounting:staff_invoice_pdf", args=[invoice.pk + 100])).status_code == 302
 
+
+# -- My Account ------------------------------------------------------------------------------------------------
+
+def customer(store, email, *, woo_id=None, confirmed=True):
+    user = CustomerFactory(username=email, profile__store=store, profile__woo_id=woo_id)
+    if confirmed:
+        user.customer_profile.email_confirmed_at = timezone.now()
+        user.customer_profile.save(update_fields=["email_confirmed_at"])
+    return user
+
+
+@pytest.fixture
+def ana(invoice_shop):
+    """A customer of the shop, linked to WooCommerce customer 77."""
+    return customer(invoice_shop, "ana@example.com", woo_id=77)
+
+
+@pytest.fixture
+def orders_of_two(invoice_shop, django_capture_on_commit_callbacks):
+    """Ana's order 950 (customer 77), invoiced; Bruno's order 951 (customer 88), invoiced and corrected."""
+    ana_order = shop_order(invoice_shop, 950, django_capture_on_commit_callbacks, customer_id=77,
+                           email="ana@example.com")
+    bruno_order = shop_order(invoice_shop, 951, django_capture_on_commit_callbacks, customer_id=88,
+                             email="bruno@example.com")
+    invoice_correct(invoice=documents(bruno_order)[0], user=None)
+    return ana_order, bruno_order
+
+
+def test_a_customer_lists_and_downloads_their_own_invoices(client, ana, orders_of_two):
+    ana_order, bruno_order = orders_of_two
+    [mine] = documents(ana_order)
+    client.force_login(ana)
+
+    response = client.get(reverse("accounting:invoices"))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert list(response.context["documents"]) == [mine]
+    assert f'data-number="{mine.number}"' in html and f"#{ana_order.number}" in html and "41.15 EUR" in html
+    for other in documents(bruno_order):
+        assert f'data-number="{other.number}"' not in html
+    response = client.get(reverse("accounting:invoice_pdf", args=[mine.pk]))
+    assert response.status_code == 200 and response.content.startswith(b"%PDF")
+    assert response["Content-Disposition"] == f'attachment; filename="{mine.number}.pdf"'
+    response = client.get(reverse("accounting:invoice_ubl", args=[mine.pk]))
+    assert response.status_code == 200 and response["Content-Type"] == "application/xml"
+    assert validate_ubl(response.content) == []
+
+
+def test_another_customers_invoice_or_credit_note_is_not_found(client, ana, orders_of_two):
+    _ana_order, bruno_order = orders_of_two
+    bruno_invoice, bruno_credit, _new = documents(bruno_order)
+    assert bruno_credit.kind == DocumentKind.CREDIT_NOTE
+    client.force_login(ana)
+
+    for document in (bruno_invoice, bruno_credit):
+        for name in ("accounting:invoice_pdf", "accounting:invoice_ubl"):
+            assert client.get(reverse(name, args=[document.pk])).status_code == 404
+    assert client.get(reverse("accounting:invoice_pdf", args=[bruno_credit.pk + 1000])).status_code == 404
+
+
+def test_the_customer_gets_their_credit_notes_too(client, ana, orders_of_two):
+    ana_order, _bruno_order = orders_of_two
+    invoice_correct(invoice=documents(ana_order)[0], user=None)
+    _first, credit, _new = documents(ana_order)
+    client.force_login(ana)
+
+    html = client.get(reverse("accounting:invoices")).content.decode()
+    assert len(client.get(reverse("accounting:invoices")).context["documents"]) == 3
+    assert f'data-number="{credit.number}"' in html and "−41.15 EUR" in html and "Credit note" in html
+    response = client.get(reverse("accounting:invoice_ubl", args=[credit.pk]))
+    assert response.status_code == 200 and b"CreditNote" in response.content
+    assert validate_ubl(response.content) == []
+
+
+def test_a_guest_order_is_the_customers_by_their_confirmed_address_only(
+        client, invoice_shop, django_capture_on_commit_callbacks):
+    guest = shop_order(invoice_shop, 960, django_capture_on_commit_callbacks, email="carla@example.com")
+    # Someone registered in the shop typed Carla's address at the checkout: not Carla's
+    typed = shop_order(invoice_shop, 961, django_capture_on_commit_callbacks, customer_id=99,
+                       email="carla@example.com")
+    [guest_invoice], [typed_invoice] = documents(guest), documents(typed)
+
+    client.force_login(customer(invoice_shop, "carla@example.com"))
+    assert list(client.get(reverse("accounting:invoices")).context["documents"]) == [guest_invoice]
+    assert client.get(reverse("accounting:invoice_pdf", args=[guest_invoice.pk])).status_code == 200
+    assert client.get(reverse("accounting:invoice_pdf", args=[typed_invoice.pk])).status_code == 404
+
+    # An address not confirmed could be anyone's
+    client.force_login(customer(invoice_shop, "dario@example.com", confirmed=False))
+    dario_order = shop_order(invoice_shop, 962, django_capture_on_commit_callbacks, email="dario@example.com")
+    [dario_invoice] = documents(dario_order)
+    assert list(client.get(reverse("accounting:invoices")).context["documents"]) == []
+    assert client.get(reverse("accounting:invoice_pdf", args=[dario_invoice.pk])).status_code == 404
+
+
+def test_a_customer_of_another_store_sees_nothing_of_this_one(client, orders_of_two):
+    from tests.factories import StoreFactory
+
+    ana_order, _bruno = orders_of_two
+    elsewhere = customer(StoreFactory(slug="elsewhere"), "ana.elsewhere@example.com", woo_id=77)
+    client.force_login(elsewhere)
+
+    assert list(client.get(reverse("accounting:invoices")).context["documents"]) == []
+    assert client.get(reverse("accounting:invoice_pdf", args=[documents(ana_order)[0].pk])).status_code == 404
+
+
+def test_staff_without_a_customer_account_have_no_invoices_in_my_account(client, finance, orders_of_two):
+    ana_order, _bruno = orders_of_two
+    client.force_login(finance)
+
+    assert list(client.get(reverse("accounting:invoices")).context["documents"]) == []
+    assert client.get(reverse("accounting:invoice_pdf", args=[documents(ana_order)[0].pk])).status_code == 404
+
+
+def test_anonymous_visitors_are_sent_to_the_login(client, orders_of_two):
+    ana_order, _bruno = orders_of_two
+    login = reverse("account:login")
+    for url in (reverse("accounting:invoices"),
+                reverse("accounting:invoice_pdf", args=[documents(ana_order)[0].pk]),
+                reverse("accounting:invoice_ubl", args=[documents(ana_order)[0].pk])):
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"] == f"{login}?next={url}"
+
+
+def test_my_account_links_to_the_invoices_and_an_empty_list_says_so(client, ana):
+    client.force_login(ana)
+
+    projects_page = client.get(reverse("account:projects")).content.decode()
+    assert f'href="{reverse("accounting:invoices")}"' in projects_page
+
+    html = client.get(reverse("accounting:invoices")).content.decode()
+    assert 'id="no-invoices"' in html and "My projects" in html  # in My Account's frame
