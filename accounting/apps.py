@@ -10,6 +10,7 @@ class AccountingConfig(AppConfig):
     def ready(self):
         from accounting.dashboard import EXPORT_FIGURES
         from accounting.demo import demo_export_rule, demo_invoice_rule, demo_invoices
+        from accounting.order_panel import InvoicesPanel
         from accounting.pushes import InvoiceNumberPush
         from accounting.services.exports import exports_follow
         from accounting.services.invoices import invoices_follow
@@ -26,6 +27,7 @@ class AccountingConfig(AppConfig):
                            wants={Changed.ARRIVED, Changed.UPDATED, Changed.STATUS, Changed.REFUND})
         pushes.register(InvoiceNumberPush())
         extensions.register_dashboard_figures(EXPORT_FIGURES)
+        extensions.register_order_page_panel(InvoicesPanel())
         demo.register_store_setup("accounting-export-rule", demo_export_rule)
         demo.register_store_setup("accounting-invoice-rule", demo_invoice_rule)
         demo.register_store_loaded("accounting-invoices", demo_invoices)

@@ -1,10 +1,13 @@
-"""Read queries of the accounting app, for the admin and the dashboard."""
+"""Read queries of the accounting app, for the admin, the dashboard, the order page and the customers' pages."""
 
-from django.db.models import Count, OuterRef, Subquery
+from decimal import Decimal
+
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
-from accounting.choices import ExportState
-from accounting.models import AccountingExport, ExportRule
+from accounting.choices import DocumentKind, ExportState
+from accounting.models import AccountingExport, ExportRule, Invoice, InvoiceProblem
+from projects.models import CustomerProfile
 
 
 def export_counts_of_stores_with_a_rule(store_ids):
@@ -34,3 +37,65 @@ def export_counts_by_store():
     ):
         counts.setdefault(store_id, {ExportState.OPEN.value: 0, ExportState.FAILED.value: 0})[state] = n
     return counts
+
+
+# -- the order page -------------------------------------------------------------------------------------------
+
+def order_documents(order_id):
+    """The order's invoices and credit notes, oldest first, with the invoice each credit note corrects (one query)."""
+    return list(Invoice.objects.filter(order_id=order_id).select_related("corrects").order_by("issue_date", "pk"))
+
+
+def order_invoice_problems(order_id):
+    """Why the order's invoice or credit notes are not issued (yet), oldest first (one query)."""
+    return list(InvoiceProblem.objects.filter(order_id=order_id).order_by("first_at", "pk"))
+
+
+def invoice_in_force(documents):
+    """Of an order's documents, the invoice not credited in full, or None (at most one: a constraint says so)."""
+    return next((d for d in documents if d.kind == DocumentKind.INVOICE and not d.credited), None)
+
+
+def credited_so_far(invoice, documents):
+    """What the credit notes among the order's documents have taken off the invoice already."""
+    return sum((d.gross_total for d in documents if d.kind == DocumentKind.CREDIT_NOTE and d.corrects_id == invoice.pk),
+               Decimal(0))
+
+
+# -- My Account -----------------------------------------------------------------------------------------------
+
+def _customer_orders(user):
+    """A filter of invoices to those of the customer's orders, or None when the user is no shop customer.
+
+    The customer is who projects knows (projects.services.customers): their account's store and, once linked, its
+    WooCommerce customer id; every order of that id is theirs. A guest order (no customer id) is theirs by its email
+    address, and only once they confirmed that address: an unconfirmed one could be anyone's. A registered
+    customer's order is never matched by email: whoever typed someone else's address at the checkout would hand that
+    person their invoice, and an account not linked yet would see the orders of the account that is.
+    """
+    profile = CustomerProfile.objects.filter(user_id=user.pk).only("store_id", "woo_customer_id",
+                                                                  "email_confirmed_at").first()
+    if profile is None:
+        return None
+    mine = Q(pk__in=[])
+    if profile.woo_customer_id:
+        mine |= Q(order__customer_woo_id=profile.woo_customer_id)
+    if profile.email_confirmed_at is not None and user.email:
+        mine |= Q(order__customer_woo_id=0, order__customer_email__iexact=user.email.strip())
+    return Q(order__store_id=profile.store_id) & mine
+
+
+def customer_documents(*, user):
+    """The customer's invoices and credit notes, newest first, with their orders (one query after the profile's)."""
+    mine = _customer_orders(user)
+    if mine is None:
+        return Invoice.objects.none()
+    return Invoice.objects.filter(mine).select_related("order").order_by("-issue_date", "-pk")
+
+
+def customer_document(*, user, pk):
+    """One of the customer's invoices or credit notes, or None: never another customer's."""
+    mine = _customer_orders(user)
+    if mine is None:
+        return None
+    return Invoice.objects.filter(mine, pk=pk).select_related("store", "order").first()

@@ -11,6 +11,7 @@ urlpatterns = [
     path("i18n/setlang/", views.set_language, name="set_language"),
     path("admin/", admin.site.urls),
     path("account/", include("projects.urls.account")),
+    path("", include("accounting.urls")),
     path("api/editor/v1/", include("projects.urls.editor_api")),
 ]
 
