@@ -110,3 +110,6 @@ class AccountingExportAdmin(admin.ModelAdmin):
         if hidden:
             self.message_user(request, ngettext("%(n)d more order not exported.", "%(n)d more orders not exported.",
                                                 hidden) % {"n": hidden}, messages.WARNING)
+
+# Invoices, credit notes and their rules: their own module (imported here, where the admin looks).
+from accounting import admin_invoices  # noqa: E402,F401

@@ -99,3 +99,33 @@ def customer_document(*, user, pk):
     if mine is None:
         return None
     return Invoice.objects.filter(mine, pk=pk).select_related("store", "order").first()
+
+
+def vat_summary(*, store=None, since, until):
+    """Per currency, country, VAT category and rate: taxable amount and VAT of the period's invoices minus its
+    credit notes, and how many of each; plus the totals per currency. Reads the documents' VAT breakdowns in chunks
+    (their JSON only), never one query per document."""
+    documents = Invoice.objects.filter(issue_date__gte=since, issue_date__lte=until)
+    if store is not None:
+        documents = documents.filter(store=store)
+    groups, totals = {}, {}
+    for kind, currency, country, document in documents.order_by("pk").values_list(
+            "kind", "currency", "buyer_country", "document").iterator(chunk_size=2000):
+        sign = -1 if kind == DocumentKind.CREDIT_NOTE else 1
+        for subtotal in document.get("vat_subtotals", []):
+            key = (currency, country, subtotal["category"], Decimal(subtotal["rate"]))
+            row = groups.setdefault(key, {"taxable": Decimal("0"), "vat": Decimal("0"), "invoices": set(),
+                                          "credit_notes": set()})
+            row["taxable"] += sign * Decimal(subtotal["taxable_amount"])
+            row["vat"] += sign * Decimal(subtotal["vat_amount"])
+            row["credit_notes" if sign < 0 else "invoices"].add(document.get("number"))
+    rows = []
+    for (currency, country, category, rate), row in sorted(groups.items(), key=lambda item: (
+            item[0][0], item[0][1], -item[0][3], item[0][2])):
+        rows.append({"currency": currency, "country": country, "category": category, "rate": format(rate, "f"),
+                     "taxable": format(row["taxable"], "f"), "vat": format(row["vat"], "f"),
+                     "invoices": len(row["invoices"]), "credit_notes": len(row["credit_notes"])})
+        total = totals.setdefault(currency, {"currency": currency, "taxable": Decimal("0"), "vat": Decimal("0")})
+        total["taxable"] += row["taxable"]
+        total["vat"] += row["vat"]
+    return rows, list(totals.values())

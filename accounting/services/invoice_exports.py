@@ -175,15 +175,20 @@ def invoices_export_due(*, now=None, limit=DUE_BATCH, failed=False):
     return len(due)
 
 
-def invoices_check_back(*, now=None, limit=CHECK_BATCH, connectors=None):
-    """Ask the accounting system whether it holds each exported document with the same total; keep differences."""
+def invoices_check_back(*, now=None, limit=CHECK_BATCH, connectors=None, invoices=None):
+    """Ask the accounting system whether it holds each exported document with the same total; keep differences.
+
+    invoices: these (staff's choice) instead of those due for a check.
+    """
     now = now or timezone.now()
     connectors = connectors if connectors is not None else {}
     stale = now - timedelta(days=CHECK_AGAIN_DAYS)
-    invoices = list(
-        Invoice.objects.filter(export_state=ExportState.EXPORTED).exclude(external_id="")
-        .filter(Q(checked_at__isnull=True) | Q(checked_at__lt=stale) | ~Q(check_error=""))
-        .select_related("store").order_by("checked_at", "pk")[:limit])
+    due = Invoice.objects.filter(export_state=ExportState.EXPORTED).exclude(external_id="")
+    if invoices is not None:
+        due = due.filter(pk__in=[invoice.pk for invoice in invoices])
+    else:
+        due = due.filter(Q(checked_at__isnull=True) | Q(checked_at__lt=stale) | ~Q(check_error=""))
+    invoices = list(due.select_related("store").order_by("checked_at", "pk")[:limit])
     counts = {"checked": 0, "differ": 0, "unchecked": 0}
     for invoice in invoices:
         if invoice.store_id not in connectors:
