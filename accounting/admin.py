@@ -1,33 +1,18 @@
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _, ngettext
 
 from accounting.choices import ExportState
-from accounting.models import AccountingExport, ExportRule, normalise_statuses
+from accounting.forms import StatusListField
+from accounting.models import AccountingExport, ExportRule
 from accounting.services.exports import exports_export_now
 from backoffice.list_tools import StoreFilter
 from fulfillment.choices import status_label
 
 STATE_COLOURS = {ExportState.OPEN: "#ef6c00", ExportState.EXPORTED: "#2e7d32", ExportState.FAILED: "#b71c1c"}
 MESSAGES_SHOWN = 10  # one message per order up to this many; the rest are counted
-
-
-class StatusListField(forms.CharField):
-    """The rule's statuses as "completed, shipped" in the form, a list of slugs in the database."""
-
-    def prepare_value(self, value):
-        if isinstance(value, (list, tuple)):
-            return ", ".join(value)
-        return value
-
-    def to_python(self, value):
-        try:
-            return normalise_statuses(super().to_python(value))
-        except ValidationError as exc:
-            raise ValidationError(exc.message_dict["statuses"]) from None
 
 
 class ExportRuleForm(forms.ModelForm):

@@ -17,8 +17,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from accounting.admin import StatusListField
 from accounting.choices import DocumentKind, ExportState
+from accounting.forms import StatusListField
 from accounting.models import Invoice, InvoiceProblem, InvoiceRule, InvoiceSeries
 from accounting.selectors import vat_summary
 from accounting.services.invoice_exports import invoices_check_back, invoices_export_now

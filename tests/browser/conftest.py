@@ -69,6 +69,8 @@ def staff(db):
     importlib.import_module("fulfillment.migrations.0004_roles").create_roles(apps, None)
     importlib.import_module("fulfillment.migrations.0011_production_schedules_and_roles").forwards(apps, None)
     importlib.import_module("fulfillment.migrations.0022_supplier_reservations").forwards(apps, None)
+    importlib.import_module("accounting.migrations.0002_finance_role_and_nightly_export").forwards(apps, None)
+    importlib.import_module("accounting.migrations.0004_invoice_roles_and_schedule").forwards(apps, None)
 
     def make(role):
         user = UserFactory(username=role)

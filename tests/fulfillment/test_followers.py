@@ -52,12 +52,14 @@ def what(batches):
 
 
 def test_the_registered_followers_run_in_their_stated_order():
-    # The apps register theirs in ready(): the countdown, the projects, the accounting export, the reservations.
+    # The apps register theirs in ready(): the countdown, the projects, the accounting export, the reservations,
+    # the invoices.
     assert [(f.name, f.position, f.on_failure) for f in followers.followers()] == [
         ("countdown", 10, OnFailure.ROLLBACK),
         ("projects", 20, OnFailure.RETRY),
         ("accounting-exports", 30, OnFailure.RETRY),
         ("reservations", 40, OnFailure.RETRY),
+        ("invoices", 50, OnFailure.RETRY),
     ]
 
 
