@@ -9,6 +9,7 @@ from datetime import date, timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import ActionLocation
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.http import StreamingHttpResponse
@@ -189,8 +190,8 @@ class InvoiceAdmin(admin.ModelAdmin):
         messages.info(request, _("%(checked)s checked, %(differ)s differ, %(unchecked)s could not be checked.")
                       % counts)
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
+    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
+        actions = super().get_actions(request, action_location)
         if not request.user.has_perm("accounting.change_invoice"):
             actions.pop("export_now", None)
             actions.pop("check_back_now", None)
