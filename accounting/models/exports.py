@@ -40,8 +40,8 @@ class ExportRule(models.Model):
                                                 blank=True)
     moneybird_tax_rates = models.JSONField(
         _("Moneybird tax rates by VAT rate"), default=dict, blank=True,
-        help_text=_('Optional: {"S 21": "<tax rate id>", "AE 0": "<tax rate id>"}; otherwise chosen by name '
-                    "and percentage."))
+        help_text=_('Optional: Moneybird\'s tax rate id per VAT category and rate, e.g. {"S 21": "403123456789", '
+                    '"AE 0": "403123456790"}; otherwise chosen by name and percentage.'))
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

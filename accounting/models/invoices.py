@@ -38,7 +38,7 @@ class InvoiceSeries(models.Model):
 
     class Meta:
         verbose_name = _("invoice series")
-        verbose_name_plural = _("invoice series")
+        verbose_name_plural = pgettext_lazy("plural", "invoice series")
         ordering = ["store__name", "name"]
         constraints = [models.UniqueConstraint(fields=["store", "prefix"], name="invoiceseries_store_prefix_uniq")]
 

@@ -217,8 +217,9 @@ def _split_gross(gross, rate, currency):
     return net, gross - net
 
 
-def refund_credit_note(order, refund, *, rule, invoice, invoice_document_, number, issue_date):
-    """The credit note of a refund: its lines as WooCommerce recorded them, the rest of its amount by VAT rate."""
+def refund_credit_note(order, refund, *, rule, invoice, invoice_document_, number, issue_date, credited_so_far=()):
+    """The credit note of a refund: its lines as WooCommerce recorded them, the rest of its amount by VAT rate
+    (over what of each rate the earlier credit notes left)."""
     currency = order.currency
     credited = invoice_document_
     by_kind_name = {}
@@ -262,23 +263,29 @@ def refund_credit_note(order, refund, *, rule, invoice, invoice_document_, numbe
     if rest > 0:
         reason = (refund.reason or "").strip()
         label = _("Refund: %(reason)s") % {"reason": reason} if reason else _("Refund")
-        lines += _amount_lines(rest, credited, label, currency)
+        lines += _amount_lines(rest, credited, label, currency, credited_so_far=credited_so_far)
     note = _("Refund of %(amount)s %(currency)s.") % {"amount": decimal_text(refund.amount), "currency": currency}
     return _credit_document(rule, invoice=invoice, credited=credited, number=number, issue_date=issue_date,
                             lines=lines, note=note)
 
 
-def _amount_lines(amount, credited, label, currency):
-    """An amount spread over the invoice's VAT rates in proportion to what each of them weighs in it."""
-    groups = [g for g in credited.vat_subtotals if g.taxable_amount + g.vat_amount > 0]
-    whole = sum((g.taxable_amount + g.vat_amount for g in groups), ZERO)
+def _amount_lines(amount, credited, label, currency, *, credited_so_far=()):
+    """An amount spread over the invoice's VAT rates in proportion to what each of them still holds: what the
+    invoice has at that rate less what earlier credit notes took of it (so a rate is never credited beyond it)."""
+    def taken(group):
+        return sum((g.taxable_amount + g.vat_amount for d in credited_so_far for g in d.vat_subtotals
+                    if (g.category, g.rate) == (group.category, group.rate)), ZERO)
+
+    holds = [(g, g.taxable_amount + g.vat_amount - taken(g)) for g in credited.vat_subtotals]
+    holds = [(g, held) for g, held in holds if held > 0]
+    groups = [g for g, _held in holds]
+    whole = sum((held for _g, held in holds), ZERO)
     if not groups or not whole:
         return [DocumentLine(description=label, quantity=Decimal(1), unit_price=amount, net_amount=amount,
                              vat_rate=ZERO, vat_category="Z", vat_amount=ZERO, kind="item")]
     lines, left = [], amount
-    for index, group in enumerate(groups):
-        share = left if index == len(groups) - 1 else quantize(
-            amount * (group.taxable_amount + group.vat_amount) / whole, currency)
+    for index, (group, held) in enumerate(holds):
+        share = left if index == len(groups) - 1 else quantize(amount * held / whole, currency)
         left -= share
         if share <= 0:
             continue

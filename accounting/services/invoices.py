@@ -258,13 +258,15 @@ def _credited_documents(invoice, documents):
 
 def _issue_refund_credit(order, rule, invoice, documents, refund, *, user):
     issued = document_from_json(invoice.document)
-    remaining = invoice.gross_total - sum((d.gross_total for d in _credited_documents(invoice, documents)), 0)
+    earlier = _credited_documents(invoice, documents)
+    remaining = invoice.gross_total - sum((d.gross_total for d in earlier), 0)
     if refund.amount > remaining:
         raise NotIssuable(_("Refund %(id)s of %(amount)s is more than what invoice %(invoice)s still holds "
                             "(%(remaining)s): correct the invoice by hand.") % {
             "id": refund.woo_refund_id, "amount": refund.amount, "invoice": invoice.number, "remaining": remaining})
     document = building.refund_credit_note(order, refund, rule=rule, invoice=invoice, invoice_document_=issued,
-                                           number=PLACEHOLDER, issue_date=_issue_date(order))
+                                           number=PLACEHOLDER, issue_date=_issue_date(order),
+                                           credited_so_far=[document_from_json(d.document) for d in earlier])
     note = _save(order, rule.credit_series, document, kind=DocumentKind.CREDIT_NOTE, cause=InvoiceCause.REFUND,
                  user=user, corrects=invoice, woo_refund_id=refund.woo_refund_id)
     _credited_event(order, note, invoice, user)

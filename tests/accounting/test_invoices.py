@@ -315,6 +315,31 @@ def test_a_cancelled_order_gets_a_credit_note_for_what_is_left(invoice_shop, dja
     assert len(documents(order)) == 3
 
 
+def test_an_amount_refund_after_a_line_refund_credits_only_what_each_rate_still_holds(
+        invoice_shop, django_capture_on_commit_callbacks):
+    # Given the 9 % line refunded in full (10.90), then 5.00 refunded as one amount, then the order cancelled
+    [order] = mirror(invoice_shop, two_rate_order(935, status="processing"),
+                     capture=django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        _refund(order, 95, "10.90", lines=[{"line_id": 9352, "kind": "product", "name": "Printed novel",
+                                            "quantity": 1, "amount": "10.90", "tax": "0.90", "tax_rate_id": 9}])
+        _refund(order, 96, "5.00", reason="goodwill")
+    mirror(invoice_shop, two_rate_order(935, status="cancelled", date_modified_gmt="2026-11-09T10:00:00"),
+           capture=django_capture_on_commit_callbacks)
+
+    # Then the 5.00 is all at 21 % (nothing is left at 9 %), and the three credit notes add up to the invoice
+    invoice, by_line, by_amount, by_cancel = documents(order)
+    assert [(line.vat_rate, line.net_amount + line.vat_amount)
+            for line in document_from_json(by_amount.document).lines] == [(Decimal("21"), Decimal("5.00"))]
+    assert by_line.gross_total + by_amount.gross_total + by_cancel.gross_total == invoice.gross_total
+    for rate in (Decimal("21"), Decimal("9")):
+        invoiced = sum(g.taxable_amount + g.vat_amount
+                       for g in document_from_json(invoice.document).vat_subtotals if g.rate == rate)
+        credited = sum(g.taxable_amount + g.vat_amount for note in (by_line, by_amount, by_cancel)
+                       for g in document_from_json(note.document).vat_subtotals if g.rate == rate)
+        assert credited == invoiced
+
+
 def test_a_refund_typed_without_its_vat_is_split_at_the_lines_rate(invoice_shop, django_capture_on_commit_callbacks):
     # The captured refund of the real shop: 28.50 back on a 20 % line, with a tax of 0.00 typed
     [order] = mirror(invoice_shop, order_payload(940, status="processing"), capture=django_capture_on_commit_callbacks)
