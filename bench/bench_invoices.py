@@ -75,6 +75,9 @@ def main():
     parser.add_argument("--workers", type=int, default=2, help="Q_WORKERS of each qcluster (default 2)")
     parser.add_argument("--deadline", type=float, default=900)
     parser.add_argument("--keep", action="store_true", help=f"keep the database {BENCH_DB}")
+    parser.add_argument("--profile", action="store_true",
+                        help="no workers: issue the invoices in this process in batches of 20 under cProfile and "
+                             "print where the time goes")
     args = parser.parse_args()
 
     env = {**os.environ, "DATABASE_URL": DATABASE_URL, "REDIS_URL": REDIS_URL,
@@ -130,6 +133,9 @@ def main():
 
         redis = redis_module.Redis.from_url(REDIS_URL)
         redis.flushdb()
+        if args.profile:
+            ok = profile_issuing(args, store, orders)
+            sys.exit(0 if ok else 1)  # after the finally's clean-up
         for index in range(args.clusters):
             log = tempfile.NamedTemporaryFile("w+", prefix=f"bench_invoices_qcluster{index}_", suffix=".log",
                                               delete=False)
@@ -192,6 +198,44 @@ def main():
         if not args.keep:
             drop_database()
     sys.exit(0 if ok else 1)
+
+
+def profile_issuing(args, store, orders):
+    """The workers' job without the workers: where an invoice's milliseconds go, queries included."""
+    import cProfile
+    import pstats
+
+    from django.db import connection, reset_queries
+    from django.test.utils import CaptureQueriesContext
+
+    from accounting.models import Invoice
+    from accounting.services.invoices import invoices_issue_due_batch
+    from fulfillment.choices import EventSource
+    from fulfillment.models import Order
+    from fulfillment.services.mirror import orders_upsert
+
+    completed = orders(args.orders, "completed")
+    for payload in completed:
+        payload["date_modified_gmt"] = "2026-12-01T12:00:00"
+    for start in range(0, args.orders, 100):  # the follower's tasks go to Redis, where no worker takes them
+        orders_upsert(store=store, payloads=completed[start:start + 100], source=EventSource.WEBHOOK)
+    ids = list(Order.objects.order_by("pk").values_list("pk", flat=True))
+    profiler = cProfile.Profile()
+    started, cpu0 = time.perf_counter(), time.process_time()
+    with CaptureQueriesContext(connection) as queries:
+        profiler.enable()
+        for start in range(0, len(ids), 20):
+            invoices_issue_due_batch(order_ids=ids[start:start + 20])
+        profiler.disable()
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
+    query_count = len(queries)  # read before reset_queries: captured_queries is a slice of connection.queries
+    reset_queries()
+    issued = Invoice.objects.count()
+    print(f"  in process, batches of 20: {issued:,} invoices in {wall:.2f} s wall ({issued / wall:,.1f}/s), "
+          f"{cpu * 1000 / max(issued, 1):.2f} ms CPU and {query_count / max(issued, 1):.1f} queries per invoice "
+          f"(profiler on)")
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
+    return issued == args.orders
 
 
 if __name__ == "__main__":
