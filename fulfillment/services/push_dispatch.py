@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -28,6 +28,8 @@ logger = logging.getLogger("fulfillment.outbox")
 
 # A push claimed longer ago than this belongs to a worker that died: it is tried again.
 CLAIM_TIMEOUT = timedelta(minutes=10)
+# Due pushes read at a time by a dispatch (it reads batch after batch until none is due).
+DISPATCH_BATCH = 500
 BACKOFF_FIRST_SECONDS = 30
 BACKOFF_MAX_SECONDS = 30 * 60
 # The dispatcher gives up on a push once both are reached: enough attempts for a passing fault to have passed, and
@@ -53,19 +55,46 @@ def _send(client, push):
     return handler.send(client, push)
 
 
-def pushes_dispatch(*, store_ids=None, now=None, client_for=WooClient.for_store):
-    """Send every due push, oldest first; a push waits while an older one of the same order is unsent."""
+def pushes_dispatch(*, store_ids=None, now=None, client_for=WooClient.for_store, batch=DISPATCH_BATCH):
+    """Send every due push, oldest first; a push waits while an older one of the same order is unsent.
+
+    Only due pushes are read (in batches, with their orders' mirrored JSON left in the database): a shop that was
+    down leaves thousands of pushes waiting for their next attempt, and every dispatch would otherwise read them
+    all. A push behind an older unsent one of its order that is not due yet is known from one EXISTS.
+    """
     now = now or timezone.now()
-    unsent = StorePush.objects.filter(state__in=UNSENT).select_related("order", "store").order_by("pk")
+    unsent = StorePush.objects.filter(state__in=UNSENT)
     if store_ids is not None:
         unsent = unsent.filter(store_id__in=store_ids)
-    by_store = defaultdict(list)
-    for push in unsent:
-        by_store[push.store_id].append(push)
+    due = _due(now)
+    behind_one_not_due = StorePush.objects.filter(
+        order_id=OuterRef("order_id"), pk__lt=OuterRef("pk"), state__in=UNSENT).exclude(due)
     counts = defaultdict(int)
-    for pushes in by_store.values():
-        _dispatch_store(pushes, now, client_for(pushes[0].store), counts)
+    counts["waiting"] += unsent.exclude(due).count()
+    stopped, clients, waiting_orders, after = set(), {}, defaultdict(set), 0
+    while True:
+        pushes = list(unsent.filter(due, pk__gt=after).exclude(store_id__in=stopped)
+                      .annotate(behind=Exists(behind_one_not_due))
+                      .select_related("order", "store").defer("order__raw").order_by("pk")[:batch])
+        by_store = defaultdict(list)
+        for push in pushes:
+            by_store[push.store_id].append(push)
+        for store_id, store_pushes in by_store.items():
+            if store_id not in clients:
+                clients[store_id] = client_for(store_pushes[0].store)
+            if not _dispatch_store(store_pushes, now, clients[store_id], counts, waiting_orders[store_id]):
+                stopped.add(store_id)
+        if len(pushes) < batch:
+            break
+        after = pushes[-1].pk
+    if not counts["waiting"]:
+        del counts["waiting"]
     return dict(counts)
+
+
+def _due(now):
+    return (Q(state__in=(PushState.PENDING, PushState.RETRYING), next_attempt_at__lte=now)
+            | Q(state=PushState.SENDING, claimed_at__lt=now - CLAIM_TIMEOUT))
 
 
 def _is_due(push, now):
@@ -74,15 +103,15 @@ def _is_due(push, now):
     return push.next_attempt_at <= now
 
 
-def _dispatch_store(pushes, now, client, counts):
+def _dispatch_store(pushes, now, client, counts, waiting_orders):
+    """Send a store's due pushes in order; False when the store's other pushes must wait for the next run."""
     store = pushes[0].store
     if store.push_auth_retry_at is not None and store.push_auth_retry_at > now:
         # WooCommerce refused our key a moment ago: every push would be refused too. They wait; none fails.
         counts["waiting"] += len(pushes)
-        return
-    waiting_orders = set()
+        return False
     for push in pushes:
-        if push.order_id in waiting_orders or not _is_due(push, now):
+        if push.order_id in waiting_orders or push.behind or not _is_due(push, now):
             waiting_orders.add(push.order_id)
             counts["waiting"] += 1
             continue
@@ -107,18 +136,19 @@ def _dispatch_store(pushes, now, client, counts):
             # The key, not this push, is wrong: the store's pushes all wait for it, in order, and none fails.
             _record_key_refused(push, exc, previous_state, store)
             counts["key_refused"] += 1
-            return
+            return False
         except WooError as exc:
             _record_failure(push, exc)
             waiting_orders.add(push.order_id)
             counts["retrying" if push.state == PushState.RETRYING else "failed"] += 1
             if exc.retryable and (exc.status is None or exc.status in (502, 503, 504)):
                 # The shop is unreachable: the rest would only time out too. They wait for the next run.
-                return
+                return False
             continue
         _record_success(push, answer)
         _store_key_works(store)
         counts["sent"] += 1
+    return True
 
 
 def _record_success(push, answer):
@@ -241,8 +271,5 @@ def push_retry(*, push, user):
 def stores_with_due_pushes(now=None):
     now = now or timezone.now()
     return list(
-        StorePush.objects.filter(
-            Q(state__in=(PushState.PENDING, PushState.RETRYING), next_attempt_at__lte=now)
-            | Q(state=PushState.SENDING, claimed_at__lt=now - CLAIM_TIMEOUT)
-        ).exclude(store__push_auth_retry_at__gt=now).values_list("store_id", flat=True).distinct()
+        StorePush.objects.filter(_due(now)).exclude(store__push_auth_retry_at__gt=now).values_list("store_id", flat=True).distinct()
     )

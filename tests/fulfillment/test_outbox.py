@@ -621,3 +621,42 @@ def test_woocommerce_down_for_an_hour_loses_nothing_and_sends_each_push_once(woo
     # And another round sends nothing again
     assert pushes_dispatch(now=start + timedelta(minutes=80)) == {}
     assert len(woo.requests) == 10
+
+
+# -- a dispatch reads what is due, in batches ------------------------------------------------------
+
+
+def test_a_dispatch_reads_only_the_due_pushes_in_batches_and_keeps_each_orders_order_across_them(
+        woo, woo_store, user, django_assert_max_num_queries):
+    # Given 40 orders whose pushes wait for their next attempt after the shop was down (not due for an hour)
+    waiting = [mirrored(woo, woo_store, 100 + n, status="processing") for n in range(40)]
+    for order in waiting:
+        order_change_status(order=order, status="completed", user=user)
+    StorePush.objects.update(state=PushState.RETRYING, attempts=1, next_attempt_at=later(60))
+    # and three orders with due pushes: 17 behind a waiting push of its own, 18 and 19 with two each
+    behind = mirrored(woo, woo_store, 17, status="processing")
+    order_change_status(order=behind, status="on-hold", user=user)
+    StorePush.objects.filter(order=behind).update(state=PushState.RETRYING, attempts=1, next_attempt_at=later(60))
+    order_add_note(order=behind, note="Waits for the status.", customer_note=False, user=user)
+    for woo_id in (18, 19):
+        order = mirrored(woo, woo_store, woo_id, status="processing")
+        order_change_status(order=order, status="completed", user=user)
+        order_add_note(order=order, note=f"Order {woo_id} is on its way.", customer_note=False, user=user)
+    # and a shop that refuses the first of order 18's pushes for good (its note must then not overtake it)
+    refuse_next(woo, INVALID_STATUS)
+
+    # When one dispatch runs, reading two due pushes at a time
+    counts = pushes_dispatch(batch=2)
+
+    # Then the 41 waiting pushes and order 17's note stay where they are, untouched and not read one by one
+    assert counts["waiting"] == 41 + 1 + 1  # + order 18's note, behind its refused status
+    assert counts["failed"] == 1 and counts["sent"] == 2
+    # and order 19's status went before its note; order 18's note was not sent after its status failed
+    assert sent_requests(woo) == [("PUT", "orders/19"), ("POST", "orders/19/notes")]
+    assert StorePush.objects.filter(order=behind, kind=PushKind.NOTE, state=PushState.PENDING).exists()
+
+    # And the next dispatch sends order 18's note (its status failed for good, it holds nothing back any more),
+    # then one that finds nothing due reads no push: its queries do not grow with the 42 waiting
+    assert pushes_dispatch(batch=2) == {"waiting": 42, "sent": 1}
+    with django_assert_max_num_queries(2):
+        assert pushes_dispatch(batch=2) == {"waiting": 42}
