@@ -602,3 +602,77 @@ def test_the_store_admin_edits_the_shop_language(admin_client, woo_store):
     assert response.status_code == 302, response.context["adminform"].form.errors
     woo_store.refresh_from_db()
     assert woo_store.language == "es"
+
+
+# -- a parcel that completes the order is confirmed; tracking numbers are checked -------------------------------
+
+
+def test_a_parcel_of_everything_left_is_refused_without_confirmation(woo, woo_store, ops,
+                                                                     django_capture_on_commit_callbacks):
+    # Given a processing order of a store that completes shipped orders
+    order = mirrored(woo, woo_store)
+
+    # When everything left is recorded without the confirmation
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with pytest.raises(OrderActionError) as raised:
+            ship(order, ops, lines={MUGS: 3, CANVAS: 1})
+
+    # Then it is refused with what it would do, and nothing is recorded, pushed or completed
+    assert raised.value.errors == {"confirm_complete": (
+        "This ships everything left: the order will be completed, and with it exported to accounting and invoiced "
+        "where the store's rules say so. Tick the box to confirm.")}
+    assert (Shipment.objects.count(), StorePush.objects.count(), callbacks) == (0, 0, [])
+    order.refresh_from_db()
+    assert order.status == "processing"
+    assert event_types(order) == [EventType.CREATED]
+
+    # When it is confirmed
+    ship(order, ops, lines={MUGS: 3, CANVAS: 1}, confirm_complete=True)
+
+    # Then it is recorded and the order completes
+    order.refresh_from_db()
+    assert order.status == "completed"
+    assert Shipment.objects.count() == 1
+
+
+def test_everything_left_needs_no_confirmation_when_it_does_not_complete_the_order(woo, woo_store, ops):
+    # Given a store that completes orders by hand
+    woo_store.complete_when_shipped = False
+    woo_store.save(update_fields=["complete_when_shipped"])
+    order = mirrored(woo, woo_store)
+
+    # When everything ships without confirmation, then it is recorded
+    ship(order, ops, lines={MUGS: 3, CANVAS: 1})
+    assert Shipment.objects.count() == 1
+
+
+def test_a_staff_tracking_number_not_of_the_carriers_form_is_refused(woo, woo_store, ops):
+    # Given an order
+    order = mirrored(woo, woo_store)
+
+    # When operations type a UPS number as PostNL's
+    with pytest.raises(OrderActionError) as raised:
+        ship(order, ops, carrier="PostNL", number="1Z999AA10123456784", link="", lines={MUGS: 1})
+
+    # Then it is refused with what PostNL's numbers look like, and nothing is recorded
+    assert raised.value.errors == {"tracking_number": (
+        "A PostNL tracking number looks like 3SABCD1234567 (letters and digits, no spaces); check the number or the "
+        "carrier.")}
+    assert (Shipment.objects.count(), StorePush.objects.count()) == (0, 0)
+
+
+def test_a_providers_odd_tracking_number_is_kept_with_a_warning(woo, woo_store, caplog):
+    # Given an order
+    order = mirrored(woo, woo_store)
+
+    # When a provider reports a PostNL parcel with a number of spaced groups that is not of PostNL's form
+    with caplog.at_level("WARNING", logger="fulfillment.tracking"):
+        shipment = shipment_add(order=order, carrier="PostNL", tracking_number=" 12 34 ", lines={MUGS: 1},
+                                source=EventSource.PROVIDER, confirm_complete=True)
+
+    # Then it is recorded without its spaces, with PostNL's tracking page, and a warning is logged
+    assert (shipment.carrier, shipment.tracking_number) == ("PostNL", "1234")
+    assert shipment.tracking_link.startswith("https://postnl.nl/tracktrace/?B=1234&")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"order {order.pk}: PostNL tracking number '1234' from provider kept as given: A PostNL tracking number "
+        "looks like 3SABCD1234567 (letters and digits, no spaces); check the number or the carrier."]
