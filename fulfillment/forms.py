@@ -75,10 +75,15 @@ class AddressForm(forms.Form):
 
 
 class TrackingForm(forms.Form):
-    carrier = forms.CharField(label=_("Carrier"), max_length=100)
+    # A list to choose from, not a choice: a carrier we do not know is typed and gets the generic rule.
+    carrier = forms.CharField(label=_("Carrier"), max_length=100,
+                              widget=forms.TextInput(attrs={"list": "carrier-names", "autocomplete": "off"}))
     tracking_number = forms.CharField(label=_("Tracking number"), max_length=100)
-    tracking_link = forms.URLField(label=_("Tracking link"), required=False, assume_scheme="https")
+    tracking_link = forms.URLField(label=_("Tracking link"), required=False, assume_scheme="https",
+                                   help_text=_("Left empty for a carrier of the list: its tracking page."))
     shipped_on = forms.DateField(label=_("Shipped on"), widget=forms.DateInput(attrs={"type": "date"}))
+    confirm_complete = forms.BooleanField(label=_("Yes, ship everything left and complete the order"),
+                                          required=False)
 
 
 class BulkStatusForm(forms.Form):

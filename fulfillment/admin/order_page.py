@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 
-from fulfillment import extensions, selectors
+from fulfillment import carriers, extensions, selectors
 from fulfillment.choices import status_label
 from fulfillment.errors import OrderActionError
 from fulfillment.forms import AddressForm, NoteForm, StatusForm, TrackingForm
@@ -45,7 +45,7 @@ from fulfillment.services.submissions import (
     submission_cancel,
     submission_retry,
 )
-from fulfillment.services.tracking import shipment_add
+from fulfillment.services.tracking import completion_warning, shipment_add, shipment_may_complete
 
 # action name → (permission, handler method name)
 ACTIONS = {
@@ -172,7 +172,8 @@ class OrderPageMixin:
                  if k.startswith("ship_") and k.split("_", 1)[1].isdigit()}
         shipment = shipment_add(order=order, carrier=data["carrier"], tracking_number=data["tracking_number"],
                                 tracking_link=data["tracking_link"], shipped_on=data["shipped_on"], lines=lines,
-                                user=request.user, token=request.POST.get("token", ""))
+                                user=request.user, token=request.POST.get("token", ""),
+                                confirm_complete=data["confirm_complete"])
         return _("Shipment %(number)s recorded; the customer will get the tracking number.") % {
             "number": shipment.tracking_number}
 
@@ -254,9 +255,15 @@ class OrderPageMixin:
             "order": order,
             "woo_order_url": order.store.woo_order_admin_url(order.woo_id),
             "lines": [
-                {"line": line, "shipped": shipped.get(line.woo_line_id, 0), "to_ship": to_ship[line.woo_line_id]}
+                {"line": line, "shipped": shipped.get(line.woo_line_id, 0), "to_ship": to_ship[line.woo_line_id],
+                 # Nothing is pre-filled: a parcel of everything left completes the order, which staff confirm.
+                 "ship_posted": (posted or {}).get(f"ship_{line.woo_line_id}", "") if failed_action == "tracking"
+                 else ""}
                 for line in order_lines
             ],
+            "shipment_may_complete": shipment_may_complete(order) and any(v > 0 for v in to_ship.values()),
+            "completion_warning": completion_warning(),
+            "carrier_names": carriers.carrier_names(),
             "items": items,
             "refund_lines_pending": lines_pending,
             # One-time tokens: the same form posted twice makes one refund or shipment. A form shown again after

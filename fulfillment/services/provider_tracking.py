@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from fulfillment import events
+from fulfillment.carriers import normalised_tracking_number
 from fulfillment.choices import EventSource, SubmissionState
 from fulfillment.models import Shipment, Submission
 from fulfillment.providers.base import ProviderError
@@ -25,12 +26,14 @@ POLL_WINDOW = timedelta(days=60)
 def provider_shipment_record(*, submission, shipment):
     """Record a provider's shipment as a tracking entry made by hand would be; a repeat changes nothing."""
     order = submission.order
-    if Shipment.objects.filter(order=order, tracking_number=shipment.tracking_number).exists():
+    if Shipment.objects.filter(order=order, tracking_number__in={
+            shipment.tracking_number, normalised_tracking_number(shipment.tracking_number)}).exists():
         return None
     try:
         return shipment_add(order=order, carrier=shipment.carrier, tracking_number=shipment.tracking_number,
                             tracking_link=shipment.tracking_url, shipped_on=shipment.shipped_on,
-                            lines=shipment.lines or None, user=None, source=EventSource.PROVIDER)
+                            lines=shipment.lines or None, user=None, source=EventSource.PROVIDER,
+                            confirm_complete=True)
     except OrderActionError as exc:
         logger.warning("shipment %s of order %s not recorded: %s %s", shipment.tracking_number, order.pk, exc,
                        exc.errors)

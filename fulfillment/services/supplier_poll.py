@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop as N_
 
 from fulfillment import events, texts
+from fulfillment.carriers import normalised_tracking_number
 from fulfillment.choices import EventSource, ReservationStatus
 from fulfillment.errors import OrderActionError
 from fulfillment.integrations import rewix
@@ -120,13 +121,14 @@ def _apply_status(supplier, rows, remote):
 
 def _ship(supplier, order, rows, remote, tracking):
     """The supplier's parcel as a shipment of the order's lines it holds (once: a repeat finds it)."""
-    existing = Shipment.objects.filter(order=order, tracking_number=tracking[:100]).first()
+    existing = Shipment.objects.filter(order=order, tracking_number__in={
+        tracking[:100], normalised_tracking_number(tracking)[:100]}).first()
     if existing is None:
         lines = {row.woo_line_id: row.quantity for row in rows if row.woo_line_id and row.quantity}
         try:
             existing = shipment_add(order=Order.objects.get(pk=order.pk), carrier=remote.carrier_name or supplier.name,
                                     tracking_number=tracking[:100], tracking_link=remote.tracking_url or "",
-                                    lines=lines or None, source=EventSource.SUPPLIER)
+                                    lines=lines or None, source=EventSource.SUPPLIER, confirm_complete=True)
         except OrderActionError as exc:
             logger.warning("supplier %s: shipment %s of order %s not recorded: %s %s", supplier.pk, tracking,
                            order.pk, exc, exc.errors)

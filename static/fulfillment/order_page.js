@@ -1,5 +1,5 @@
-// Order page: the refund total as staff type, a confirmation before cancelling an order, and forms that cannot be
-// sent twice by a double click.
+// Order page: the refund total as staff type, the confirmations of a cancellation and of a parcel that completes
+// the order shown when they apply, and forms that cannot be sent twice by a double click.
 document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("refund-form");
   if (form) {
@@ -61,15 +61,42 @@ document.addEventListener("DOMContentLoaded", () => {
       button.disabled = false;
     }
   });
+  // The cancel confirmation is asked only when *cancelled* is chosen (without JavaScript it is always shown, and the
+  // server asks for it all the same).
   const status = document.getElementById("status-form");
-  if (status) {
-    status.addEventListener("submit", (event) => {
-      const select = status.querySelector("select[name=status]");
-      if (select && select.value === "cancelled" && !window.confirm(status.dataset.confirm || "Cancel this order?")) {
-        event.preventDefault();
-      }
-    });
+  const statusConfirm = document.getElementById("status-confirm");
+  if (status && statusConfirm) {
+    const select = status.querySelector("select[name=status]");
+    const follow = () => {
+      const cancelling = select && select.value === "cancelled";
+      statusConfirm.hidden = !cancelling && !statusConfirm.querySelector(".errorlist");
+      if (!cancelling) statusConfirm.querySelector("input[type=checkbox]").checked = false;
+    };
+    if (select) select.addEventListener("change", follow);
+    follow();
   }
+
+  // A parcel of everything left completes the order: its confirmation is shown when the quantities add up to it.
+  const tracking = document.getElementById("tracking-form");
+  const completeConfirm = document.getElementById("complete-confirm");
+  if (tracking && completeConfirm) {
+    const quantities = [...tracking.querySelectorAll(".ship-qty")];
+    const follow = () => {
+      const everything = quantities.every((qty) => (parseInt(qty.value || "0", 10) || 0) >= parseInt(qty.dataset.left || "0", 10));
+      completeConfirm.hidden = !everything && !completeConfirm.querySelector(".errorlist");
+      if (!everything) completeConfirm.querySelector("input[type=checkbox]").checked = false;
+    };
+    for (const qty of quantities) qty.addEventListener("input", follow);
+    follow();
+  }
+
+  // "Add a shipment" and the like, reached by a link or the address's #: their folded section opens.
+  const openTarget = () => {
+    const target = window.location.hash && document.getElementById(window.location.hash.slice(1));
+    if (target && target.tagName === "DETAILS") target.open = true;
+  };
+  window.addEventListener("hashchange", openTarget);
+  openTarget();
 
   // WooCommerce's own notes, asked for when staff want them (one call to the shop, not one per page view), shown
   // in place; without JavaScript the link opens them on their own.

@@ -465,7 +465,7 @@ def test_shipment_from_the_page_records_the_lines_posted(client, store):
 
     response = logged_in(client, user).post(action_url(order, "tracking"), {
         **POSTS["tracking"], "tracking_link": "https://www.dhl.de/track?piececode=00340434161234567890",
-        f"ship_{MUGS}": "3", f"ship_{CANVAS}": "1"}, follow=True)
+        f"ship_{MUGS}": "3", f"ship_{CANVAS}": "1", "confirm_complete": "on"}, follow=True)
 
     shipment = Shipment.objects.get()
     assert (shipment.carrier, shipment.tracking_number, shipment.shipped_on.isoformat(), shipment.lines) == (
@@ -478,6 +478,29 @@ def test_shipment_from_the_page_records_the_lines_posted(client, store):
     assert order.status == "completed"
     assert list(OrderEvent.objects.filter(user=user).order_by("pk").values_list("type", flat=True)) == [
         EventType.SHIPPED, EventType.STATUS_CHANGED]
+
+
+def test_the_page_warns_and_refuses_a_completing_shipment_until_confirmed(client, store):
+    # Given an order with nothing shipped, on operations' page
+    order = desk_order(store)
+    user = staff("operations")
+    page = logged_in(client, user).get(reverse("admin:fulfillment_order_change", args=[order.pk]))
+    warning = ("This ships everything left: the order will be completed, and with it exported to accounting and "
+               "invoiced where the store's rules say so.")
+    # Then the page says what a parcel of everything left does, beside its confirmation
+    assertContains(page, f'<p class="warning">{warning}</p>', html=True)
+    assertContains(page, 'name="confirm_complete"')
+
+    # When everything is posted without the confirmation
+    response = client.post(action_url(order, "tracking"), {**POSTS["tracking"], f"ship_{MUGS}": "3",
+                                                           f"ship_{CANVAS}": "1"})
+
+    # Then it is refused, the warning shown, nothing recorded and the order still processing
+    assert response.status_code == 400
+    assertContains(response, f"<li>{warning} Tick the box to confirm.</li>", html=True, status_code=400)
+    assert Shipment.objects.count() == 0
+    order.refresh_from_db()
+    assert order.status == "processing"
 
 
 def test_over_shipping_from_the_page_is_refused_and_writes_nothing(client, store):

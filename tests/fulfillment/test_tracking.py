@@ -49,9 +49,9 @@ def mirrored(woo, store, woo_id=17, status="processing"):
 
 
 def ship(order, user, carrier="DHL", number="00340434161234567890", link=DHL_LINK, lines=None,
-         shipped_on=date(2026, 11, 20)):
+         shipped_on=date(2026, 11, 20), confirm_complete=False):
     return shipment_add(order=order, carrier=carrier, tracking_number=number, tracking_link=link,
-                        shipped_on=shipped_on, lines=lines, user=user)
+                        shipped_on=shipped_on, lines=lines, user=user, confirm_complete=confirm_complete)
 
 
 def event_types(order):
@@ -155,20 +155,42 @@ def test_store_set_for_an_extension_the_shop_lacks_fails_the_tracking_push_but_t
     assert OrderEvent.objects.get(type=EventType.PUSH_FAILED).message.startswith("Shipment tracking not accepted")
 
 
-def test_tracking_without_a_link_names_a_known_provider(woo, woo_store, ops, django_capture_on_commit_callbacks):
+def test_a_known_carrier_without_a_link_gets_its_tracking_page(woo, woo_store, ops,
+                                                               django_capture_on_commit_callbacks):
+    # Given a shop with the extension, and an order shipped to Vienna (postcode 1010)
+    with_tracking_extension(woo_store)
+    order = mirrored(woo, woo_store)
+    assert (order.shipping["postcode"], order.shipping["country"]) == ("1010", "AT")
+
+    # When operations record a PostNL parcel without a link
+    with django_capture_on_commit_callbacks(execute=True):
+        shipment = ship(order, ops, carrier="postnl", number="3SABCD1234567", link="", lines={CANVAS: 1})
+
+    # Then the carrier is named as we know it, PostNL's tracking page is the link, told to the shop and the customer
+    link = "https://postnl.nl/tracktrace/?B=3SABCD1234567&P=1010&D=AT&T=C"
+    assert (shipment.carrier, shipment.tracking_link) == ("PostNL", link)
+    assert tracking_request_body(shipment) == {"tracking_number": "3SABCD1234567", "date_shipped": "2026-11-20",
+                                               "custom_tracking_provider": "PostNL", "custom_tracking_link": link}
+    assert woo.trackings[17][0]["tracking_link"] == link
+    assert woo.notes[17][0]["note"] == (
+        f"Your order has shipped with PostNL. Tracking number: 3SABCD1234567. Follow it here: {link}")
+
+
+def test_an_unknown_carrier_without_a_link_is_named_to_the_extension(woo, woo_store, ops,
+                                                                     django_capture_on_commit_callbacks):
     # Given a shop with the extension
     with_tracking_extension(woo_store)
     order = mirrored(woo, woo_store)
 
-    # When operations record a parcel without a link
+    # When operations record a parcel of a carrier we do not know, without a link
     with django_capture_on_commit_callbacks(execute=True):
-        shipment = ship(order, ops, carrier="PostNL", number="3SABCD1234567", link="", lines={CANVAS: 1})
+        shipment = ship(order, ops, carrier="Fastway", number="FW-123456", link="", lines={CANVAS: 1})
 
-    # Then the provider is sent as a known one and the note has no link
-    assert tracking_request_body(shipment) == {"tracking_number": "3SABCD1234567", "date_shipped": "2026-11-20",
-                                               "tracking_provider": "PostNL"}
-    assert woo.trackings[17][0]["tracking_provider"] == "PostNL"
-    assert woo.notes[17][0]["note"] == "Your order has shipped with PostNL. Tracking number: 3SABCD1234567."
+    # Then the provider is sent by name (the extension may know it) and the note has no link
+    assert tracking_request_body(shipment) == {"tracking_number": "FW-123456", "date_shipped": "2026-11-20",
+                                               "tracking_provider": "Fastway"}
+    assert woo.trackings[17][0]["tracking_provider"] == "Fastway"
+    assert woo.notes[17][0]["note"] == "Your order has shipped with Fastway. Tracking number: FW-123456."
 
 
 def test_shipment_of_everything_left_when_no_lines_are_given(woo, woo_store, ops):
@@ -177,7 +199,7 @@ def test_shipment_of_everything_left_when_no_lines_are_given(woo, woo_store, ops
     ship(order, ops, number="FIRST", lines={MUGS: 1})
 
     # When operations record a parcel without choosing lines
-    shipment = ship(order, ops, number="SECOND", lines=None)
+    shipment = ship(order, ops, number="SECOND", lines=None, confirm_complete=True)
 
     # Then it holds everything not shipped yet
     assert shipment.lines == [{"line_id": MUGS, "quantity": 2}, {"line_id": CANVAS, "quantity": 1}]
@@ -204,7 +226,7 @@ def test_partial_then_full_shipment_completes_the_order(woo, woo_store, ops, dja
 
     # When the last mug and the canvas ship
     with django_capture_on_commit_callbacks(execute=True):
-        ship(order, ops, number="PARCEL-2", lines={MUGS: 1, CANVAS: 1})
+        ship(order, ops, number="PARCEL-2", lines={MUGS: 1, CANVAS: 1}, confirm_complete=True)
 
     # Then the order completes, here and in the shop, with a status event by the same user
     order.refresh_from_db()
@@ -223,7 +245,7 @@ def test_order_on_hold_completes_when_everything_has_shipped(woo, woo_store, ops
     order = mirrored(woo, woo_store, status="on-hold")
 
     # When everything ships at once
-    ship(order, ops)
+    ship(order, ops, confirm_complete=True)
 
     # Then it completes
     order.refresh_from_db()
@@ -344,12 +366,12 @@ def test_duplicate_tracking_number_is_refused_and_writes_nothing(woo, woo_store,
 def test_nothing_left_to_ship_is_refused(woo, woo_store, ops):
     # Given an order shipped in full
     order = mirrored(woo, woo_store)
-    ship(order, ops, number="ALL")
+    ship(order, ops, number="ALL-1", confirm_complete=True)
     pushes = StorePush.objects.count()
 
     # When another parcel is recorded
     with pytest.raises(OrderActionError) as raised:
-        ship(order, ops, number="MORE")
+        ship(order, ops, number="MORE-1")
 
     # Then there is nothing left to put in it
     assert raised.value.errors == {"__all__": "Choose what went in this parcel: nothing is left to ship."}
@@ -376,7 +398,7 @@ def test_refunded_items_are_not_left_to_ship_and_the_order_completes_without_the
 
     # When the last mug and the canvas ship
     with django_capture_on_commit_callbacks(execute=True):
-        ship(order, ops, lines={MUGS: 1, CANVAS: 1})
+        ship(order, ops, lines={MUGS: 1, CANVAS: 1}, confirm_complete=True)
 
     # Then everything has shipped that was not refunded: the order completes, here and in the shop
     order.refresh_from_db()
@@ -407,7 +429,7 @@ def test_a_parcel_of_everything_left_leaves_out_refunded_items(woo, woo_store, o
     refund_mugs(order, ops, 2)
 
     # When a parcel is recorded without choosing lines
-    shipment = ship(order, ops, lines=None)
+    shipment = ship(order, ops, lines=None, confirm_complete=True)
 
     # Then it holds the one mug and the canvas
     assert shipment.lines == [{"line_id": MUGS, "quantity": 1}, {"line_id": CANVAS, "quantity": 1}]
@@ -434,11 +456,11 @@ def test_the_shipment_form_offers_what_is_neither_shipped_nor_refunded(woo, woo_
     # When operations open the order page
     response = client.get(reverse("admin:fulfillment_order_change", args=[order.pk]))
 
-    # Then the parcel form offers the last mug and the canvas
-    assertContains(response, f'<input type="number" min="0" max="1" name="ship_{MUGS}" value="1" '
-                             f'aria-label="Quantity shipped Photo mug">', html=True)
-    assertContains(response, f'<input type="number" min="0" max="1" name="ship_{CANVAS}" value="1" '
-                             f'aria-label="Quantity shipped Canvas print">', html=True)
+    # Then the parcel form offers at most the last mug and the canvas, and puts nothing in the parcel by itself
+    assertContains(response, f'<input type="number" min="0" max="1" name="ship_{MUGS}" value="" class="ship-qty" '
+                             f'data-left="1" aria-label="Quantity shipped Photo mug">', html=True)
+    assertContains(response, f'<input type="number" min="0" max="1" name="ship_{CANVAS}" value="" class="ship-qty" '
+                             f'data-left="1" aria-label="Quantity shipped Canvas print">', html=True)
 
 
 # -- the same form posted twice ----------------------------------------------------------------------------
@@ -482,25 +504,25 @@ def test_the_shipment_form_shown_again_after_an_error_keeps_its_token(woo, woo_s
     order = mirrored(woo, woo_store)
     client.force_login(staff_user("operations"))
     action = reverse("admin:fulfillment_order_action", args=[order.pk, "tracking"])
-    refused = client.post(action, {"token": "form-1", "carrier": "DHL", "tracking_number": "X1", "tracking_link": "",
-                                   "shipped_on": "2026-11-20", f"ship_{MUGS}": "4"})
+    refused = client.post(action, {"token": "form-1", "carrier": "DHL", "tracking_number": "X1-PARCEL",
+                                   "tracking_link": "", "shipped_on": "2026-11-20", f"ship_{MUGS}": "4"})
 
     # Then the form comes back with the same token (nothing was made with it), and sent corrected it is recorded
     assert refused.status_code == 400
     assertContains(refused, '<input type="hidden" name="token" value="form-1">', html=True, status_code=400)
-    client.post(action, {"token": "form-1", "carrier": "DHL", "tracking_number": "X1", "tracking_link": "",
+    client.post(action, {"token": "form-1", "carrier": "DHL", "tracking_number": "X1-PARCEL", "tracking_link": "",
                          "shipped_on": "2026-11-20", f"ship_{MUGS}": "3"})
-    assert list(Shipment.objects.values_list("token", "tracking_number")) == [("form-1", "X1")]
+    assert list(Shipment.objects.values_list("token", "tracking_number")) == [("form-1", "X1-PARCEL")]
 
 
 def test_shipments_from_providers_need_no_token(woo, woo_store, ops):
     # Given two parcels recorded without a form (a provider's report)
     order = mirrored(woo, woo_store)
-    ship(order, ops, number="P-1", lines={MUGS: 1})
-    ship(order, ops, number="P-2", lines={MUGS: 1})
+    ship(order, ops, number="PARCEL-1", lines={MUGS: 1})
+    ship(order, ops, number="PARCEL-2", lines={MUGS: 1})
 
     # Then both are kept
-    assert list(Shipment.objects.values_list("tracking_number", "token")) == [("P-1", ""), ("P-2", "")]
+    assert list(Shipment.objects.values_list("tracking_number", "token")) == [("PARCEL-1", ""), ("PARCEL-2", "")]
 
 
 # -- the customer's language, not the staff member's --------------------------------------------------------
@@ -528,12 +550,13 @@ def test_the_tracking_note_is_in_the_shop_language_whatever_the_staff_member_spe
     # When they record a parcel from the order page
     response = client.post(reverse("admin:fulfillment_order_action", args=[order.pk, "tracking"]), {
         "carrier": "PostNL", "tracking_number": "3SABCD1234567", "tracking_link": "", "shipped_on": "2026-11-20",
-        f"ship_{MUGS}": "3", f"ship_{CANVAS}": "1"}, follow=True)
+        f"ship_{MUGS}": "3", f"ship_{CANVAS}": "1", "confirm_complete": "on"}, follow=True)
 
     # Then the customer's note is written in Dutch
     assert languages == ["nl"]
     assert StorePush.objects.get(kind=PushKind.NOTE).payload == {
-        "note": "Je bestelling is verzonden met PostNL. Trackingnummer: 3SABCD1234567.", "customer_note": True}
+        "note": "Je bestelling is verzonden met PostNL. Trackingnummer: 3SABCD1234567. Volg je pakket hier: "
+                "https://postnl.nl/tracktrace/?B=3SABCD1234567&P=1010&D=AT&T=C", "customer_note": True}
     # while the staff member goes on reading the back-office in French
     assert response["Content-Language"] == "fr"
 
@@ -579,3 +602,77 @@ def test_the_store_admin_edits_the_shop_language(admin_client, woo_store):
     assert response.status_code == 302, response.context["adminform"].form.errors
     woo_store.refresh_from_db()
     assert woo_store.language == "es"
+
+
+# -- a parcel that completes the order is confirmed; tracking numbers are checked -------------------------------
+
+
+def test_a_parcel_of_everything_left_is_refused_without_confirmation(woo, woo_store, ops,
+                                                                     django_capture_on_commit_callbacks):
+    # Given a processing order of a store that completes shipped orders
+    order = mirrored(woo, woo_store)
+
+    # When everything left is recorded without the confirmation
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with pytest.raises(OrderActionError) as raised:
+            ship(order, ops, lines={MUGS: 3, CANVAS: 1})
+
+    # Then it is refused with what it would do, and nothing is recorded, pushed or completed
+    assert raised.value.errors == {"confirm_complete": (
+        "This ships everything left: the order will be completed, and with it exported to accounting and invoiced "
+        "where the store's rules say so. Tick the box to confirm.")}
+    assert (Shipment.objects.count(), StorePush.objects.count(), callbacks) == (0, 0, [])
+    order.refresh_from_db()
+    assert order.status == "processing"
+    assert event_types(order) == [EventType.CREATED]
+
+    # When it is confirmed
+    ship(order, ops, lines={MUGS: 3, CANVAS: 1}, confirm_complete=True)
+
+    # Then it is recorded and the order completes
+    order.refresh_from_db()
+    assert order.status == "completed"
+    assert Shipment.objects.count() == 1
+
+
+def test_everything_left_needs_no_confirmation_when_it_does_not_complete_the_order(woo, woo_store, ops):
+    # Given a store that completes orders by hand
+    woo_store.complete_when_shipped = False
+    woo_store.save(update_fields=["complete_when_shipped"])
+    order = mirrored(woo, woo_store)
+
+    # When everything ships without confirmation, then it is recorded
+    ship(order, ops, lines={MUGS: 3, CANVAS: 1})
+    assert Shipment.objects.count() == 1
+
+
+def test_a_staff_tracking_number_not_of_the_carriers_form_is_refused(woo, woo_store, ops):
+    # Given an order
+    order = mirrored(woo, woo_store)
+
+    # When operations type a UPS number as PostNL's
+    with pytest.raises(OrderActionError) as raised:
+        ship(order, ops, carrier="PostNL", number="1Z999AA10123456784", link="", lines={MUGS: 1})
+
+    # Then it is refused with what PostNL's numbers look like, and nothing is recorded
+    assert raised.value.errors == {"tracking_number": (
+        "A PostNL tracking number looks like 3SABCD1234567 (letters and digits, no spaces); check the number or the "
+        "carrier.")}
+    assert (Shipment.objects.count(), StorePush.objects.count()) == (0, 0)
+
+
+def test_a_providers_odd_tracking_number_is_kept_with_a_warning(woo, woo_store, caplog):
+    # Given an order
+    order = mirrored(woo, woo_store)
+
+    # When a provider reports a PostNL parcel with a number of spaced groups that is not of PostNL's form
+    with caplog.at_level("WARNING", logger="fulfillment.tracking"):
+        shipment = shipment_add(order=order, carrier="PostNL", tracking_number=" 12 34 ", lines={MUGS: 1},
+                                source=EventSource.PROVIDER, confirm_complete=True)
+
+    # Then it is recorded without its spaces, with PostNL's tracking page, and a warning is logged
+    assert (shipment.carrier, shipment.tracking_number) == ("PostNL", "1234")
+    assert shipment.tracking_link.startswith("https://postnl.nl/tracktrace/?B=1234&")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"order {order.pk}: PostNL tracking number '1234' from provider kept as given: A PostNL tracking number "
+        "looks like 3SABCD1234567 (letters and digits, no spaces); check the number or the carrier."]
