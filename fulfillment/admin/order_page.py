@@ -243,6 +243,9 @@ class OrderPageMixin:
             # The shipment's quantities are keyed by line: name the line, as it reads in the table above.
             error_labels.update({f"quantity_{line.woo_line_id}": " · ".join(p for p in (line.name, line.variation) if p)
                                  for line in order_lines})
+        # Shown beside the box to tick (with the warning it repeats), not once more above the form's button.
+        summary = {key: message for key, message in (errors or {}).items()
+                   if not (failed_action == "tracking" and key == "confirm_complete")}
         lines_pending = any(r.lines_pending and r.state not in NOT_COUNTING for r in order.refunds.all())
         if lines_pending:
             # Quantities of a refund made in WooCommerce are not known yet: ask for them now rather than wait for the
@@ -293,7 +296,7 @@ class OrderPageMixin:
             "can": {name: user.has_perm(perm) for name, perm in ACTIONS.items()},
             "status_form": StatusForm(posted if failed_action == "status" else None, statuses=statuses),
             "note_form": NoteForm(posted if failed_action == "note" else None),
-            "error_messages": labelled_errors(errors or {}, error_labels),
+            "error_messages": labelled_errors(summary, error_labels),
             "address_form": _bound_form(AddressForm, posted, errors or {}) if failed_action == "address"
             else AddressForm(initial=shipping_initial),
             "tracking_form": _bound_form(TrackingForm, posted, errors or {}) if failed_action == "tracking"

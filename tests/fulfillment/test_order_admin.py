@@ -511,6 +511,9 @@ def test_the_page_warns_and_refuses_a_completing_shipment_until_confirmed(client
     # Then it is refused, the warning shown, nothing recorded and the order still processing
     assert response.status_code == 400
     assertContains(response, f"<li>{warning} Tick the box to confirm.</li>", html=True, status_code=400)
+    # once, beside the box to tick: not again above the form's button
+    assertContains(response, "Tick the box to confirm.", count=1, status_code=400)
+    assertContains(response, "This ships everything left", count=1, status_code=400)
     assert Shipment.objects.count() == 0
     order.refresh_from_db()
     assert order.status == "processing"
