@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from fulfillment.choices import RefundState
 from fulfillment.money import currency_decimals, format_money
+from fulfillment.selectors.orders import NOT_COUNTING
 
 ZERO = Decimal("0")
 
@@ -186,7 +187,7 @@ def order_charges(order):
                              note="" if small else _("WooCommerce's total is not its items, shipping, fees and tax "
                                                      "added up: check the order in WooCommerce")))
     rows.append(TotalRow("total", _("Order total"), order.total))
-    counting = [r for r in order.refunds.all() if r.state != RefundState.FAILED]
+    counting = [r for r in order.refunds.all() if r.state not in NOT_COUNTING]
     charges.refunded = sum((r.amount for r in counting), ZERO)
     charges.refund_unconfirmed = sum((r.amount for r in counting if r.state == RefundState.PENDING), ZERO)
     rows.append(TotalRow("refunded", _("Refunded"), -charges.refunded,
