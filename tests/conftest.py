@@ -28,6 +28,17 @@ def private_cache(settings):
 
 
 @pytest.fixture(autouse=True)
+def default_language():
+    """Each test starts in the default language: a page asked for in another one (Accept-Language, a staff
+    member's choice) leaves it active in the thread, and the next test's messages came out in French."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def fresh_webhook_stores():
     """Web processes keep the stores they received webhooks for a few seconds; a test starts with none kept."""
     from fulfillment.services.webhooks import forget_webhook_stores

@@ -1,4 +1,4 @@
-"""The order list's own tools: sorts that follow an index, the status filter; the shared ones are in
+"""The order list's own tools: sorts that follow an index, the status and customer filters; the shared ones are in
 backoffice.list_tools."""
 
 from django.contrib import admin
@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from backoffice.list_tools import STORE_PARAM, FirstPageChangeList
 from fulfillment import selectors
 from fulfillment.choices import OrderStatus, status_label
+from fulfillment.selectors.customers import CUSTOMER_PARAM, customer_orders
 
 # The sortable columns (OrderAdmin.sortable_by) and the index each sort reads, as an ORDER BY: a sort is that index
 # in order or exactly reversed, so PostgreSQL reads a page of it and stops. Django's own tie-breaker ("status,
@@ -66,3 +67,25 @@ class StatusFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         return queryset.filter(status=self.value()) if self.value() else queryset
+
+
+class CustomerFilter(admin.SimpleListFilter):
+    """One customer's orders: `?customer=42` (a registered customer's id) or `?customer=anna@example.at` (a guest's
+    billing email), as the order page's customer history links to them. Shown only while it filters: the list has
+    no customer to choose from (the search finds one by name or email)."""
+
+    title = _("customer")
+    parameter_name = CUSTOMER_PARAM
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        if not value:
+            return []
+        label = _("Customer id %(id)s") % {"id": value} if value.strip().isdigit() else value
+        return [(value, label)]
+
+    def has_output(self):
+        return bool(self.value())
+
+    def queryset(self, request, queryset):
+        return customer_orders(queryset, self.value()) if self.value() else queryset

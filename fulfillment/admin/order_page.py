@@ -2,6 +2,7 @@
 
 import secrets
 from datetime import date
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -10,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 
+from backoffice.list_tools import STORE_PARAM
 from fulfillment import carriers, extensions, selectors
 from fulfillment.choices import status_label
 from fulfillment.errors import OrderActionError
@@ -20,11 +22,14 @@ from fulfillment.money import currency_decimals, quantize
 from fulfillment.selectors import (
     NOT_COUNTING,
     countdown_display,
+    customer_history,
     left_to_ship,
+    order_charges,
     refundable_items,
-    refunded_so_far,
+    refunds_for_page,
     shipped_quantities,
 )
+from fulfillment.selectors.customers import CUSTOMER_PARAM
 from fulfillment.services.orders import (
     ADDRESS_FIELDS,
     clean_form_token,
@@ -227,7 +232,8 @@ class OrderPageMixin:
             item.amount_error = (errors or {}).get(f"amount_{item.id}", "") if failed_action == "refund" else ""
         shipped = shipped_quantities(order)
         to_ship = left_to_ship(order, shipped)
-        refunded = refunded_so_far(order)
+        charges = order_charges(order)
+        history = customer_history(order)
         order_lines = list(order.lines.all())
         error_labels = {}
         if failed_action == "address":
@@ -237,6 +243,9 @@ class OrderPageMixin:
             # The shipment's quantities are keyed by line: name the line, as it reads in the table above.
             error_labels.update({f"quantity_{line.woo_line_id}": " · ".join(p for p in (line.name, line.variation) if p)
                                  for line in order_lines})
+        # Shown beside the box to tick (with the warning it repeats), not once more above the form's button.
+        summary = {key: message for key, message in (errors or {}).items()
+                   if not (failed_action == "tracking" and key == "confirm_complete")}
         lines_pending = any(r.lines_pending and r.state not in NOT_COUNTING for r in order.refunds.all())
         if lines_pending:
             # Quantities of a refund made in WooCommerce are not known yet: ask for them now rather than wait for the
@@ -271,8 +280,14 @@ class OrderPageMixin:
             "refund_token": _form_token(posted, failed_action == "refund"),
             "tracking_token": _form_token(posted, failed_action == "tracking"),
             "decimals": currency_decimals(order.currency),
-            "refunded": quantize(refunded, order.currency),
-            "remaining": quantize(order.total - refunded, order.currency),
+            "charges": charges,
+            "refunds": refunds_for_page(order),
+            "refunded": quantize(charges.refunded, order.currency),
+            "remaining": quantize(charges.net, order.currency),
+            "customer_history": history,
+            "customer_orders_url": history and (
+                reverse("admin:fulfillment_order_changelist") + "?"
+                + urlencode({CUSTOMER_PARAM: history.key, STORE_PARAM: order.store_id})),
             "timeline": [{**entry, "can_retry": "push" in entry and push_may_retry(entry["push"], user)}
                          for entry in selectors.order_timeline(order)],
             "failed_action": failed_action,
@@ -281,15 +296,11 @@ class OrderPageMixin:
             "can": {name: user.has_perm(perm) for name, perm in ACTIONS.items()},
             "status_form": StatusForm(posted if failed_action == "status" else None, statuses=statuses),
             "note_form": NoteForm(posted if failed_action == "note" else None),
-            "error_messages": labelled_errors(errors or {}, error_labels),
+            "error_messages": labelled_errors(summary, error_labels),
             "address_form": _bound_form(AddressForm, posted, errors or {}) if failed_action == "address"
             else AddressForm(initial=shipping_initial),
             "tracking_form": _bound_form(TrackingForm, posted, errors or {}) if failed_action == "tracking"
             else TrackingForm(initial={"shipped_on": date.today()}),
-            "raw_lines": {
-                "shipping": order.raw.get("shipping_lines") or [], "fees": order.raw.get("fee_lines") or [],
-                "coupons": order.raw.get("coupon_lines") or [], "taxes": order.raw.get("tax_lines") or [],
-            },
         }
         # What other apps show on the page (projects: each line's personalisation, Reprocess).
         context["order_panels"] = panels = extensions.order_page_panels()

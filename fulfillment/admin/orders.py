@@ -14,7 +14,7 @@ from django.utils.translation import gettext, gettext_lazy as _, ngettext, pgett
 
 from fulfillment import extensions, selectors
 from backoffice.list_tools import CappedCountPaginator, CreatedRangeFilter, StoreFilter
-from fulfillment.admin.list_tools import OrderChangeList, StatusFilter
+from fulfillment.admin.list_tools import CustomerFilter, OrderChangeList, StatusFilter
 from fulfillment.admin.order_page import OrderPageMixin
 from fulfillment.choices import ImportMode, OrderStatus, SubmitStatus, status_label
 from fulfillment.forms import BulkStatusForm, ImportForm
@@ -81,7 +81,7 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
     # import and webhook write of the table for a sort staff rarely need; filters and search find those orders.
     sortable_by = ("order_number", "status_column", "customer", "type_column", "submit_column")
     list_filter = (StatusFilter, "order_type", "submit_status", ("store", StoreFilter),
-                   ("created_at", CreatedRangeFilter))
+                   ("created_at", CreatedRangeFilter), CustomerFilter)
     # "=" fields are exact (b-tree indexes); name and email are substring searches (trigram indexes on PostgreSQL).
     # woo_id__exact, not "=woo_id": "=" is iexact, UPPER(woo_id::text) = UPPER(term), which no index serves and
     # which made every text search a scan of the whole table; __exact skips terms that are not integers.

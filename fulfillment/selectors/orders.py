@@ -93,6 +93,15 @@ class RefundableItem:
     refunded_amount: Decimal = Decimal("0")
 
     @property
+    def label(self):
+        """As the refund form names it: the product's name, "Shipping: Flat rate", "Fee: Gift wrap"."""
+        if self.kind == "shipping":
+            return _("Shipping: %(name)s") % {"name": self.name}
+        if self.kind == "fee":
+            return _("Fee: %(name)s") % {"name": self.name}
+        return self.name
+
+    @property
     def remaining_quantity(self):
         return max(self.quantity - self.refunded_quantity, 0)
 

@@ -86,6 +86,19 @@ def list_url(query=""):
     return reverse("admin:fulfillment_order_changelist") + (f"?{query}" if query else "")
 
 
+def totals_of(response):
+    """The order page's totals table as [(label · note, amount)], as staff read it."""
+    table = response.content.decode().split('id="order-totals">')[1].split("</table>")[0]
+    rows = []
+    for row in table.split("<tr")[1:]:
+        head = row.split("<th>")[1].split("</th>")[0]
+        label, _, note = head.partition("<small>")
+        amount = row.split('<td class="num"')[1].split(">", 1)[1].split("</td>")[0]
+        rows.append((" · ".join(p for p in (" ".join(label.split()), note.replace("</small>", "").strip()) if p),
+                     amount.strip()))
+    return rows
+
+
 def messages_of(response):
     return [str(m) for m in get_messages(response.wsgi_request)]
 
@@ -498,6 +511,9 @@ def test_the_page_warns_and_refuses_a_completing_shipment_until_confirmed(client
     # Then it is refused, the warning shown, nothing recorded and the order still processing
     assert response.status_code == 400
     assertContains(response, f"<li>{warning} Tick the box to confirm.</li>", html=True, status_code=400)
+    # once, beside the box to tick: not again above the form's button
+    assertContains(response, "Tick the box to confirm.", count=1, status_code=400)
+    assertContains(response, "This ships everything left", count=1, status_code=400)
     assert Shipment.objects.count() == 0
     order.refresh_from_db()
     assert order.status == "processing"
@@ -566,13 +582,15 @@ def test_page_shows_lines_totals_refunds_and_the_timeline(client, store):
     assertContains(response, '<td>CANVAS-3040</td><td>Size: 30 × 40 cm</td><td class="num">1</td>'
                              '<td class="num">20.00 EUR</td><td class="num">4.00 EUR</td><td class="num">0 / 1</td>',
                    html=True)
-    # the shipping, the totals and what was refunded so far
-    assertContains(response, '<tr><th>Shipping: Flat rate</th><td class="num">4.90 EUR</td></tr>', html=True)
-    assertContains(response, '<tr><th>VAT AT (20 %)</th><td class="num">9.70 EUR + 0.98</td></tr>', html=True)
-    assertContains(response, '<tr><th>Total tax</th><td class="num">10.68 EUR</td></tr>', html=True)
-    assertContains(response, '<tr class="grand"><th>Order total</th><td class="num">64.08 EUR</td></tr>', html=True)
+    # the shipping with the items, the totals as WooCommerce adds them up, and what was refunded so far
+    assertContains(response, '<tr class="charge shipping" data-item="7"><td colspan="4">Shipping: Flat rate</td>'
+                             '<td class="num">4.90 EUR</td><td class="num">0.98 EUR</td><td></td></tr>', html=True)
+    assert totals_of(response) == [
+        ("Items subtotal", "48.50 EUR"), ("Shipping · Flat rate", "4.90 EUR"),
+        ("VAT AT (20 %) · 0.98 EUR of it on shipping", "10.68 EUR"), ("Order total", "64.08 EUR"),
+        ("Refunded · 11.40 EUR not yet confirmed by WooCommerce", "−11.40 EUR"), ("Net payment", "52.68 EUR"),
+    ]
     assertContains(response, '<td class="num" id="refunded-so-far">−11.40 EUR</td>', html=True)
-    assertContains(response, '<tr><th>Net</th><td class="num">52.68 EUR</td></tr>', html=True)
     refund_row = response.content.decode().split('<p class="refund">')[1].split("</p>")[0]
     assert " ".join(refund_row.split()) == (
         "2026-11-21 10:01 CET · <strong>11.40 EUR</strong> · arrived broken · Waiting to be sent to WooCommerce "
