@@ -157,6 +157,9 @@ WOO_RETRY_BASE_SECONDS = float(os.environ.get("WOO_RETRY_BASE_SECONDS", "1"))
 SYNC_OVERLAP_SECONDS = int(os.environ.get("SYNC_OVERLAP_SECONDS", "300"))
 SYNC_INTERVAL_MINUTES = int(os.environ.get("SYNC_INTERVAL_MINUTES", "5"))
 TASK_RESULTS_KEEP_DAYS = int(os.environ.get("TASK_RESULTS_KEEP_DAYS", "14"))
+# A render version replaced by a newer finished one this many days ago is deleted with its files (the production
+# versions of an ordered project and each project's newest version are kept whatever their age).
+RENDERS_KEEP_DAYS = int(os.environ.get("RENDERS_KEEP_DAYS", "90"))
 # Webhook bodies up to this size are stored (an order with thousands of lines or large personalisation meta passes
 # Django's 2.5 MB DATA_UPLOAD_MAX_MEMORY_SIZE, which stays the limit of every other view); larger ones get 413.
 WEBHOOK_MAX_BYTES = int(os.environ.get("WEBHOOK_MAX_BYTES", str(25 * 1024 * 1024)))
