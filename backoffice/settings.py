@@ -22,8 +22,10 @@ def env_bool(name, default=False):
 
 
 DEBUG = env_bool("DEBUG", False)
-# The fallback is for a laptop and the test suite only; deployments set SECRET_KEY (README).
-SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-key-change-me")
+# The fallback is for a laptop and the test suite only; deployments set SECRET_KEY, and production's settings
+# (backoffice.settings_production) refuse to start with this one.
+DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-change-me"
+SECRET_KEY = os.environ.get("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
