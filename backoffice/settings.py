@@ -22,8 +22,10 @@ def env_bool(name, default=False):
 
 
 DEBUG = env_bool("DEBUG", False)
-# The fallback is for a laptop and the test suite only; deployments set SECRET_KEY (README).
-SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-key-change-me")
+# The fallback is for a laptop and the test suite only; deployments set SECRET_KEY, and production's settings
+# (backoffice.settings_production) refuse to start with this one.
+DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-change-me"
+SECRET_KEY = os.environ.get("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
@@ -129,11 +131,19 @@ Q_CLUSTER = {
     # an import, allowed IMPORT_TIMEOUT_SECONDS, is then delivered twice, and the second copy refuses to run an
     # import that is already running.
     "retry": 900,
+    # A task runs once: every task here is safe to run twice, but one that failed is not run again blindly (its
+    # schedule or watchdog queues the work again); ack_failures acknowledges a failed task to the ORM broker, which
+    # would otherwise hand it out again after `retry` s — one bad task would come back every 15 minutes for ever.
     "max_attempts": 1,
     "ack_failures": True,
-    # Keep every success; a daily task deletes those older than TASK_RESULTS_KEEP_DAYS. django-q2's own pruning
-    # (a positive save_limit) locks all kept successes after every task and stalls busy workers.
+    # Keep every success; a daily task deletes those older than TASK_RESULTS_KEEP_DAYS (failures after
+    # TASK_FAILURES_KEEP_DAYS). django-q2's own pruning (a positive save_limit) locks all kept successes after every
+    # task: the monitors of two clusters wait on each other, results pile up, and a worker reaching `recycle` cannot
+    # exit until they are written — all workers recycle together and stall (bench/README.md). With save_limit 0 the
+    # monitor writes one row per task and takes no lock, so a worker's recycle (after 500 tasks: the memory of
+    # rendered pages and PDFs given back) costs a restart and nothing more.
     "save_limit": 0,
+    "recycle": 500,
     "catch_up": False,
     "label": "Tasks",
     # django-q2 logs every task queued and run at INFO: on a busy web process that is a log line per webhook.
@@ -157,6 +167,10 @@ WOO_RETRY_BASE_SECONDS = float(os.environ.get("WOO_RETRY_BASE_SECONDS", "1"))
 SYNC_OVERLAP_SECONDS = int(os.environ.get("SYNC_OVERLAP_SECONDS", "300"))
 SYNC_INTERVAL_MINUTES = int(os.environ.get("SYNC_INTERVAL_MINUTES", "5"))
 TASK_RESULTS_KEEP_DAYS = int(os.environ.get("TASK_RESULTS_KEEP_DAYS", "14"))
+TASK_FAILURES_KEEP_DAYS = int(os.environ.get("TASK_FAILURES_KEEP_DAYS", "90"))
+# A render version replaced by a newer finished one this many days ago is deleted with its files (the production
+# versions of an ordered project and each project's newest version are kept whatever their age).
+RENDERS_KEEP_DAYS = int(os.environ.get("RENDERS_KEEP_DAYS", "90"))
 # Webhook bodies up to this size are stored (an order with thousands of lines or large personalisation meta passes
 # Django's 2.5 MB DATA_UPLOAD_MAX_MEMORY_SIZE, which stays the limit of every other view); larger ones get 413.
 WEBHOOK_MAX_BYTES = int(os.environ.get("WEBHOOK_MAX_BYTES", str(25 * 1024 * 1024)))

@@ -60,6 +60,7 @@ class EventType(models.TextChoices):
     PUSH_SENT = "push_sent", _("Sent to WooCommerce")
     PUSH_FAILED = "push_failed", _("Sending to WooCommerce failed")
     PUSH_RETRIED = "push_retried", _("Sending to WooCommerce retried")
+    PUSH_DISCARDED = "push_discarded", _("Push to WooCommerce discarded")
     # Written by the projects app: a line's personalisation project, its production file, reprocess.
     PROJECT_LINKED = "project_linked", _("Personalisation project linked")
     PROJECT_RENDERED = "project_rendered", _("Production file ready")
@@ -123,6 +124,8 @@ class PushState(models.TextChoices):
     # A failed status or address push after which the same field of the order was pushed again: retrying it
     # would set WooCommerce back to older data.
     SUPERSEDED = "superseded", _("Superseded by a later change")
+    # A failed push staff chose not to send: the order's later pushes it held go on without it.
+    DISCARDED = "discarded", _("Discarded by staff")
 
 
 class RefundState(models.TextChoices):

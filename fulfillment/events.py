@@ -127,6 +127,13 @@ def push_retried_event(push, *, user):
                   data={"push_id": push.pk, "kind": push.kind})
 
 
+def push_discarded_event(push, *, user):
+    return order_event(text(N_("%(kind)s: not to be sent (discarded after: %(error)s)"), kind=push_kind(push.kind),
+                            error=push.last_error),
+                       order_id=push.order_id, type=EventType.PUSH_DISCARDED, source=EventSource.STAFF, user=user,
+                       data={"push_id": push.pk, "kind": push.kind})
+
+
 def submission_event(submission, *, user, source, retry=False, reprint=False):
     names = {"provider": submission.provider.name, "external_id": submission.external_id}
     if reprint:

@@ -1,6 +1,7 @@
 """django-q2 entry points of the projects app: take ids, call a service. Each is safe to run twice."""
 
 from fulfillment.task_queue import enqueue
+from projects.services.housekeeping import renders_prune
 from projects.services.rendering import renders_stalled
 from projects.services.reprocess import render_and_continue
 
@@ -16,3 +17,9 @@ def rerun_stalled_renders():
     for render_id in ids:
         enqueue("projects.tasks.render_project", render_id)
     return f"{len(ids)} renders queued again"
+
+
+def prune_renders():
+    """Daily: render versions superseded more than RENDERS_KEEP_DAYS ago are deleted (an order's are kept)."""
+    renders, files = renders_prune()
+    return f"{renders} superseded renders deleted ({files} files)"

@@ -5,7 +5,9 @@ from django.utils.translation import gettext_lazy as _, ngettext, pgettext_lazy
 from fulfillment.choices import PushState
 from fulfillment.models import FollowerRetry, ImportRun, Store, StorePush, WebhookDelivery
 from fulfillment.pushes import PushError
-from fulfillment.services.push_dispatch import push_retry, retry_permissions
+from fulfillment.selectors.orders import held_message
+from fulfillment.services.outbox import UNSENT as UNSENT_STATES, held_behind
+from fulfillment.services.push_dispatch import push_discard, push_retry, retry_permissions
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -57,7 +59,19 @@ class StorePushAdmin(ReadOnlyAdmin):
     list_select_related = ("store", "order", "created_by")
     search_fields = ("=order__woo_id", "=order__number")
     readonly_fields = [f.name for f in StorePush._meta.fields]
-    actions = ["retry_selected"]
+    actions = ["retry_selected", "discard_selected"]
+
+    def get_changelist_instance(self, request):
+        # The failed push (if any) holding each listed one, from the listed pushes' orders in one query.
+        changelist = super().get_changelist_instance(request)
+        listed = list(changelist.result_list)
+        if any(push.state in UNSENT_STATES for push in listed):
+            order_pushes = StorePush.objects.filter(order_id__in={p.order_id for p in listed}).only(
+                "pk", "order_id", "kind", "state")
+            held = held_behind(order_pushes)
+            for push in listed:
+                push.held_by = held.get(push.pk)
+        return changelist
 
     def changelist_view(self, request, extra_context=None):
         # Pushes waiting on a refused key look merely pending: say why, above the list.
@@ -68,6 +82,9 @@ class StorePushAdmin(ReadOnlyAdmin):
     def state_shown(self, push):
         if push.state == PushState.SUPERSEDED and push.superseded_by_id:
             return _("Superseded by push #%(id)s") % {"id": push.superseded_by_id}
+        holder = getattr(push, "held_by", None)
+        if holder is not None:
+            return held_message(holder)
         return push.get_state_display()
 
     @admin.action(description=_("Retry the selected failed pushes"), permissions=["retry"])
@@ -80,6 +97,18 @@ class StorePushAdmin(ReadOnlyAdmin):
             except PushError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
         self.message_user(request, ngettext("%d push queued again.", "%d pushes queued again.", retried) % retried)
+
+    @admin.action(description=_("Discard the selected failed pushes (not to be sent; the pushes they hold go on)"),
+                  permissions=["retry"])
+    def discard_selected(self, request, queryset):
+        discarded = 0
+        for push in queryset.filter(state=PushState.FAILED).order_by("pk"):
+            try:
+                push_discard(push=push, user=request.user)
+                discarded += 1
+            except PushError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+        self.message_user(request, ngettext("%d push discarded.", "%d pushes discarded.", discarded) % discarded)
 
     def has_retry_permission(self, request):
         # Each push is checked against the permission of its own kind when it is retried.

@@ -14,8 +14,8 @@ class PushHandler:
     kind = ""
     # The permission a staff member needs to send a push of this kind again: the one to make that change.
     retry_permission = ""
-    # After an attempt whose answer was lost, `find_sent` is asked before sending again (a second note, tracking
-    # item or refund would reach the customer twice). False for kinds where sending twice is harmless (a PUT).
+    # After any earlier attempt, `find_sent` is asked before sending again (a second note, tracking item or refund
+    # would reach the customer twice). False for kinds where sending twice is harmless (a PUT).
     looks_before_resending = False
     # Staff retrying a push have looked in WooCommerce: their retry sends it even if an attempt may have arrived.
     retry_trusts_staff = False
@@ -29,7 +29,10 @@ class PushHandler:
         return self.request(client, push)
 
     def may_have_arrived(self, push):
-        return push.maybe_sent
+        # Any earlier attempt, not only one whose answer we know was lost: a 503 is not always WordPress turning the
+        # request away (a caching proxy answers 503 when the shop ran past its timeout, and PHP goes on to make the
+        # note). One GET before a second attempt costs little; a second customer e-mail cannot be taken back.
+        return push.maybe_sent or push.attempts > 1
 
     def request(self, client, push):
         raise NotImplementedError

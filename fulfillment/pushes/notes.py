@@ -1,6 +1,7 @@
 """Pushes that write to the customer or the order's notes: a note, and WooCommerce's "order details" mail.
 
-Each one counts (staff may add the same note twice on purpose), so after a lost answer the note is looked for in
+Each one counts (staff may add the same note twice on purpose), so after any earlier attempt (a lost answer, and
+a 503, which a caching proxy also answers when the shop ran past its timeout) the note is looked for in
 WooCommerce's notes before it is sent again: a second customer note is a second email to the customer.
 """
 

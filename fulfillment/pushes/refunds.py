@@ -48,10 +48,6 @@ class RefundPush(PushHandler):
     retry_permission = "fulfillment.refund_order"
     looks_before_resending = True
 
-    def may_have_arrived(self, push):
-        # Any earlier attempt, not only one whose answer was lost: the look-up by our id is exact and money is at stake.
-        return push.attempts > 1
-
     def _refund(self, push):
         return Refund.objects.select_related("order").get(pk=push.payload["refund_id"])
 

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from fulfillment.choices import EventType, PushKind, RefundState
 from fulfillment.events import address_changes
 from fulfillment.models import Order, OrderEvent, StorePush
+from fulfillment.services.outbox import held_behind
 from fulfillment.texts import render as render_text
 
 
@@ -33,14 +34,26 @@ def order_timeline(order):
          "audience": _audience(e.data) if e.type == EventType.NOTE_ADDED else ""}
         for e in OrderEvent.objects.filter(order=order).select_related("user")
     ]
+    pushes = list(StorePush.objects.filter(order=order).select_related("created_by"))
+    held = held_behind(pushes)
     entries += [
         {"at": p.created_at, "kind": "push", "type": f"push_{p.state}",
-         "label": f"→ WooCommerce: {p.get_kind_display()}", "message": p.last_error, "user": p.created_by,
-         "source": p.get_state_display(), "push": p,
+         "label": f"→ WooCommerce: {p.get_kind_display()}", "message": _push_message(p, held),
+         "user": p.created_by, "source": _("Held") if p.pk in held else p.get_state_display(), "push": p,
          "audience": _audience(p.payload) if p.kind == PushKind.NOTE else ""}
-        for p in StorePush.objects.filter(order=order).select_related("created_by")
+        for p in pushes
     ]
     return sorted(entries, key=lambda e: e["at"], reverse=True)
+
+
+def held_message(failed):
+    """What staff read on a push held behind a failed one, and their way forward."""
+    return _("Waiting behind push #%(id)s (%(kind)s), which WooCommerce did not accept: retry or discard that one "
+             "in the outbox, and this one follows.") % {"id": failed.pk, "kind": failed.get_kind_display().lower()}
+
+
+def _push_message(push, held):
+    return held_message(held[push.pk]) if push.pk in held else push.last_error
 
 
 def _audience(data):

@@ -4,6 +4,8 @@ A worker sends it (fulfillment.services.push_dispatch), in order per order, with
 how it is found again after a lost answer is its handler's (fulfillment.pushes).
 """
 
+from collections import defaultdict
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -15,6 +17,26 @@ UNSENT = (PushState.PENDING, PushState.RETRYING, PushState.SENDING)
 # Kinds that set a field of the order to a value: a later push of the same kind replaces an earlier one. The others
 # (notes, refunds, tracking) add something, and each one counts.
 STATE_KINDS = (PushKind.STATUS, PushKind.ADDRESS)
+# Order within one order holds past a failure: a push that failed for good holds the order's later pushes of the
+# kinds it names here until staff retry or discard it. A status must not overtake the refund before it (WooCommerce
+# would show it refunded, or completed, without the money), nor the address correction (its mails print the
+# address) or the tracking item (its completed mail lists the parcels); a note, the order-details mail or a refund
+# must not overtake the status or address it speaks of. A note holds nothing (it tells, nothing depends on it; the
+# tracking note carries its number and link, so it goes when the extension refused the item), a refund holds no
+# later refund (each was checked against what remained when it was made), a value is superseded by a later value of
+# the same field, and meta data of another app (an invoice number) neither holds nor is held. A kind another app
+# registers is in no rule until it is added here.
+HOLDS = {
+    PushKind.STATUS: (PushKind.NOTE, PushKind.ORDER_DETAILS, PushKind.REFUND),
+    PushKind.ADDRESS: (PushKind.STATUS, PushKind.NOTE, PushKind.ORDER_DETAILS),
+    PushKind.REFUND: (PushKind.STATUS, PushKind.NOTE, PushKind.ORDER_DETAILS),
+    PushKind.TRACKING: (PushKind.STATUS,),
+}
+
+
+def held_by_kinds(kind):
+    """The kinds whose failed push holds a later push of `kind` of the same order."""
+    return [earlier for earlier, later in HOLDS.items() if kind in later]
 
 
 def push_create(*, order, kind, payload, user=None, dispatch=True):
@@ -36,6 +58,19 @@ def push_create(*, order, kind, payload, user=None, dispatch=True):
     if dispatch:
         enqueue("fulfillment.tasks.dispatch_pushes", order.store_id)
     return push
+
+
+def held_behind(pushes):
+    """{push id: the failed push holding it} among the given pushes, with their orders' failed ones (see HOLDS)."""
+    failed, held = defaultdict(list), {}
+    for push in sorted(pushes, key=lambda p: p.pk):
+        if push.state == PushState.FAILED:
+            failed[push.order_id].append(push)
+        elif push.state in UNSENT:
+            holder = next((f for f in failed[push.order_id] if push.kind in HOLDS.get(f.kind, ())), None)
+            if holder is not None:
+                held[push.pk] = holder
+    return held
 
 
 def superseding_push(push):

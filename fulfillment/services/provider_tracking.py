@@ -15,7 +15,7 @@ from fulfillment.providers.base import ProviderError
 from fulfillment.providers.printful import parse_shipment
 from fulfillment.providers.registry import adapter_for
 from fulfillment.services.orders import OrderActionError
-from fulfillment.services.submissions import order_refresh_submit_status
+from fulfillment.services.submissions import order_lock, order_refresh_submit_status
 from fulfillment.services.tracking import shipment_add
 
 logger = logging.getLogger("fulfillment.provider_tracking")
@@ -65,6 +65,9 @@ def provider_webhook_apply(*, provider, payload):
         # The provider's name is added where the reason is shown (the list, the event), not stored in it.
         reason = str(data.get("reason") or kind.replace("_", " "))[:2000]
         with transaction.atomic():
+            # The order's row before the submission's, as a reprint of the order takes them: the other way round
+            # the two deadlock on PostgreSQL.
+            order_lock(submission.order_id)
             updated = Submission.objects.filter(pk=submission.pk).exclude(state=state).update(
                 state=state, failure_reason=reason)
             if updated:

@@ -1,5 +1,8 @@
 """The outbox's dispatch: due pushes are sent by a worker, oldest first, one order's pushes in order.
 
+Order holds past a failure too: a push that failed for good holds the later pushes of its order that must not
+overtake it (outbox.HOLDS: a status after a refund, a note after a status) until staff retry or discard it.
+
 Each kind's request, its look-up after a lost answer and what follows its answer or refusal are its handler's,
 found in one table (fulfillment.pushes.HANDLERS). A push is claimed before it is sent, so two workers never send
 it twice; an attempt whose answer was lost marks it maybe-sent, and its handler looks before sending again.
@@ -11,7 +14,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -20,7 +23,7 @@ from fulfillment.choices import PushState
 from fulfillment.integrations.woocommerce.client import WooAuthError, WooClient, WooError
 from fulfillment.models import Order, Store, StorePush
 from fulfillment.pushes import HANDLERS, PushError, handler_for
-from fulfillment.services.outbox import STATE_KINDS, UNSENT, superseding_push
+from fulfillment.services.outbox import HOLDS, STATE_KINDS, UNSENT, held_by_kinds, superseding_push
 from fulfillment.task_queue import enqueue
 
 logger = logging.getLogger("fulfillment.outbox")
@@ -70,10 +73,14 @@ def pushes_dispatch(*, store_ids=None, now=None, client_for=WooClient.for_store,
     behind_one_not_due = StorePush.objects.filter(
         order_id=OuterRef("order_id"), pk__lt=OuterRef("pk"), state__in=UNSENT).exclude(due)
     counts = defaultdict(int)
-    counts["waiting"] += unsent.exclude(due).count()
+    held = _held()
+    # One query for both figures: a dispatch that finds nothing due costs two, however many pushes wait.
+    figures = unsent.aggregate(waiting=Count("pk", filter=~due), held=Count("pk", filter=due & held))
+    counts["waiting"] += figures["waiting"]
+    counts["held"] += figures["held"]
     stopped, clients, waiting_orders, after = set(), {}, defaultdict(set), 0
     while True:
-        pushes = list(unsent.filter(due, pk__gt=after).exclude(store_id__in=stopped)
+        pushes = list(unsent.filter(due, pk__gt=after).exclude(held).exclude(store_id__in=stopped)
                       .annotate(behind=Exists(behind_one_not_due))
                       .select_related("order", "store").defer("order__raw").order_by("pk")[:batch])
         by_store = defaultdict(list)
@@ -87,9 +94,20 @@ def pushes_dispatch(*, store_ids=None, now=None, client_for=WooClient.for_store,
         if len(pushes) < batch:
             break
         after = pushes[-1].pk
-    if not counts["waiting"]:
-        del counts["waiting"]
+    for name in ("waiting", "held"):
+        if not counts[name]:
+            del counts[name]
     return dict(counts)
+
+
+def _held():
+    """Pushes behind a failed push of their order that they must not overtake (outbox.HOLDS): they wait for staff."""
+    held = Q(pk__in=[])
+    for kind in {later for kinds in HOLDS.values() for later in kinds}:
+        failed_before = StorePush.objects.filter(order_id=OuterRef("order_id"), pk__lt=OuterRef("pk"),
+                                                 state=PushState.FAILED, kind__in=held_by_kinds(kind))
+        held |= Q(kind=kind) & Q(Exists(failed_before))
+    return held
 
 
 def _due(now):
@@ -268,8 +286,28 @@ def push_retry(*, push, user):
     return push
 
 
+def push_discard(*, push, user):
+    """Staff decide a failed push is not to be sent (after looking in WooCommerce): the later pushes it held go."""
+    handler = handler_for(push.kind)
+    if not user.has_perm(handler.retry_permission):
+        raise PushError(_("You may not discard this %(kind)s push: that needs the permission to make the change "
+                          "(%(permission)s).") % {"kind": push.get_kind_display().lower(),
+                                                  "permission": handler.retry_permission})
+    with transaction.atomic():
+        push = StorePush.objects.select_for_update().get(pk=push.pk)
+        if push.state != PushState.FAILED:
+            raise PushError(_("Only a failed push can be discarded; this one is %(state)s.") % {
+                "state": push.get_state_display()})
+        push.state = PushState.DISCARDED
+        push.save(update_fields=["state"])
+        events.push_discarded_event(push, user=user).save()
+        enqueue("fulfillment.tasks.dispatch_pushes", push.store_id)
+    return push
+
+
 def stores_with_due_pushes(now=None):
     now = now or timezone.now()
     return list(
-        StorePush.objects.filter(_due(now)).exclude(store__push_auth_retry_at__gt=now).values_list("store_id", flat=True).distinct()
+        StorePush.objects.filter(_due(now)).exclude(_held()).exclude(store__push_auth_retry_at__gt=now)
+        .values_list("store_id", flat=True).distinct()
     )

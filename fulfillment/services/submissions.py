@@ -157,6 +157,13 @@ def order_submit(*, order, user=None, source=EventSource.STAFF, reason=""):
     return created
 
 
+def order_lock(order_id):
+    """Lock an order's row before any row of its submissions: the house's lock order (docs/architecture.md,
+    "Transactions and locks"). A transaction that takes a submission's row first and its order's second (a provider's
+    webhook) deadlocks on PostgreSQL against one that goes order first (a reprint)."""
+    list(Order.objects.select_for_update().filter(pk=order_id).values_list("pk", flat=True))
+
+
 def _requeue(submission, *, user):
     submission.state, submission.next_attempt_at, submission.failure_reason = SubmissionState.QUEUED, None, ""
     submission.requested_by = user or submission.requested_by
@@ -320,6 +327,7 @@ def submission_execute(*, submission_id, adapter=None, now=None):
 
 def _record_submitted(submission, remote):
     with transaction.atomic():
+        order_lock(submission.order_id)
         submission.state, submission.remote_id = SubmissionState.SUBMITTED, remote.remote_id[:64]
         submission.submitted_at, submission.outcome_unknown = timezone.now(), False
         submission.failure_reason, submission.provider_response = "", remote.raw or None
@@ -337,6 +345,7 @@ def _record_failure(submission, exc, now):
         {"body": str(exc.response)[:2000]} if exc.response else None)
     submission.outcome_unknown = submission.outcome_unknown or exc.outcome_unknown
     with transaction.atomic():
+        order_lock(submission.order_id)
         if exc.retryable and submission.attempts < MAX_ATTEMPTS:
             submission.state = SubmissionState.QUEUED
             delay = min(30 * 2 ** (submission.attempts - 1), 1800) * (1 + random.random() / 10)
@@ -402,6 +411,7 @@ def submission_cancel(*, submission, user, adapter=None):
             raise SubmissionError(_("%(provider)s did not cancel it: %(why)s") % {
                 "provider": submission.provider.name, "why": exc}) from None
     with transaction.atomic():
+        order_lock(submission.order_id)
         updated = Submission.objects.filter(pk=submission.pk, state=submission.state).update(
             state=SubmissionState.CANCELLED)
         if not updated:
@@ -418,7 +428,8 @@ def order_reprint(*, order, reason, user):
     if not reason:
         raise SubmissionError(_("Say why the order is produced again."))
     with transaction.atomic():
-        order = Order.objects.select_for_update().select_related("store").get(pk=order.pk)
+        # The order's row only (a FOR UPDATE on the join would lock the store's row too), then its submissions'.
+        order = Order.objects.select_for_update(of=("self",)).select_related("store").get(pk=order.pk)
         previous = list(Submission.objects.filter(order=order, state=SubmissionState.SUBMITTED)
                         .select_related("provider"))
         if not previous:

@@ -398,9 +398,14 @@ class FakeWooCommerce:
             return self.error(400, "rest_invalid_param", "Invalid parameter(s): per_page")
         page = int(params.get("page", 1))
         refunds = sorted(self.refunds.get(woo_id, []), key=lambda r: (r["date_created_gmt"], r["id"]), reverse=True)
-        items = refunds[(page - 1) * per_page: page * per_page]
         total_pages = (len(refunds) + per_page - 1) // per_page
-        return self.json(items, headers={"X-WP-Total": str(len(refunds)), "X-WP-TotalPages": str(total_pages)})
+        if page > max(total_pages, 1):
+            return self.error(400, "rest_post_invalid_page_number",
+                              "The page number requested is larger than the number of pages available.")
+        items = refunds[(page - 1) * per_page: page * per_page]
+        headers = {} if self.hide_paging_headers else {"X-WP-Total": str(len(refunds)),
+                                                       "X-WP-TotalPages": str(total_pages)}
+        return self.json(items, headers=headers)
 
     def _refund_item(self, order, refund_id, index, body_item):
         """A refund's line as WooCommerce answers it: negative quantity and totals, the order item in its meta."""

@@ -74,8 +74,8 @@ def test_a_note_whose_gateway_failed_before_the_shop_is_looked_up_then_sent_once
     assert [n["note"] for n in woo.notes[17]] == [NOTE]
 
 
-def test_a_note_turned_away_by_maintenance_is_sent_again_without_asking(woo, woo_store, support):
-    # Given a note the shop turned away (503: WordPress's maintenance page): it surely was not made
+def test_a_note_turned_away_by_maintenance_is_looked_for_then_sent_once(woo, woo_store, support):
+    # Given a note the shop turned away (503: WordPress's maintenance page): it was not made
     order = mirrored(woo, woo_store, 17)
     order_add_note(order=order, note=NOTE, customer_note=True, user=support)
     woo.fail_next(1, status=503)
@@ -85,9 +85,65 @@ def test_a_note_turned_away_by_maintenance_is_sent_again_without_asking(woo, woo
     # When it is retried
     assert pushes_dispatch(now=later()) == {"sent": 1}
 
-    # Then it is simply sent
-    assert sent_requests(woo) == [("POST", "orders/17/notes")]
+    # Then the shop is asked first (a 503 does not prove the note was not made), and the note made once (the fake
+    # records only the requests that reached the shop)
+    assert sent_requests(woo) == [("GET", "orders/17/notes"), ("POST", "orders/17/notes")]
     assert [n["note"] for n in woo.notes[17]] == [NOTE]
+
+
+def test_a_note_made_behind_a_proxys_503_is_found_not_sent_twice(woo, woo_store, support, monkeypatch):
+    # Given a shop behind a caching proxy that answers 503 when the shop runs past its timeout: the shop made the
+    # customer note, and we were told 503
+    order = mirrored(woo, woo_store, 17)
+    order_add_note(order=order, note=NOTE, customer_note=True, user=support)
+    original, calls = woo.add_note, []
+
+    def made_then_503(woo_id, body):
+        calls.append(body)
+        made = original(woo_id, body)
+        if len(calls) == 1:
+            return Response("<html><body><h1>Error 503 Backend fetch failed</h1></body></html>", status=503,
+                            content_type="text/html")
+        return made
+
+    monkeypatch.setattr(woo, "add_note", made_then_503)
+    assert pushes_dispatch() == {"retrying": 1}
+
+    # When it is retried
+    assert pushes_dispatch(now=later()) == {"sent": 1}
+
+    # Then the note is found in the shop's notes, and the customer has it once
+    assert sent_requests(woo) == [("POST", "orders/17/notes"), ("GET", "orders/17/notes")]
+    assert len(calls) == 1
+    assert [(n["note"], n["customer_note"]) for n in woo.notes[17]] == [(NOTE, True)]
+    push = StorePush.objects.get()
+    assert (push.state, push.attempts, push.response) == (PushState.SENT, 2, woo.notes[17][0])
+
+
+def test_a_tracking_item_made_behind_a_proxys_503_is_found_not_sent_twice(woo, woo_store, monkeypatch):
+    # Given a shop with the Shipment Tracking extension behind a proxy that answered 503 after the shop made the item
+    Store.objects.filter(pk=woo_store.pk).update(has_shipment_tracking=True, complete_when_shipped=False)
+    woo_store.refresh_from_db()
+    order = mirrored(woo, woo_store, 17)
+    shipment_add(order=order, carrier="DHL", tracking_number="JJD000390007722316", user=staff("operations"))
+    original = woo.add_tracking
+
+    def made_then_503(woo_id, body):
+        original(woo_id, body)
+        return Response("Backend fetch failed", status=503, content_type="text/plain")
+
+    monkeypatch.setattr(woo, "add_tracking", made_then_503)
+    assert pushes_dispatch() == {"retrying": 1}
+    monkeypatch.setattr(woo, "add_tracking", original)
+
+    # When it is retried
+    assert pushes_dispatch(now=later()) == {"sent": 2}
+
+    # Then the item is found, not made twice
+    assert sent_requests(woo)[:2] == [("POST", "orders/17/shipment-trackings"),
+                                      ("GET", "orders/17/shipment-trackings")]
+    assert len(woo.trackings[17]) == 1
+    assert Shipment.objects.get().woo_tracking_id == woo.trackings[17][0]["tracking_id"]
 
 
 def test_the_same_note_added_twice_on_purpose_is_sent_twice(woo, woo_store, support, monkeypatch):

@@ -253,8 +253,23 @@ class WooClient:
         return body
 
     def list_refunds(self, woo_id, **kwargs):
-        body, _ = self.request("GET", f"orders/{int(woo_id)}/refunds", params={"per_page": PER_PAGE}, **kwargs)
-        return body if isinstance(body, list) else []
+        """Every refund of an order, newest first: WooCommerce pages them like any collection (100 at most a
+        page), and a long-lived order of many lines refunded one by one has more. Pages are asked for until
+        X-WP-TotalPages is reached, or, without that header, until a page comes short."""
+        endpoint, refunds, number = f"orders/{int(woo_id)}/refunds", [], 1
+        while True:
+            try:
+                body, headers = self.request("GET", endpoint, params={"per_page": PER_PAGE, "page": number}, **kwargs)
+            except WooRequestError as exc:
+                if number > 1 and exc.code in PAST_THE_LAST_PAGE:
+                    return refunds
+                raise
+            page = body if isinstance(body, list) else []
+            refunds.extend(page)
+            total_pages = _int_header(headers, "X-WP-TotalPages", default=None)
+            if not page or (number >= total_pages if total_pages is not None else len(page) < PER_PAGE):
+                return refunds
+            number += 1
 
     def add_shipment_tracking(self, woo_id, data, **kwargs):
         body, _ = self.request("POST", f"orders/{int(woo_id)}/shipment-trackings", data=data,
