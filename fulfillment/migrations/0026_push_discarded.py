@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('fulfillment', '0024_invoice_events_and_meta_push'),
+        ('fulfillment', '0025_order_customer_index'),
     ]
 
     operations = [
