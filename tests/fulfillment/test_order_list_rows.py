@@ -1,0 +1,72 @@
+"""The order list draws its rows itself (fulfillment/templatetags/order_list.py): the same markup as Django's
+result_list, cell for cell, for every column, link and filter; in a popup Django's own tag draws them."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib.admin.templatetags.admin_list import results
+
+from fulfillment.choices import SubmitStatus
+from fulfillment.templatetags.order_list import fast_result_list
+from tests.factories import OrderFactory, StoreFactory
+
+LIST = "/admin/fulfillment/order/"
+
+
+@pytest.fixture
+def orders(db):
+    eu, uk = StoreFactory(slug="eu", name="Photo gifts <EU> & co"), StoreFactory(slug="uk", currency="GBP")
+    start = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
+    made = [
+        OrderFactory(store=eu, created_at=start, customer_name="Zoë <b>O'Brien</b> & Sons", city="Gent",
+                     country="BE", item_count=3, payment_method_title="iDEAL"),
+        OrderFactory(store=uk, status="on-hold", currency="GBP", created_at=start + timedelta(hours=1),
+                     submit_status=SubmitStatus.FAILED, submit_error='Provider said: <script>alert("x")</script>'),
+        OrderFactory(store=eu, status="completed", submit_status=SubmitStatus.SUBMITTED, order_type="mixed",
+                     created_at=start + timedelta(hours=2), city="", country=""),
+        OrderFactory(store=uk, status="awaiting-artwork", created_at=start + timedelta(hours=3),
+                     countdown_due_at=datetime(2030, 1, 1, tzinfo=UTC)),
+    ]
+    return made
+
+
+def djangos_rows(cl):
+    return ["".join(str(cell) for cell in row) for row in results(cl)]
+
+
+def our_rows(cl):
+    return ["".join(row) for row in fast_result_list(cl)["results"]]
+
+
+@pytest.mark.parametrize("query", ["", "?status=processing", "?q=Zo%C3%AB&o=-2", "?store__id__exact=1&p=1"])
+def test_rows_are_djangos_markup_cell_for_cell(admin_client, orders, query):
+    response = admin_client.get(LIST + query)
+    assert response.status_code == 200
+    cl = response.context["cl"]
+    assert cl.result_list, "the case must show rows"
+    ours = our_rows(cl)
+    assert ours == djangos_rows(cl)
+    page = response.content.decode()
+    for row in ours:
+        assert f"<tr>{row}</tr>" in page
+    assert "<script>alert" not in page
+
+
+def test_every_column_and_the_changed_filters_are_in_the_rows(admin_client, orders):
+    response = admin_client.get(LIST + "?status=on-hold")
+    row = our_rows(response.context["cl"])[0]
+    failed = orders[1]
+    assert f'/admin/fulfillment/order/{failed.pk}/change/?_changelist_filters=status%3Don-hold' in row
+    for column in ("action-checkbox", "field-order_number", "field-status_column", "field-customer",
+                   "field-total_payment", "field-item_count", "field-type_column", "field-submit_column",
+                   "field-countdown_column", "field-store nowrap"):
+        assert f'class="{column}"' in row
+    assert "&lt;script&gt;" in row  # the provider's reason, escaped in the cell's title
+
+
+def test_a_popup_list_is_drawn_by_djangos_own_tag(admin_client, orders):
+    response = admin_client.get(LIST + "?_popup=1&_to_field=id")
+    assert response.status_code == 200
+    cl = response.context["cl"]
+    assert fast_result_list(cl)["results"] and all(not isinstance(row, list) or hasattr(row, "form")
+                                                     for row in fast_result_list(cl)["results"])
