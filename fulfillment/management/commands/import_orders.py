@@ -51,7 +51,7 @@ class Command(BaseCommand):
         for failure in run.failures:
             self.stdout.write(f"  order {failure['woo_id']}: {failure['reason']}")
         if run.state == RunState.FAILED:
-            raise CommandError(f"Import stopped: {run.error}")
+            raise CommandError(run.error)
 
     def progress(self, run, elapsed):
         total = run.pages_total or run.pages_done
