@@ -81,7 +81,7 @@ class FakeWooCommerce:
         self.in_flight = 0  # requests received and not yet answered
         self.max_in_flight = 0  # the most at once so far
         self.throttled = []  # time.monotonic() of each 429 sent by throttle_above
-        self.answered_at = []  # (time.monotonic(), status) of every answer, for tests of pacing
+        self.arrivals = []  # time.monotonic() of every request's arrival, for tests of pacing
         self._workers = None
         self.shipment_tracking = True  # the Shipment Tracking extension is installed
         self.used_nonces = set()
@@ -126,13 +126,13 @@ class FakeWooCommerce:
         for _ in range(count):
             self.failures.append((status, body, content_type, headers or {}))
 
-    def fail_when(self, match, count=1, status=503, body=None, content_type="text/html"):
+    def fail_when(self, match, count=1, status=503, body=None, content_type="text/html", headers=None):
         """The next `count` GET requests whose query parameters satisfy `match(params)` fail, whenever they come
         (an import fetches ahead of what it has written, so "after page 1 is written" is not a moment)."""
         if body is None:
             body = "<html><head><title>503 Service Unavailable</title></head><body>Down</body></html>"
         with self.lock:
-            self.conditional_failures.append([match, count, (status, body, content_type, {})])
+            self.conditional_failures.append([match, count, (status, body, content_type, headers or {})])
 
     def fail_page(self, page, count=1, **answer):
         self.fail_when(lambda params: params.get("page", "1") == str(page), count, **answer)
@@ -154,6 +154,7 @@ class FakeWooCommerce:
     def __call__(self, environ, start_response):
         request = Request(environ)
         with self.lock:
+            self.arrivals.append(time.monotonic())
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             throttle = self.throttle_above is not None and self.in_flight > self.throttle_above
@@ -173,8 +174,6 @@ class FakeWooCommerce:
         finally:
             with self.lock:
                 self.in_flight -= 1
-        with self.lock:
-            self.answered_at.append((time.monotonic(), response.status_code))
         return response(environ, start_response)
 
     def handle(self, request):

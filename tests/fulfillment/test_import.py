@@ -583,7 +583,7 @@ def test_command_reports_a_stopped_import(woo, woo_store, settings):
     (["woo", "--ids", "1,x"], "x is not an order id."),
     (["woo", "--ids", " , "], "Give at least one order id."),
     (["woo", "--all", "--ids", "1"], "Error: argument --ids: not allowed with argument --all"),
-    (["woo"], "Error: one of the arguments --all --since --ids is required"),
+    (["woo"], "Error: one of the arguments --all --since --ids --resume is required"),
 ])
 def test_command_refuses_a_bad_request_before_asking_the_shop(woo, woo_store, args, message):
     # when
