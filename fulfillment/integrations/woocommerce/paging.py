@@ -27,7 +27,7 @@ logger = logging.getLogger("fulfillment.woocommerce")
 # beside its visitors.
 DEFAULT_CONCURRENCY = 4
 MAX_CONCURRENCY = 16
-MAX_PAUSE_SECONDS = 60  # a longer Retry-After is waited in steps of this (each counts as a throttled answer)
+MAX_PAUSE_SECONDS = 60  # the longest pause after a throttled answer, whatever its Retry-After asks
 
 _PAST_THE_END = object()
 
@@ -219,8 +219,8 @@ class OrderPages:
                 exc.page = number
                 if exc.status in RETRY_AFTER_STATUSES:
                     retry_after = getattr(exc, "retry_after", None)
-                    pause = (min(retry_after, MAX_PAUSE_SECONDS) if retry_after is not None
-                             else self.client.retry_delay(throttled, exc))
+                    pause = min(retry_after if retry_after is not None else self.client.retry_delay(throttled, exc),
+                                MAX_PAUSE_SECONDS)
                     limit = self._done(self.pacer.throttled, sent_in_round, pause)
                     throttled += 1
                     if throttled > self.throttle_retries:
