@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from fulfillment.choices import ImportMode, RunState
 from fulfillment.integrations.woocommerce.client import WooClient
@@ -27,6 +27,13 @@ from tests.factories import StoreFactory
 from tests.woo_payloads import order_payload
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def in_english():
+    # The texts compared below are the English ones, whatever language an earlier test left active.
+    with translation.override("en"):
+        yield
 
 HTML_500 = "<html><body>Internal Server Error</body></html>"
 
