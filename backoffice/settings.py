@@ -163,6 +163,9 @@ else:
 WOO_TIMEOUT_SECONDS = float(os.environ.get("WOO_TIMEOUT_SECONDS", "30"))
 WOO_MAX_RETRIES = int(os.environ.get("WOO_MAX_RETRIES", "4"))
 WOO_RETRY_BASE_SECONDS = float(os.environ.get("WOO_RETRY_BASE_SECONDS", "1"))
+# Pages of orders read several at a time (imports, reconcile): a page answered 429 or 503 (throttling, maintenance
+# mode) slows the reading down and is asked again up to this many times (each Retry-After honoured, up to 60 s).
+WOO_MAX_THROTTLE_RETRIES = int(os.environ.get("WOO_MAX_THROTTLE_RETRIES", "10"))
 # How far back a reconcile looks before its watermark, to cover clock skew between the shop and us.
 SYNC_OVERLAP_SECONDS = int(os.environ.get("SYNC_OVERLAP_SECONDS", "300"))
 SYNC_INTERVAL_MINUTES = int(os.environ.get("SYNC_INTERVAL_MINUTES", "5"))

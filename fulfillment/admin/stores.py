@@ -53,7 +53,7 @@ class StoreAdmin(admin.ModelAdmin):
         (_("WooCommerce keys"), {"fields": (*SECRET_FIELDS, "query_string_auth")}),
         (_("Order desk"), {"fields": ("auto_submit_minutes", "complete_when_shipped", "has_shipment_tracking",
                                       "allow_gateway_refunds")}),
-        (_("Sync"), {"fields": ("webhook_url", "silence_alert_minutes", "health", "last_webhook_at", "last_sync_at",
+        (_("Sync"), {"fields": ("webhook_url", "fetch_concurrency", "silence_alert_minutes", "health", "last_webhook_at", "last_sync_at",
                                 "sync_watermark", "last_sync_error", "sync_failing_since", "sync_failures")}),
         (_("Pushes to WooCommerce"), {"fields": ("push_auth_error", "push_auth_failing_since", "push_auth_retry_at")}),
     )

@@ -6,6 +6,7 @@ from fulfillment.choices import PushState
 from fulfillment.models import FollowerRetry, ImportRun, Store, StorePush, WebhookDelivery
 from fulfillment.pushes import PushError
 from fulfillment.selectors.orders import held_message
+from fulfillment.services.imports import ImportRequestError, import_run_resume
 from fulfillment.services.outbox import UNSENT as UNSENT_STATES, held_behind
 from fulfillment.services.push_dispatch import push_discard, push_retry, retry_permissions
 
@@ -40,6 +41,24 @@ class ImportRunAdmin(ReadOnlyAdmin):
     list_filter = ("state", "mode", "store")
     list_select_related = ("store", "requested_by")
     readonly_fields = [f.name for f in ImportRun._meta.fields]
+    actions = ["resume_selected"]
+
+    @admin.action(description=_("Resume the selected failed imports after their last page written"),
+                  permissions=["resume"])
+    def resume_selected(self, request, queryset):
+        resumed = 0
+        for run in queryset.order_by("pk"):
+            try:
+                import_run_resume(run=run)
+                resumed += 1
+            except ImportRequestError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+        if resumed:
+            self.message_user(request, ngettext("%d import queued again.", "%d imports queued again.", resumed)
+                              % resumed)
+
+    def has_resume_permission(self, request):
+        return request.user.has_perm("fulfillment.add_importrun")
 
     @admin.display(description=_("progress"))
     def progress(self, run):

@@ -3,7 +3,7 @@ from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _, ngettext
@@ -37,6 +37,15 @@ class Store(models.Model):
         _("send the keys in the query string"), default=False,
         help_text=_("Only for https shops whose host strips the Authorization header (every request is refused "
                     "with 401 woocommerce_rest_cannot_view although the keys are right)."),
+    )
+    # Pages of orders asked for at once by imports and the reconcile: a shop serves several requests side by side
+    # (PHP-FPM workers), and one page after the other leaves us waiting on it. Throttling (429/503) lowers it for
+    # the rest of the run.
+    fetch_concurrency = models.PositiveSmallIntegerField(
+        _("pages read at once"), default=4, validators=[MinValueValidator(1), MaxValueValidator(16)],
+        help_text=_("Requests for pages of orders sent to the shop at the same time by imports and the sync. 4 suits "
+                    "a typical host; lower it for a small one (it slows down by itself when the shop answers 429 or "
+                    "503)."),
     )
     timezone = models.CharField(_("shop timezone"), max_length=64, default="UTC", validators=[validate_timezone])
     currency = models.CharField(_("currency"), max_length=3, default="EUR")

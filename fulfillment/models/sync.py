@@ -57,6 +57,9 @@ class ImportRun(models.Model):
     pages_done = models.PositiveIntegerField(_("pages done"), default=0)
     pages_total = models.PositiveIntegerField(_("pages in total"), null=True, blank=True)
     orders_seen = models.PositiveIntegerField(_("orders read"), default=0)
+    # The highest order id of the pages written (they are written in order): a resumed import checks against it
+    # that the shop's pages did not shift meanwhile (orders deleted) before it starts after page `pages_done`.
+    last_woo_id = models.BigIntegerField(_("last order id written"), null=True, blank=True)
     created = models.PositiveIntegerField(pgettext_lazy("number of orders", "created"), default=0)
     updated = models.PositiveIntegerField(pgettext_lazy("number of orders", "updated"), default=0)
     unchanged = models.PositiveIntegerField(pgettext_lazy("number of orders", "unchanged"), default=0)

@@ -1,30 +1,27 @@
 """Importing orders from WooCommerce: all of them, a creation-date range, or a list of ids."""
 
 import logging
-import queue
-import threading
 import time
-from collections import deque
 from datetime import UTC, timedelta
 
 from django.conf import settings
-from django.db import connection, connections, transaction
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import DateTimeField, F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fulfillment.choices import EventSource, ImportMode, RunState
 from fulfillment.integrations.woocommerce.client import PER_PAGE, WooClient, WooError
+from fulfillment.integrations.woocommerce.paging import OrderPages
 from fulfillment.models import ImportRun
 from fulfillment.task_queue import enqueue_or_log
 from fulfillment.services.mirror import orders_map, orders_upsert
+from fulfillment.services.page_writers import PAGE_WRITERS, prefetched, written
 
 logger = logging.getLogger("fulfillment.imports")
 
 MAX_FAILURES_KEPT = 500
-# Pages written at once on PostgreSQL, each by its own thread and connection: while one waits for PostgreSQL, the
-# next is prepared. Two, for the two cores this runs on (bench/README.md: bench_import.py).
-PAGE_WRITERS = 2
 
 
 class ImportRequestError(ValueError):
@@ -75,6 +72,27 @@ def import_request(*, store, mode, since=None, until=None, ids=None, user=None):
     return run
 
 
+def import_run_resume(*, run, queue=True):
+    """Queue a failed import again: it starts after the last page it wrote (pages are committed in order).
+
+    With queue=False it is only made ready to run, for a caller that runs it at once (the import_orders command).
+    Raises ImportRequestError when the run has not failed.
+    """
+    with transaction.atomic():
+        locked = ImportRun.objects.select_for_update().get(pk=run.pk)
+        if locked.state != RunState.FAILED:
+            raise ImportRequestError(_("Only a failed import can be resumed; import %(id)s is %(state)s.") % {
+                "id": locked.pk, "state": locked.get_state_display()})
+        # A fresh queued_at: import_runs_watch takes a run queued for long as one whose task was lost.
+        ImportRun.objects.filter(pk=locked.pk).update(state=RunState.QUEUED, error="", finished_at=None,
+                                                      queued_at=timezone.now())
+        logger.info("import %s of store %s resumed after page %d", locked.pk, locked.store.slug, locked.pages_done)
+        if queue:
+            _queue(locked.pk)
+    locked.refresh_from_db()
+    return locked
+
+
 def _queue(run_id):
     # Its own time limit: the cluster's (600 s) would kill an import of a large shop half way. The run is stored
     # first, so a broker that cannot take the task is left to import_runs_watch.
@@ -119,178 +137,115 @@ def _gmt(value):
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _pages(client, run):
-    # Ordered by id so that orders created while we page land on the last page instead of shifting others.
+def _listing(run):
+    """The query of an import of all orders or of a range (None for ids), ordered by id so that orders created while
+    we page land on the last page instead of shifting others."""
     base = {"orderby": "id", "order": "asc"}
     if run.mode == ImportMode.ALL:
-        yield from client.iter_order_pages(base)
-    elif run.mode == ImportMode.RANGE:
+        return base
+    if run.mode == ImportMode.RANGE:
         # WooCommerce's after/before are exclusive and to the second: asking from one second earlier makes the
         # start inclusive, so ranges that follow each other ([a, b), [b, c)) miss no order created at b.
         params = {**base, "after": _gmt(run.since - timedelta(seconds=1)), "dates_are_gmt": "true"}
         if run.until:
             params["before"] = _gmt(run.until)
-        yield from client.iter_order_pages(params)
-    else:
-        chunks = [run.ids[i:i + PER_PAGE] for i in range(0, len(run.ids), PER_PAGE)]
-        for index, chunk in enumerate(chunks):
-            for page in client.iter_order_pages({**base, "include": ",".join(map(str, chunk))}):
-                page.number, page.total_pages = index + 1, len(chunks)
-                yield page
+        return params
+    return None
 
 
-_END = object()
+def _last_id(items):
+    """The highest order id of a page (ids no column can hold left out: they failed alone)."""
+    ids = [item.get("id") for item in items if isinstance(item, dict)]
+    return max((i for i in ids if isinstance(i, int) and 0 < i < 2**63), default=None)
 
 
-def prefetched(pages, prepare, *, ahead=2):
-    """Yield (page, prepare(page)) for each page while a thread already fetches and prepares the next ones.
+def _resume_page(client, params, run):
+    """The page a resumed import starts at: the one after the last page written, unless the shop's pages shifted.
 
-    The shop's answer time and the mapping of page n+1 then overlap the database writes of page n (the thread
-    waits on the network with the GIL released). At most `ahead` pages wait here. An error raised while fetching
-    page n+1 is raised by this generator after page n has been yielded, as a plain loop would; when the caller
-    stops early (its own error), the thread stops after the page it is fetching.
+    Orders deleted in the shop since move later orders onto earlier pages, and starting after page `pages_done`
+    would skip them: the last page written is read again, and while it ends beyond the last order id written (or
+    is gone) the import starts a page earlier. A page read again is only counted again (unchanged).
     """
-    waiting = queue.Queue(maxsize=ahead)
-    stop = threading.Event()
-
-    def put(item):
-        while not stop.is_set():
-            try:
-                waiting.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce():
-        try:
-            for page in pages:
-                if not put((page, prepare(page))):
-                    return
-            put(_END)
-        except BaseException as exc:  # handed to the caller, raised there
-            put(exc)
-        finally:
-            if hasattr(pages, "close"):
-                pages.close()
-
-    thread = threading.Thread(target=produce, name="import-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = waiting.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+    start = run.pages_done + 1
+    if run.last_woo_id is None:
+        return 1
+    while start > 1:
+        page = client.order_page(params, start - 1)
+        last = _last_id(page.items) if page else None
+        if last is not None and last <= run.last_woo_id:
+            break
+        start -= 1
+    return start
 
 
-class _Writer(threading.Thread):
-    """A thread with its own database connection that writes the pages handed to it, one at a time."""
-
-    def __init__(self, write, index):
-        super().__init__(name=f"import-writer-{index}", daemon=True)
-        self.write, self.jobs = write, queue.Queue()
-
-    def run(self):
-        try:
-            while (job := self.jobs.get()) is not None:
-                page, done = job
-                try:
-                    done.put((True, self.write(page)))
-                except BaseException as exc:  # handed to the caller, raised there
-                    done.put((False, exc))
-        finally:
-            connections.close_all()  # this thread's connections only
+def _pages(client, run, *, start):
+    params = _listing(run)
+    if params is not None:
+        return OrderPages(client, params, concurrency=run.store.fetch_concurrency, start=start)
+    return _id_pages(client, run, start=start)
 
 
-def written(pages, write, *, writers=PAGE_WRITERS):
-    """Yield (page, write(page)) for each page, in order, with up to `writers` pages being written at once.
+def _id_pages(client, run, *, start):
+    base = {"orderby": "id", "order": "asc"}
+    chunks = _id_chunks(run)
+    for index in range(start - 1, len(chunks)):
+        for page in client.iter_order_pages({**base, "include": ",".join(map(str, chunks[index]))}):
+            page.number, page.total_pages = index + 1, len(chunks)
+            yield page
 
-    Each page is its own transaction, so pages can be written side by side on PostgreSQL, each by a thread on its
-    own connection. Inside a transaction of the caller's (a test), or on a database that lets one writer at a
-    time (SQLite), pages are written one after the other on the caller's connection. When a page fails (or the
-    next page cannot be fetched), the pages already being written are finished and yielded first, then the error
-    is raised: a page is never written without being counted.
-    """
-    if writers <= 1 or connection.vendor != "postgresql" or connection.in_atomic_block:
-        for page in pages:
-            yield page, write(page)
-        return
-    pool = [_Writer(write, i) for i in range(writers)]
-    for thread in pool:
-        thread.start()
-    in_flight, error = deque(), None
-    try:
-        turn = 0
-        try:
-            for page in pages:
-                done = queue.Queue(maxsize=1)
-                pool[turn % writers].jobs.put((page, done))
-                turn += 1
-                in_flight.append((page, done))
-                if len(in_flight) >= writers:
-                    page, done = in_flight.popleft()
-                    ok, value = done.get()
-                    if not ok:
-                        error = value
-                        break
-                    yield page, value
-        except Exception as exc:  # fetching the next page failed
-            error = exc
-        while in_flight:
-            page, done = in_flight.popleft()
-            ok, value = done.get()
-            if ok:
-                yield page, value
-            elif error is None:
-                error = value
-        if error is not None:
-            raise error
-    finally:
-        for thread in pool:
-            thread.jobs.put(None)
-        for thread in pool:
-            thread.join()
+
+def _id_chunks(run):
+    return [run.ids[i:i + PER_PAGE] for i in range(0, len(run.ids), PER_PAGE)]
 
 
 def import_run_execute(*, run, client=None, progress=None):
     """Run a queued import page by page, keeping its counters current; returns the finished run.
 
-    Raises ImportRunTaken, touching nothing, when the run is no longer queued.
+    A resumed run (import_run_resume) starts after the last page it wrote. Raises ImportRunTaken, touching nothing,
+    when the run is no longer queued.
     """
     started_at = timezone.now()
     # Taken in one statement: a second delivery of the task (the ORM broker hands a task that runs longer than
-    # Q_CLUSTER's retry to another worker) or a second worker finds it taken and leaves it alone.
+    # Q_CLUSTER's retry to another worker) or a second worker finds it taken and leaves it alone. A resumed run
+    # keeps its first start.
     if not ImportRun.objects.filter(pk=run.pk, state=RunState.QUEUED).update(
-        state=RunState.RUNNING, started_at=started_at, progress_at=started_at
+        state=RunState.RUNNING, progress_at=started_at,
+        started_at=Coalesce(F("started_at"), Value(started_at, output_field=DateTimeField())),
     ):
         run.refresh_from_db()
         logger.info("import %s is already %s: not run again", run.pk, run.state)
         raise ImportRunTaken(run)
-    run.state, run.started_at, run.progress_at = RunState.RUNNING, started_at, started_at
+    run.refresh_from_db()
     client = client or WooClient.for_store(run.store)
-    seen_ids = set()
+    seen_ids, asked_ids = set(), set()
     started = time.monotonic()
+    page_number = run.pages_done + 1
     try:
         slug = run.store.slug
-        mapped_pages = prefetched(_pages(client, run), lambda page: orders_map(page.items, store_slug=slug),
-                                  ahead=PAGE_WRITERS + 1)
+        params = _listing(run)
+        start = _resume_page(client, params, run) if params is not None and run.pages_done else run.pages_done + 1
+        if run.pages_done:
+            logger.info("import %s of store %s resumed at page %d (%d pages written before)", run.pk, slug, start,
+                        run.pages_done)
+        page_number = start
+        if params is None:
+            asked_ids.update(i for chunk in _id_chunks(run)[start - 1:] for i in chunk)
+        mapped_pages = prefetched(_pages(client, run, start=start),
+                                  lambda page: orders_map(page.items, store_slug=slug), ahead=PAGE_WRITERS + 1)
 
         def write(item):
             page, batch = item
-            # Every page is asked for after the run started (see mirror._restored_after_trash).
+            # Every page is asked for after this run (or leg of a resumed run) started: see
+            # mirror._restored_after_trash.
             return orders_upsert(store=run.store, payloads=page.items, source=EventSource.IMPORT, batch=batch,
                                  read_at=started_at)
 
         for (page, _batch), result in written(mapped_pages, write):
             seen_ids.update(p.get("id") for p in page.items if isinstance(p, dict))
-            run.pages_done += 1
+            run.pages_done = page.number
+            page_number = page.number + 1
             run.pages_total = page.total_pages
+            run.last_woo_id = max(filter(None, (run.last_woo_id, _last_id(page.items))), default=None)
             run.orders_seen += len(page.items)
             run.created += len(result.created)
             run.updated += len(result.updated)
@@ -299,13 +254,17 @@ def import_run_execute(*, run, client=None, progress=None):
             run.failures.extend({"woo_id": woo_id, "reason": reason} for woo_id, reason in result.failed)
             run.failures = run.failures[:MAX_FAILURES_KEPT]
             run.progress_at = timezone.now()
-            run.save(update_fields=["pages_done", "pages_total", "orders_seen", "created", "updated", "unchanged",
-                                    "failed", "failures", "progress_at"])
+            run.save(update_fields=["pages_done", "pages_total", "last_woo_id", "orders_seen", "created", "updated",
+                                    "unchanged", "failed", "failures", "progress_at"])
             if progress:
                 progress(run, time.monotonic() - started)
     except WooError as exc:
-        run.state, run.error = RunState.FAILED, str(exc)
-        logger.warning("import %s of store %s stopped: %s", run.pk, run.store.slug, exc)
+        # Nothing after this page was written (pages commit in order): resuming the run starts here.
+        page_number = getattr(exc, "page", None) or page_number
+        run.state = RunState.FAILED
+        run.error = _("Stopped at page %(page)d: %(error)s") % {"page": page_number, "error": exc}
+        logger.warning("import %s of store %s stopped at page %d (%d pages written): %s", run.pk, run.store.slug,
+                       page_number, run.pages_done, exc)
     except Exception as exc:
         # Anything else (a row the database refuses, a bug) must not leave the run "running" for ever:
         # the task would then refuse to run it again and staff would wait for nothing.
@@ -324,7 +283,7 @@ def import_run_execute(*, run, client=None, progress=None):
     else:
         run.state = RunState.DONE
         if run.mode == ImportMode.IDS:
-            missing = [i for i in run.ids if i not in seen_ids]
+            missing = [i for i in run.ids if i in asked_ids and i not in seen_ids]
             run.failed += len(missing)
             run.failures.extend(
                 {"woo_id": i, "reason": _("not found in WooCommerce (deleted, trashed or never existed)")}

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from fulfillment.choices import EventSource
 from fulfillment.integrations.woocommerce.client import WooClient, WooError
+from fulfillment.integrations.woocommerce.paging import OrderPages
 from fulfillment.models import Order, Store
 from fulfillment.models.stores import MAX_SYNC_FAILURES_KEPT
 from fulfillment.task_queue import enqueue
@@ -54,21 +55,25 @@ def store_sync(*, store, client=None, now=None):
     page = None
     try:
         for status in STATUS_FILTERS:
-            totals = []
-            for page in client.iter_order_pages(params if status is None else {**params, "status": status}):
-                outcome.requests += 1
-                if page.total is not None:
-                    totals.append(page.total)
-                # Every page is asked for after `started`: a live order read here that was marked trashed before
-                # was restored in the shop (see mirror._restored_after_trash).
-                outcome.result.add(orders_upsert(store=store, payloads=page.items, source=EventSource.RECONCILE,
-                                                 read_at=started))
+            counted = []
+            # Pages fetched a few at once (the store's setting), written here one by one in page order.
+            pages = OrderPages(client, params if status is None else {**params, "status": status},
+                               concurrency=store.fetch_concurrency)
+            with pages:
+                for page in pages:
+                    outcome.requests += 1
+                    if page.total is not None:
+                        counted.append(page)
+                    # Every page is asked for after `started`: a live order read here that was marked trashed
+                    # before was restored in the shop (see mirror._restored_after_trash).
+                    outcome.result.add(orders_upsert(store=store, payloads=page.items,
+                                                     source=EventSource.RECONCILE, read_at=started))
             # If an order left the window while we paged (trashed, or restored out of the trash), the next ones
-            # slid back onto the page already read and were skipped: keep the watermark so that the next run reads
+            # slid back onto a page already read and were skipped: keep the watermark so that the next run reads
             # the same window again. Orders joining it (changed meanwhile) only push others to a later page and
             # are newer than `started`: they must not hold the watermark back, or a busy shop's window would grow
             # run after run.
-            if any(later < earlier for earlier, later in zip(totals, totals[1:])):
+            if _window_shrank(counted):
                 window_kept = True
     except (WooError, DataError) as exc:
         outcome.error = str(exc)
@@ -92,6 +97,15 @@ def store_sync(*, store, client=None, now=None):
     for name, value in fields.items():
         setattr(store, name, value)
     return outcome
+
+
+def _window_shrank(pages):
+    """Whether the shop may have counted fewer orders in the window for one page than for another before it.
+
+    Pages are asked for several at once: of two pages whose requests overlapped, either may have been counted
+    first, so any difference between them counts as a shrink (the window is read again: safe, and rare).
+    """
+    return any(a.total > b.total and not b.answered < a.asked for a in pages for b in pages)
 
 
 def _failures_kept(store, result, started):

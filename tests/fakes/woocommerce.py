@@ -6,8 +6,10 @@ and over https (started with `tls=self_signed(directory)`) HTTP Basic auth or th
 consumer_secret query parameters, as WooCommerce does; it can play a host that strips the Authorization header.
 It pages with X-WP-Total / X-WP-TotalPages (or, told to, without them as some hosts do), filters like the real
 controller (status `any`, the default, leaves out the trash), answers errors in WooCommerce's shape, and can be
-told to fail (503, HTML error pages, 429, slow answers, refund errors sent as HTTP 500). Used by the tests and by
-bench/.
+told to fail (503, HTML error pages, 429, slow answers, refund errors sent as HTTP 500). It can take a while per
+answer (`delay`), work on a limited number of requests at once (`workers`, as PHP-FPM's pool), throttle as a host's
+rate limiter does (`throttle_above`: 429 with Retry-After), and counts the requests in flight (`max_in_flight`).
+Used by the tests and by bench/.
 """
 
 import base64
@@ -69,7 +71,18 @@ class FakeWooCommerce:
         self.requests = []  # (method, path, params) of every request that reached the shop
         self.failures = []  # queued (status, body, content_type, headers) answers, served first
         self.conditional_failures = []  # [match(params), answers left, answer]: see fail_when
-        self.delay = 0.0
+        self.delay = 0.0  # seconds every answer takes (a shop builds a page of 100 orders in 0.4-1 s)
+        # How many requests it works on at once (PHP-FPM's pool): more wait for a free worker. None: no limit.
+        self.workers = None
+        # Throttling as a host's rate limiter does it: a request arriving while this many are in flight is answered
+        # 429 with Retry-After `throttle_retry_after` (seconds). None: never.
+        self.throttle_above = None
+        self.throttle_retry_after = "1"
+        self.in_flight = 0  # requests received and not yet answered
+        self.max_in_flight = 0  # the most at once so far
+        self.throttled = []  # time.monotonic() of each 429 sent by throttle_above
+        self.arrivals = []  # time.monotonic() of every request's arrival, for tests of pacing
+        self._workers = None
         self.shipment_tracking = True  # the Shipment Tracking extension is installed
         self.used_nonces = set()
         self.auth_seen = []  # how each request that reached the shop authenticated: oauth1, basic or query string
@@ -113,13 +126,13 @@ class FakeWooCommerce:
         for _ in range(count):
             self.failures.append((status, body, content_type, headers or {}))
 
-    def fail_when(self, match, count=1, status=503, body=None, content_type="text/html"):
+    def fail_when(self, match, count=1, status=503, body=None, content_type="text/html", headers=None):
         """The next `count` GET requests whose query parameters satisfy `match(params)` fail, whenever they come
         (an import fetches ahead of what it has written, so "after page 1 is written" is not a moment)."""
         if body is None:
             body = "<html><head><title>503 Service Unavailable</title></head><body>Down</body></html>"
         with self.lock:
-            self.conditional_failures.append([match, count, (status, body, content_type, {})])
+            self.conditional_failures.append([match, count, (status, body, content_type, headers or {})])
 
     def fail_page(self, page, count=1, **answer):
         self.fail_when(lambda params: params.get("page", "1") == str(page), count, **answer)
@@ -140,7 +153,27 @@ class FakeWooCommerce:
 
     def __call__(self, environ, start_response):
         request = Request(environ)
-        response = self.handle(request)
+        with self.lock:
+            self.arrivals.append(time.monotonic())
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            throttle = self.throttle_above is not None and self.in_flight > self.throttle_above
+            if self.workers and self._workers is None:
+                self._workers = threading.BoundedSemaphore(self.workers)
+        try:
+            if throttle:
+                with self.lock:
+                    self.throttled.append(time.monotonic())
+                response = self.error(429, "too_many_requests", "Too many requests.")
+                response.headers["Retry-After"] = self.throttle_retry_after
+            elif self._workers is not None:
+                with self._workers:
+                    response = self.handle(request)
+            else:
+                response = self.handle(request)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
         return response(environ, start_response)
 
     def handle(self, request):

@@ -1,9 +1,11 @@
 """Pages written side by side on PostgreSQL (imports.written), and two writers of the same new order at once."""
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import transaction
 
 from fulfillment import bulk
 from fulfillment.choices import EventSource, ImportMode, RunState
@@ -12,7 +14,7 @@ from fulfillment.models import Order, OrderEvent, OrderLine
 from fulfillment.services import imports
 from fulfillment.services.imports import import_run_create, import_run_execute, written
 from fulfillment.services.mirror import orders_upsert
-from tests.factories import StoreFactory
+from tests.factories import OrderFactory, StoreFactory
 from tests.woo_payloads import order_payload
 
 T0 = datetime(2026, 11, 3, 8, 0, tzinfo=UTC)
@@ -47,13 +49,19 @@ def test_pages_are_written_by_several_threads_and_yielded_in_order():
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_failing_page_is_raised_after_the_pages_written_beside_it_and_nothing_after_is_written():
-    started, lock = [], threading.Lock()
+def test_a_failing_page_is_raised_after_the_pages_before_it_and_the_page_written_beside_it_is_rolled_back():
+    # given pages that each write a row (an order), page 2 failing after page 3 was written beside it
+    store = StoreFactory()
+    started, lock, page_3_written = [], threading.Lock(), threading.Event()
 
     def write(page):
         with lock:
             started.append(page)
+        OrderFactory(store=store, woo_id=page + 1)
+        if page == 3:
+            page_3_written.set()
         if page == 2:
+            assert page_3_written.wait(10)
             raise ValueError("page 2 refused")
         return page
 
@@ -62,9 +70,61 @@ def test_a_failing_page_is_raised_after_the_pages_written_beside_it_and_nothing_
         for page, result in written(iter(range(10)), write, writers=2):
             got.append(result)
 
-    # pages 0 and 1 before it and page 3, being written beside it, are all counted; nothing later was started
-    assert got == [0, 1, 3]
+    # then pages 0 and 1 are counted and committed; page 3, written beside page 2, was rolled back with it, and
+    # nothing later was started
+    assert got == [0, 1]
     assert sorted(started) == [0, 1, 2, 3]
+    assert sorted(Order.objects.filter(store=store).values_list("woo_id", flat=True)) == [1, 2]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_pages_commit_in_page_order_even_when_a_later_one_is_ready_first():
+    # given page 0 slow to write and page 1 quick, each recording when it committed
+    store = StoreFactory()
+    committed = []
+
+    def write(page):
+        if page == 0:
+            time.sleep(0.5)
+        OrderFactory(store=store, woo_id=page + 1)
+        transaction.on_commit(lambda: committed.append(page))  # on this writer's connection
+        return page
+
+    assert [result for _, result in written(iter(range(4)), write, writers=2)] == [0, 1, 2, 3]
+
+    # then page 1, ready long before page 0, committed after it
+    assert committed == [0, 1, 2, 3]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_page_holding_a_row_the_page_before_needs_gives_way_and_is_written_again(monkeypatch):
+    # given an order that moved from page 1 to page 0 while we paged: page 1 writes it first and holds its row,
+    # page 0 then needs the same row, and page 1 may not commit before page 0
+    from fulfillment.services import page_writers
+
+    monkeypatch.setattr(page_writers, "COMMIT_TURN_WAIT_SECONDS", 0.5)
+    store = StoreFactory()
+    OrderFactory(store=store, woo_id=7, status="pending")
+    page_1_holds_it, attempts = threading.Event(), []
+
+    def write(page):
+        attempts.append(page)
+        if page == 0:
+            assert page_1_holds_it.wait(10)
+        order = Order.objects.select_for_update().get(store=store, woo_id=7)
+        order.status = f"page-{page}"[:16]
+        order.save(update_fields=["status"])
+        if page == 1:
+            page_1_holds_it.set()
+        return page
+
+    assert [result for _, result in written(iter(range(2)), write, writers=2)] == [0, 1]
+
+    # then page 1 rolled back to let page 0 through, was written again after it, and its version is the last
+    assert attempts.count(1) == 2
+    assert Order.objects.get(store=store, woo_id=7).status == "page-1"
 
 
 @pytest.mark.postgres

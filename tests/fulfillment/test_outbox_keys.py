@@ -148,7 +148,8 @@ def test_new_keys_saved_in_the_store_admin_send_the_held_pushes_at_once(woo, woo
     form = {"name": woo_store.name, "slug": woo_store.slug, "base_url": woo_store.base_url, "timezone": "UTC",
             "currency": "EUR", "language": "en", "consumer_key": "", "consumer_secret": woo.consumer_secret,
             "webhook_secret": "",
-            "auto_submit_minutes": "0", "complete_when_shipped": "on", "silence_alert_minutes": "1440"}
+            "auto_submit_minutes": "0", "complete_when_shipped": "on", "silence_alert_minutes": "1440",
+            "fetch_concurrency": "4"}
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(reverse("admin:fulfillment_store_change", args=[woo_store.pk]), form)
 
@@ -173,7 +174,8 @@ def test_store_admin_without_a_key_change_does_not_touch_the_held_pushes(woo, wo
     # When staff change another setting (the secrets left blank keep the stored ones)
     form = {"name": "Renamed", "slug": woo_store.slug, "base_url": woo_store.base_url, "timezone": "UTC",
             "currency": "EUR", "language": "en", "consumer_key": "", "consumer_secret": "", "webhook_secret": "",
-            "auto_submit_minutes": "0", "complete_when_shipped": "on", "silence_alert_minutes": "1440"}
+            "auto_submit_minutes": "0", "complete_when_shipped": "on", "silence_alert_minutes": "1440",
+            "fetch_concurrency": "4"}
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         admin_client.post(reverse("admin:fulfillment_store_change", args=[woo_store.pk]), form)
 

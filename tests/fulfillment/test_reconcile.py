@@ -6,6 +6,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from fulfillment.choices import EventSource, EventType, PushKind, PushState
+from fulfillment.integrations.woocommerce.client import WooClient
 from fulfillment.models import Order, OrderEvent, Store, StorePush
 from fulfillment.services.mirror import orders_upsert
 from fulfillment.services.reconcile import store_sync
@@ -277,20 +278,15 @@ def test_sync_failing_on_the_second_page_keeps_the_watermark_and_the_first_page(
     woo.add_orders([order_payload(i, created=now_s() - timedelta(minutes=2), modified=now_s())
                     for i in range(1, 151)])
 
-    class FirstPageOnly:
-        def __init__(self, client):
-            self.client = client
-
-        def iter_order_pages(self, params):
-            pages = self.client.iter_order_pages(params)
-            yield next(pages)
-            woo.fail_next(5)
-            yield next(pages)
-
-    from fulfillment.integrations.woocommerce.client import WooClient
+    class FirstPageOnly(WooClient):
+        def order_page(self, params, number, **kwargs):
+            page = super().order_page(params, number, **kwargs)
+            if number == 1:
+                woo.fail_next(5)  # every attempt at the next pages (1 + 4 retries)
+            return page
 
     # When the store is synced
-    outcome = store_sync(store=woo_store, client=FirstPageOnly(WooClient.for_store(woo_store)))
+    outcome = store_sync(store=woo_store, client=FirstPageOnly.for_store(woo_store))
 
     # Then the first page is mirrored (a sync never undoes what it read) and the window is read again next time
     assert outcome.error.startswith("GET orders: HTTP 503")
@@ -342,19 +338,19 @@ def test_an_order_the_database_refuses_fails_alone_and_the_sync_goes_on(woo, woo
     assert second.last_sync_failures == []
 
 
-class ChangesWhilePaging:
-    """The store's client, with the shop changing between the first and the second page."""
+class ChangesWhilePaging(WooClient):
+    """The store's client, with the shop changing once the first page is read, before the next are asked for."""
 
     def __init__(self, store, change):
-        from fulfillment.integrations.woocommerce.client import WooClient
+        super().__init__(base_url=store.base_url, consumer_key=store.consumer_key,
+                         consumer_secret=store.consumer_secret)
+        self.change = change
 
-        self.client, self.change = WooClient.for_store(store), change
-
-    def iter_order_pages(self, params):
-        for page in self.client.iter_order_pages(params):
-            yield page
-            if page.number == 1:
-                self.change()
+    def order_page(self, params, number, **kwargs):
+        page = super().order_page(params, number, **kwargs)
+        if number == 1:
+            self.change()
+        return page
 
 
 def test_orders_changed_while_paging_do_not_hold_the_watermark_back(woo, woo_store):

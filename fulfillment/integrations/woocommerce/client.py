@@ -14,6 +14,8 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import requests
@@ -73,6 +75,10 @@ class Page:
     total_pages: int
     total: int
     items: list
+    # When it was asked for and answered, as ticks of one counter per listing (paging.OrderPages): which pages'
+    # X-WP-Total were surely counted before which.
+    asked: int = 0
+    answered: int = 0
 
 
 class WooClient:
@@ -199,35 +205,44 @@ class WooClient:
         body, _ = self.request("GET", f"orders/{int(woo_id)}")
         return body
 
-    def iter_order_pages(self, params):
-        """Yield pages of orders (100 a page) until X-WP-TotalPages is reached.
+    def order_page(self, params, number, *, retries=None):
+        """Page `number` of the orders `params` select (100 a page); None when it lies past the last page.
 
-        Some hosts and caches drop WooCommerce's X-WP-* headers: without X-WP-TotalPages, pages are asked for as
-        long as they come full. Such a page has `total_pages` and `total` None.
+        Some hosts and caches drop WooCommerce's X-WP-* headers: such a page has `total_pages` and `total` None.
         """
-        params = {**params, "per_page": PER_PAGE}
-        number = 1
+        try:
+            body, headers = self.request("GET", "orders", params={**params, "per_page": PER_PAGE, "page": number},
+                                         retries=retries)
+        except WooRequestError as exc:
+            # Without the header, the page after a last full one is past the end: WordPress answers 400.
+            if number > 1 and exc.code in PAST_THE_LAST_PAGE:
+                return None
+            raise
+        if not isinstance(body, list):
+            raise WooRetryableError(f"GET orders page {number}: expected a list, got {type(body).__name__}")
+        return Page(number=number, total_pages=_int_header(headers, "X-WP-TotalPages", default=None),
+                    total=_int_header(headers, "X-WP-Total", None), items=body)
+
+    def iter_order_pages(self, params, *, start=1):
+        """Yield pages of orders one after the other, from page `start`, until X-WP-TotalPages is reached.
+
+        Without X-WP-TotalPages, pages are asked for as long as they come full. Several at a time:
+        `paging.fetch_order_pages`.
+        """
+        number = start
         while True:
-            try:
-                body, headers = self.request("GET", "orders", params={**params, "page": number})
-            except WooRequestError as exc:
-                # Without the header, the page after a last full one is past the end: WordPress answers 400.
-                if number > 1 and exc.code in PAST_THE_LAST_PAGE:
-                    return
-                raise
-            if not isinstance(body, list):
-                raise WooRetryableError(f"GET orders page {number}: expected a list, got {type(body).__name__}")
-            total_pages = _int_header(headers, "X-WP-TotalPages", default=None)
-            yield Page(number=number, total_pages=total_pages, total=_int_header(headers, "X-WP-Total", None),
-                       items=body)
-            if not body:
+            page = self.order_page(params, number)
+            if page is None:
                 return
-            if total_pages is None:
-                if len(body) < PER_PAGE:
-                    return
-            elif number >= total_pages:
+            last = is_last_page(page)  # before the caller sees it: it may renumber the page
+            yield page
+            if last:
                 return
             number += 1
+
+    def retry_delay(self, attempt, exc):
+        """Seconds to wait before attempt `attempt + 1` after `exc`: its Retry-After, else a growing backoff."""
+        return self._delay(attempt, exc)
 
     def update_order(self, woo_id, data, **kwargs):
         body, _ = self.request("PUT", f"orders/{int(woo_id)}", data=data, **kwargs)
@@ -281,6 +296,15 @@ class WooClient:
         return body if isinstance(body, list) else []
 
 
+def is_last_page(page):
+    """Whether no page follows `page`: it is empty, the last by X-WP-TotalPages, or (without it) not full."""
+    if not page.items:
+        return True
+    if page.total_pages is None:
+        return len(page.items) < PER_PAGE
+    return page.number >= page.total_pages
+
+
 def _never_connected(exc):
     """Whether a requests ConnectionError happened before the request was sent (refused, DNS, TLS handshake)."""
     if isinstance(exc, requests.exceptions.SSLError):
@@ -302,7 +326,18 @@ def _int_header(headers, name, default):
 
 
 def _retry_after(response):
+    """Retry-After in seconds: a number of seconds, or an HTTP date (RFC 9110 allows both); None if absent or bad."""
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
     try:
-        return float(response.headers.get("Retry-After"))
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)

@@ -3,8 +3,9 @@ from datetime import UTC, datetime
 from django.core.management.base import BaseCommand, CommandError
 
 from fulfillment.choices import ImportMode, RunState
-from fulfillment.models import Store
-from fulfillment.services.imports import ImportRequestError, import_run_create, import_run_execute, parse_ids
+from fulfillment.models import ImportRun, Store
+from fulfillment.services.imports import (ImportRequestError, import_run_create, import_run_execute, import_run_resume,
+                                          parse_ids)
 
 
 def parse_date(text):
@@ -16,7 +17,8 @@ def parse_date(text):
 
 
 class Command(BaseCommand):
-    help = "Import orders from a WooCommerce store: --all, --since DATE [--until DATE], or --ids 1,2,3."
+    help = ("Import orders from a WooCommerce store: --all, --since DATE [--until DATE], or --ids 1,2,3; "
+            "--resume RUN carries on a failed import after the last page it wrote.")
 
     def add_arguments(self, parser):
         parser.add_argument("slug")
@@ -24,6 +26,7 @@ class Command(BaseCommand):
         mode.add_argument("--all", action="store_true", help="every order of the store")
         mode.add_argument("--since", type=parse_date, help="orders created since DATE (UTC)")
         mode.add_argument("--ids", help="comma-separated WooCommerce order ids")
+        mode.add_argument("--resume", type=int, metavar="RUN", help="the id of a failed import of this store")
         parser.add_argument("--until", type=parse_date, help="with --since: orders created before DATE (UTC)")
 
     def handle(self, *args, **options):
@@ -33,7 +36,12 @@ class Command(BaseCommand):
         if options["until"] and not options["since"]:
             raise CommandError("--until goes with --since.")
         try:
-            if options["all"]:
+            if options["resume"]:
+                run = ImportRun.objects.filter(pk=options["resume"], store=store).first()
+                if run is None:
+                    raise CommandError(f"No import {options['resume']} of store {store.slug!r}.")
+                run = import_run_resume(run=run, queue=False)
+            elif options["all"]:
                 run = import_run_create(store=store, mode=ImportMode.ALL)
             elif options["since"]:
                 run = import_run_create(store=store, mode=ImportMode.RANGE, since=options["since"],
@@ -51,7 +59,7 @@ class Command(BaseCommand):
         for failure in run.failures:
             self.stdout.write(f"  order {failure['woo_id']}: {failure['reason']}")
         if run.state == RunState.FAILED:
-            raise CommandError(f"Import stopped: {run.error}")
+            raise CommandError(run.error)
 
     def progress(self, run, elapsed):
         total = run.pages_total or run.pages_done
