@@ -14,7 +14,7 @@ from django.utils.translation import gettext, gettext_lazy as _, ngettext, pgett
 
 from fulfillment import extensions, selectors
 from backoffice.list_tools import CappedCountPaginator, CreatedRangeFilter, StoreFilter
-from fulfillment.admin.list_tools import OrderChangeList, StatusFilter
+from fulfillment.admin.list_tools import OrderChangeList, ProductionFilter, StatusFilter
 from fulfillment.admin.order_page import OrderPageMixin
 from fulfillment.choices import ImportMode, OrderStatus, SubmitStatus, status_label
 from fulfillment.forms import BulkStatusForm, ImportForm
@@ -80,7 +80,7 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
     # join to the store's name) would sort a million rows for each page. Indexes for them would slow down every
     # import and webhook write of the table for a sort staff rarely need; filters and search find those orders.
     sortable_by = ("order_number", "status_column", "customer", "type_column", "submit_column")
-    list_filter = (StatusFilter, "order_type", "submit_status", ("store", StoreFilter),
+    list_filter = (StatusFilter, ProductionFilter, "order_type", "submit_status", ("store", StoreFilter),
                    ("created_at", CreatedRangeFilter))
     # "=" fields are exact (b-tree indexes); name and email are substring searches (trigram indexes on PostgreSQL).
     # woo_id__exact, not "=woo_id": "=" is iexact, UPPER(woo_id::text) = UPPER(term), which no index serves and

@@ -15,6 +15,11 @@ MONEY = {"max_digits": 14, "decimal_places": 4, "default": Decimal("0")}
 WAITING_FOR_SUBMISSION = models.Q(status="processing", order_type=OrderType.IN_APP.value,
                                   submit_status=SubmitStatus.NONE.value)
 SUBMISSION_FAILED = models.Q(submit_status=SubmitStatus.FAILED.value)
+# The production pipeline's "in production" (fulfillment.selectors.pipeline): accepted by every provider, the order
+# not ended. A partial index (order_in_production_idx) holds just those orders; literal values, as above.
+PRODUCTION_ENDED_STATUSES = ("completed", "cancelled", "refunded", "failed", "trash")
+ACCEPTED_NOT_ENDED = (models.Q(submit_status=SubmitStatus.SUBMITTED.value)
+                      & ~models.Q(status__in=PRODUCTION_ENDED_STATUSES))
 
 
 class Order(models.Model):
@@ -122,6 +127,10 @@ class Order(models.Model):
             # The dashboard's waiting orders per store: a few hundred rows of index, where the condition over the
             # table was a scan of every order (processing in-app orders are many; unsubmitted ones are few).
             models.Index(fields=["store"], name="order_waiting_submission_idx", condition=WAITING_FOR_SUBMISSION),
+            # The pipeline's "in production" per store (the dashboard) and newest first (the list's filter): the
+            # orders at the providers now, where submit_status = 'submitted' alone is every order ever produced.
+            models.Index(fields=["store", "-created_at", "-id"], name="order_in_production_idx",
+                         condition=ACCEPTED_NOT_ENDED),
             models.Index(fields=["countdown_due_at"], name="order_countdown_idx",
                          condition=models.Q(countdown_due_at__isnull=False)),
             models.Index(fields=["store", "modified_at"], name="order_store_modified_idx"),
