@@ -2,6 +2,7 @@
 are in backoffice.list_tools."""
 
 from django.contrib import admin
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.list_tools import STORE_PARAM, FirstPageChangeList
@@ -79,7 +80,7 @@ class ProductionFilter(admin.SimpleListFilter):
     parameter_name = "production"
 
     def lookups(self, request, model_admin):
-        return [(stage, label) for stage, label in STAGES.items()]
+        return [(stage, capfirst(label)) for stage, label in STAGES.items()]
 
     def queryset(self, request, queryset):
         if self.value() not in STAGES:

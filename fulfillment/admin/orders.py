@@ -73,7 +73,7 @@ class Echo:
 
 @admin.register(Order)
 class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
-    list_display = ("order_number", "status_column", "customer", "total_payment", "item_count", "type_column",
+    list_display = ("order_number", "status_column", "customer", "total_payment", "items_column", "type_column",
                     "submit_column", "countdown_column", "store")
     list_display_links = ("order_number",)
     # Only columns an index sorts (list_tools.SORT_INDEXES): a sort by total, item count, countdown or store (a
@@ -155,8 +155,14 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
 
     @admin.display(description=_("total"), ordering="total")
     def total_payment(self, order):
-        return format_html("{}<br><small>{}</small>", format_money(order.total, order.currency),
+        return format_html('<span class="money">{}</span><br><small>{}</small>', format_money(order.total, order.currency),
                            order.payment_method_title)
+
+    @admin.display(description=_("items"))
+    def items_column(self, order):
+        # The number alone under its header; on a phone, where the list's rows are cards without headers, the word.
+        return format_html('{}<span class="card-label"> {}</span>', order.item_count,
+                           ngettext("item", "items", order.item_count))
 
     @admin.display(description=_("type"), ordering="order_type")
     def type_column(self, order):

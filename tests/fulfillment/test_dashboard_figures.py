@@ -12,6 +12,7 @@ from django.db import connection
 from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from fulfillment.choices import OrderType, RefundState, SubmissionState, SubmitStatus
 from fulfillment.models import Order, Refund, Shipment, Submission
@@ -289,7 +290,7 @@ def test_production_filter_offers_the_stages_and_combines_with_the_others(client
     assert [o.pk for o in response.context["cl"].result_list] == [made["at_provider_on_hold"].pk]
     html = response.content.decode()
     for stage, label in STAGES.items():
-        assert f"production={stage}" in html and str(label) in html
+        assert f"production={stage}" in html and capfirst(str(label)) in html
     # and a crafted stage leaves the list as it is
     everything = client.get(url).context["cl"].result_count
     assert client.get(f"{url}?production=nonsense").context["cl"].result_count == everything
