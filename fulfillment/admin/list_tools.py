@@ -1,13 +1,15 @@
-"""The order list's own tools: sorts that follow an index, the status and customer filters; the shared ones are in
-backoffice.list_tools."""
+"""The order list's own tools: sorts that follow an index, the status, production stage and customer filters;
+the shared ones are in backoffice.list_tools."""
 
 from django.contrib import admin
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.list_tools import STORE_PARAM, FirstPageChangeList
 from fulfillment import selectors
 from fulfillment.choices import OrderStatus, status_label
 from fulfillment.selectors.customers import CUSTOMER_PARAM, customer_orders
+from fulfillment.selectors.pipeline import STAGES, stage_orders
 
 # The sortable columns (OrderAdmin.sortable_by) and the index each sort reads, as an ORDER BY: a sort is that index
 # in order or exactly reversed, so PostgreSQL reads a page of it and stops. Django's own tie-breaker ("status,
@@ -89,3 +91,21 @@ class CustomerFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         return customer_orders(queryset, self.value()) if self.value() else queryset
+
+
+class ProductionFilter(admin.SimpleListFilter):
+    """The production pipeline's stage (fulfillment.selectors.pipeline), as the dashboard counts it and links to it.
+
+    Its choices are fixed: no query of its own. Each stage reads its own index (see the selectors' module).
+    """
+
+    title = _("production")
+    parameter_name = "production"
+
+    def lookups(self, request, model_admin):
+        return [(stage, capfirst(label)) for stage, label in STAGES.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() not in STAGES:
+            return queryset  # no choice, or a crafted one: the list as it is
+        return stage_orders(self.value(), queryset)

@@ -14,7 +14,7 @@ from django.utils.translation import gettext, gettext_lazy as _, ngettext, pgett
 
 from fulfillment import extensions, selectors
 from backoffice.list_tools import CappedCountPaginator, CreatedRangeFilter, StoreFilter
-from fulfillment.admin.list_tools import CustomerFilter, OrderChangeList, StatusFilter
+from fulfillment.admin.list_tools import CustomerFilter, OrderChangeList, ProductionFilter, StatusFilter
 from fulfillment.admin.order_page import OrderPageMixin
 from fulfillment.choices import ImportMode, OrderStatus, SubmitStatus, status_label
 from fulfillment.forms import BulkStatusForm, ImportForm
@@ -73,14 +73,14 @@ class Echo:
 
 @admin.register(Order)
 class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
-    list_display = ("order_number", "status_column", "customer", "total_payment", "item_count", "type_column",
+    list_display = ("order_number", "status_column", "customer", "total_payment", "items_column", "type_column",
                     "submit_column", "countdown_column", "store")
     list_display_links = ("order_number",)
     # Only columns an index sorts (list_tools.SORT_INDEXES): a sort by total, item count, countdown or store (a
     # join to the store's name) would sort a million rows for each page. Indexes for them would slow down every
     # import and webhook write of the table for a sort staff rarely need; filters and search find those orders.
     sortable_by = ("order_number", "status_column", "customer", "type_column", "submit_column")
-    list_filter = (StatusFilter, "order_type", "submit_status", ("store", StoreFilter),
+    list_filter = (StatusFilter, ProductionFilter, "order_type", "submit_status", ("store", StoreFilter),
                    ("created_at", CreatedRangeFilter), CustomerFilter)
     # "=" fields are exact (b-tree indexes); name and email are substring searches (trigram indexes on PostgreSQL).
     # woo_id__exact, not "=woo_id": "=" is iexact, UPPER(woo_id::text) = UPPER(term), which no index serves and
@@ -155,8 +155,14 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
 
     @admin.display(description=_("total"), ordering="total")
     def total_payment(self, order):
-        return format_html("{}<br><small>{}</small>", format_money(order.total, order.currency),
+        return format_html('<span class="money">{}</span><br><small>{}</small>', format_money(order.total, order.currency),
                            order.payment_method_title)
+
+    @admin.display(description=_("items"))
+    def items_column(self, order):
+        # The number alone under its header; on a phone, where the list's rows are cards without headers, the word.
+        return format_html('{}<span class="card-label"> {}</span>', order.item_count,
+                           ngettext("item", "items", order.item_count))
 
     @admin.display(description=_("type"), ordering="order_type")
     def type_column(self, order):

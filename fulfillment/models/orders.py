@@ -18,6 +18,11 @@ SUBMISSION_FAILED = models.Q(submit_status=SubmitStatus.FAILED.value)
 # Orders of registered customers (0 is a guest): order_customer_created_idx holds only these, and a query that
 # should read it says so in these words (SQLite does not infer it from customer_woo_id = 42).
 REGISTERED_CUSTOMER = models.Q(customer_woo_id__gt=0)
+# The production pipeline's "in production" (fulfillment.selectors.pipeline): accepted by every provider, the order
+# not ended. A partial index (order_in_production_idx) holds just those orders; literal values, as above.
+PRODUCTION_ENDED_STATUSES = ("completed", "cancelled", "refunded", "failed", "trash")
+ACCEPTED_NOT_ENDED = (models.Q(submit_status=SubmitStatus.SUBMITTED.value)
+                      & ~models.Q(status__in=PRODUCTION_ENDED_STATUSES))
 
 
 class Order(models.Model):
@@ -125,6 +130,10 @@ class Order(models.Model):
             # The dashboard's waiting orders per store: a few hundred rows of index, where the condition over the
             # table was a scan of every order (processing in-app orders are many; unsubmitted ones are few).
             models.Index(fields=["store"], name="order_waiting_submission_idx", condition=WAITING_FOR_SUBMISSION),
+            # The pipeline's "in production" per store (the dashboard) and newest first (the list's filter): the
+            # orders at the providers now, where submit_status = 'submitted' alone is every order ever produced.
+            models.Index(fields=["store", "-created_at", "-id"], name="order_in_production_idx",
+                         condition=ACCEPTED_NOT_ENDED),
             models.Index(fields=["countdown_due_at"], name="order_countdown_idx",
                          condition=models.Q(countdown_due_at__isnull=False)),
             models.Index(fields=["store", "modified_at"], name="order_store_modified_idx"),

@@ -1,8 +1,10 @@
 from datetime import UTC
+from functools import partial
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import template
 from django.core.cache import cache
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
@@ -10,8 +12,9 @@ from django.utils.translation import gettext as _
 from fulfillment import extensions
 from fulfillment.charts import bar_chart_svg
 from fulfillment.choices import status_label
-from fulfillment.money import quantize
+from fulfillment.money import format_money, quantize
 from fulfillment.selectors import dashboard
+from fulfillment.selectors.pipeline import STAGES
 
 register = template.Library()
 
@@ -91,9 +94,22 @@ def order_dashboard(context):
         {**row, "warnings": row["store"].health_warnings(now),
          "figures": [figure for figures in extensions.dashboard_figures() if figures.name in row["extra"]
                      for figure in figures.figures(user, row["store"], row["extra"][figures.name])],
-         "chart": bar_chart_svg(row["per_day"], title=_("%(store)s: orders per day") % {"store": row["store"].name})}
+         "pipeline_links": pipeline_links(row["store"], row["pipeline"]),
+         "chart": bar_chart_svg(row["per_day"], title=_("%(store)s: orders per day") % {"store": row["store"].name}),
+         "revenue_charts": [
+             (currency, bar_chart_svg(points, colour="#2e7d32", value=partial(format_money, currency=currency),
+                                      title=_("%(store)s: revenue per day in %(currency)s") % {
+                                          "store": row["store"].name, "currency": currency}))
+             for currency, points in sorted(row["revenue_per_day"].items())]}
         for row in rows
     ]
+
+
+def pipeline_links(store, counts):
+    """[(stage, label, count, url)] of the production pipeline, each linked to the order list at that stage."""
+    url = reverse("admin:fulfillment_order_changelist")
+    return [(stage, label, counts.get(stage, 0), f"{url}?store__id__exact={store.pk}&production={stage}")
+            for stage, label in STAGES.items()]
 
 
 @register.filter

@@ -781,7 +781,7 @@ def test_only_indexed_columns_sort_and_each_sort_reads_its_index_order(client, s
     # and only the indexed columns offer a sort
     for column in ("order_number", "status_column", "customer", "type_column", "submit_column"):
         assertContains(response, f'class="sortable column-{column}')
-    for column in ("total_payment", "item_count", "countdown_column"):
+    for column in ("total_payment", "items_column", "countdown_column"):
         assertContains(response, f'class="column-{column}"')
         assertNotContains(response, f'sortable column-{column}')
 
@@ -1290,7 +1290,8 @@ def test_dashboard_shows_per_store_figures_and_a_chart(client):
     assert "On hold</span> 1" in it
     day = timezone.localdate(yesterday).isoformat()
     assert f"<title>{day}: 3</title>" in nl and f"<title>{day}: 1</title>" in it
-    assert nl.count("<svg") == 1 and it.count("<svg") == 1
+    # orders per day in both; revenue per day in the first only (its orders are paid, the other's is on hold)
+    assert nl.count("<svg") == 2 and it.count("<svg") == 1
     assert "<script" not in html.split('id="dashboard"')[1].split("</section>")[0]
 
 
@@ -1308,13 +1309,14 @@ def test_dashboard_costs_the_same_queries_for_one_store_or_many(client, django_a
 
     add_store(1)
     # stores, statuses (not in the tab counts' cache yet: counted, in one query for all the stores missing),
-    # submission flags, pushes, orders per day, accounting's figures (the stores with a rule and their exports), dropshipping's; on
+    # submission flags (and the pipeline's waiting), the pipeline's other stages, pushes, orders per day (and their
+    # revenue), refunds, accounting's figures (the stores with a rule and their exports), dropshipping's; on
     # PostgreSQL one more: the table's size from its statistics (a small table is counted, not estimated)
-    with django_assert_num_queries(7 + on_postgres()):
+    with django_assert_num_queries(9 + on_postgres()):
         assert len(dashboard()) == 1
     for n in range(2, 8):
         add_store(n)
-    with django_assert_num_queries(7 + on_postgres()):
+    with django_assert_num_queries(9 + on_postgres()):
         rows = dashboard()
     assert [r["extra"].get("accounting-exports") for r in rows] == [
         {"open": 1, "failed": 0} if n % 2 else None for n in range(1, 8)]
@@ -1323,7 +1325,7 @@ def test_dashboard_costs_the_same_queries_for_one_store_or_many(client, django_a
     # the dashboard — one more on PostgreSQL, as above —, the app list)
     cache.clear()
     client.force_login(staff("finance"))
-    with django_assert_max_num_queries(12 + on_postgres()):
+    with django_assert_max_num_queries(14 + on_postgres()):
         response = client.get(reverse("admin:index"))
     assert response.content.decode().count("open accounting exports") == 4
 
@@ -1341,16 +1343,17 @@ def test_dashboard_takes_the_status_figures_from_the_tab_counts_and_groups_over_
         rows = dashboard()
 
     # Then its statuses are the list's tabs (the same cache), the flags are counted
-    assert [(r["store"].slug, r["by_status"], r["waiting"], r["failed_submissions"]) for r in rows] == [
+    assert [(r["store"].slug, r["by_status"], r["pipeline"]["waiting"], r["failed_submissions"]) for r in rows] == [
         ("nl", [("processing", 2)], 2, 0), ("it", [("on-hold", 1)], 0, 1)]
     # with no GROUP BY of statuses and no query reading every order (each has a WHERE an index serves)
     sql = [q["sql"] for q in queries.captured_queries]
     assert not [q for q in sql if '"fulfillment_order"."status" AS' in q]
     on_orders = [q for q in sql if 'FROM "fulfillment_order"' in q]
-    assert len(on_orders) == 2 and all(" WHERE " in q for q in on_orders)  # the flags, the orders per day
-    # stores, flags, pushes, orders per day, accounting's figures (the stores with a rule and their exports),
-    # dropshipping's (the suppliers and their failed reservations)
-    assert len(sql) == 6
+    # the flags, the pipeline's stages (one UNION ALL), the orders per day
+    assert len(on_orders) == 3 and all(" WHERE " in q for q in on_orders)
+    # stores, flags, pipeline, pushes, orders per day, refunds, accounting's figures (the stores with a rule and
+    # their exports), dropshipping's (the suppliers and their failed reservations)
+    assert len(sql) == 8
 
 
 def test_cached_dashboard_serves_every_language_with_no_group_by(client):

@@ -58,7 +58,7 @@ def test_every_column_and_the_changed_filters_are_in_the_rows(admin_client, orde
     failed = orders[1]
     assert f'/admin/fulfillment/order/{failed.pk}/change/?_changelist_filters=status%3Don-hold' in row
     for column in ("action-checkbox", "field-order_number", "field-status_column", "field-customer",
-                   "field-total_payment", "field-item_count", "field-type_column", "field-submit_column",
+                   "field-total_payment", "field-items_column", "field-type_column", "field-submit_column",
                    "field-countdown_column", "field-store nowrap"):
         assert f'class="{column}"' in row
     assert "&lt;script&gt;" in row  # the provider's reason, escaped in the cell's title
