@@ -152,8 +152,9 @@ def cover_crop(image_size, slot_size, focal=None, scale=1.0):
     crop_w, crop_h = slot_w / factor, slot_h / factor
     fx, fy = focal if focal else (0.5, 0.5)
     fx, fy = min(max(float(fx), 0.0), 1.0), min(max(float(fy), 0.0), 1.0)
-    left = min(max(fx * image_w - crop_w / 2, 0.0), image_w - crop_w)
-    top = min(max(fy * image_h - crop_h / 2, 0.0), image_h - crop_h)
+    # The outer max: when the crop is the whole side, image_w - crop_w can come out a hair below zero.
+    left = max(min(max(fx * image_w - crop_w / 2, 0.0), image_w - crop_w), 0.0)
+    top = max(min(max(fy * image_h - crop_h / 2, 0.0), image_h - crop_h), 0.0)
     return (left, top, left + crop_w, top + crop_h), factor
 
 

@@ -334,3 +334,11 @@ def test_a_jpeg_decoded_at_reduced_size_with_unequal_rounding_stays_inside_its_p
 
     assert page.size == (740, 1038)
     assert close(page.getpixel((0, 0)), (10, 20, 30)) and close(page.getpixel((739, 1037)), (10, 20, 30))
+
+
+def test_a_crop_of_a_whole_side_never_starts_before_the_image():
+    # 2598 × 3780 px into 762 × 1109 px: the height is the whole side, and 3780 - 3780.0000000000005 < 0.
+    crop, _factor = cover_crop((2598, 3780), (762, 1109))
+
+    assert crop[0] >= 0 and crop[1] == 0 and crop[3] == pytest.approx(3780)
+
