@@ -67,6 +67,27 @@ def register_store_loaded(name, step):
     _store_loaded[name] = step
 
 
+# Logins other apps give the demo besides the staff's (projects' My Account customer): callables (password) returning
+# (what the login is for, username), or None when there is none; load_demo's command makes them and prints them.
+_logins = {}
+
+
+def register_login(name, make_login):
+    """Add (or replace, by name) a login made after the demo is loaded: make_login(password) -> (purpose, username)."""
+    _logins[name] = make_login
+
+
+def demo_logins(password_for):
+    """Make (or reset) the registered logins, each with password_for(): [(purpose, username, password)]."""
+    made = []
+    for make_login in _logins.values():
+        password = password_for()
+        login = make_login(password)
+        if login:
+            made.append((*login, password))
+    return made
+
+
 def _date(value):
     return value.strftime("%Y-%m-%dT%H:%M:%S")
 
@@ -89,7 +110,8 @@ def demo_order(rng, woo_id, spec, today):
         meta = [{"id": woo_id * 100 + n, "key": key, "value": value, "display_key": label, "display_value": value}
                 for key, label, value in attributes]
         if personalised:
-            meta.append({"id": woo_id * 100 + 50 + n, "key": "_project_id", "value": f"demo-{woo_id}-{n}"})
+            # The editor's project ids are unique across shops (both demo shops number their orders from 1000).
+            meta.append({"id": woo_id * 100 + 50 + n, "key": "_project_id", "value": f"{spec['slug']}-{woo_id}-{n}"})
         lines.append({"id": woo_id * 10 + n, "name": name, "product_id": product_id, "variation_id": 0,
                       "quantity": quantity, "subtotal": f"{total:.2f}", "subtotal_tax": f"{line_tax:.2f}",
                       "total": f"{total:.2f}", "total_tax": f"{line_tax:.2f}", "sku": sku,

@@ -131,3 +131,9 @@ def pytest_collection_modifyitems(config, items):
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = keep
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path_factory):
+    """Files a test stores (the demo's renders and photos, uploads) go to a directory of its own, not var/media."""
+    settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")

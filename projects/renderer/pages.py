@@ -152,8 +152,9 @@ def cover_crop(image_size, slot_size, focal=None, scale=1.0):
     crop_w, crop_h = slot_w / factor, slot_h / factor
     fx, fy = focal if focal else (0.5, 0.5)
     fx, fy = min(max(float(fx), 0.0), 1.0), min(max(float(fy), 0.0), 1.0)
-    left = min(max(fx * image_w - crop_w / 2, 0.0), image_w - crop_w)
-    top = min(max(fy * image_h - crop_h / 2, 0.0), image_h - crop_h)
+    # The outer max: when the crop is the whole side, image_w - crop_w can come out a hair below zero.
+    left = max(min(max(fx * image_w - crop_w / 2, 0.0), image_w - crop_w), 0.0)
+    top = max(min(max(fy * image_h - crop_h / 2, 0.0), image_h - crop_h), 0.0)
     return (left, top, left + crop_w, top + crop_h), factor
 
 
@@ -175,8 +176,11 @@ def _load_cover(path, slot_size, focal, scale):
             ImageOps.exif_transpose(image, in_place=True)
         except (OSError, ValueError, SyntaxError) as exc:
             raise RenderError(f"cannot decode image {Path(path).name}: {exc}") from None
-        loaded = image.size[0] / upright[0]
-        crop = tuple(v * loaded for v in crop)
+        # A reduced decode rounds each side up on its own: its two scales differ slightly, and one scale for both
+        # could put the crop a fraction of a pixel outside the decoded image.
+        scale_x, scale_y = image.size[0] / upright[0], image.size[1] / upright[1]
+        crop = (crop[0] * scale_x, crop[1] * scale_y, min(crop[2] * scale_x, image.size[0]),
+                min(crop[3] * scale_y, image.size[1]))
         mode = "RGBA" if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info else "RGB"
         converted = image.convert(mode) if image.mode != mode else image
         # Bicubic, not Lanczos: no visible difference in print at 300 DPI, and a quarter less time per photo.

@@ -320,3 +320,25 @@ def test_the_exif_orientation_of_a_photo_is_applied(tmp_path):
                        fonts=FONTS)
 
     assert close(page.getpixel((330, 150)), RED) and close(page.getpixel((330, 900)), GREEN)
+
+
+def test_a_jpeg_decoded_at_reduced_size_with_unequal_rounding_stays_inside_its_pixels(tmp_path):
+    # A4 with bleed (216 × 303 mm) at 87 DPI is 740 × 1038 px; a 2551 × 3579 px JPEG is decoded at 1/2, each side
+    # rounded up on its own (1276 × 1790): with the width's scale the crop's bottom fell 0.03 px below the image.
+    Image.new("RGB", (2551, 3579), (10, 20, 30)).save(tmp_path / "cover.jpg", quality=90)
+    spec = TemplateSpec.from_layouts(
+        page_layouts=[{"background_image": str(tmp_path / "cover.jpg"), "slots": []}], trim_width_mm=210,
+        trim_height_mm=297, bleed_mm=3, dpi=87)
+
+    page = render_page(spec, 0, {}, dpi=87, fonts=FONTS)
+
+    assert page.size == (740, 1038)
+    assert close(page.getpixel((0, 0)), (10, 20, 30)) and close(page.getpixel((739, 1037)), (10, 20, 30))
+
+
+def test_a_crop_of_a_whole_side_never_starts_before_the_image():
+    # 2598 × 3780 px into 762 × 1109 px: the height is the whole side, and 3780 - 3780.0000000000005 < 0.
+    crop, _factor = cover_crop((2598, 3780), (762, 1109))
+
+    assert crop[0] >= 0 and crop[1] == 0 and crop[3] == pytest.approx(3780)
+

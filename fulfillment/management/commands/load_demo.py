@@ -3,15 +3,16 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from fulfillment.demo import load_demo
+from fulfillment.demo import demo_logins, load_demo
 
 
 class Command(BaseCommand):
-    help = "Load demo stores and orders and create (or reset) the staff login `admin`, printing its password."
+    help = ("Load demo stores and orders and create (or reset) the staff login `admin` and the other apps' demo "
+            "logins (a My Account customer), printing their passwords.")
 
     def add_arguments(self, parser):
         parser.add_argument("--orders", type=int, default=200, help="orders per demo store")
-        parser.add_argument("--password", help="password for `admin` (default: a new random one)")
+        parser.add_argument("--password", help="password for `admin` and the other demo logins (default: a new random one each)")
 
     def handle(self, *args, **options):
         counts = load_demo(orders_per_store=options["orders"])
@@ -23,3 +24,6 @@ class Command(BaseCommand):
         user.set_password(password)
         user.save()
         self.stdout.write(self.style.SUCCESS(f"Staff login: admin / {password}"))
+        for purpose, username, login_password in demo_logins(
+                lambda: options["password"] or secrets.token_urlsafe(9)):
+            self.stdout.write(self.style.SUCCESS(f"{purpose}: {username} / {login_password}"))
