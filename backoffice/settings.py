@@ -53,6 +53,7 @@ MIDDLEWARE = [
     "backoffice.middleware.StaffLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "backoffice.middleware.AccountNotFoundMiddleware",
 ]
 
 ROOT_URLCONF = "backoffice.urls"
