@@ -7,14 +7,19 @@ from fulfillment.demo import load_demo
 
 
 class Command(BaseCommand):
-    help = "Load demo stores and orders and create (or reset) the staff login `admin`, printing its password."
+    help = ("Load demo stores and orders and create (or reset) the staff login `admin`, printing its password. "
+            "With scripts/run.sh's stand-ins running (DEMO_SHOP_URL_<STORE>, DEMO_PRINTFUL_URL…) the demo stores "
+            "are shops that exist on this machine.")
 
     def add_arguments(self, parser):
         parser.add_argument("--orders", type=int, default=200, help="orders per demo store")
         parser.add_argument("--password", help="password for `admin` (default: a new random one)")
+        parser.add_argument("--login-only", action="store_true",
+                            help="only the staff login, no demo data (scripts/run.sh --real: add your shop with "
+                                 "add_store)")
 
     def handle(self, *args, **options):
-        counts = load_demo(orders_per_store=options["orders"])
+        counts = {} if options["login_only"] else load_demo(orders_per_store=options["orders"])
         for slug, count in counts.items():
             self.stdout.write(f"Demo store {slug}: {count} orders")
         password = options["password"] or secrets.token_urlsafe(9)
