@@ -33,3 +33,26 @@ class StaffLanguageMiddleware:
                 translation.activate(language)
                 request.LANGUAGE_CODE = language
         return self.get_response(request)
+
+
+class AccountNotFoundMiddleware:
+    """My Account's "not found" is the site's own page (templates/projects/404.html) in every configuration.
+
+    With DEBUG on, Django answers a 404 with its debug page (our URL patterns, settings hints) and with DEBUG off
+    with a bare "Not Found": neither is for customers. Any 404 under /account/ that is a page (an Http404 raised in a
+    view, a URL that matches nothing) is answered with ours instead; JSON answers are left as they are.
+    """
+
+    PREFIX = "/account/"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (response.status_code == 404 and request.path_info.startswith(self.PREFIX)
+                and not response.get("Content-Type", "").startswith("application/json")):
+            from django.shortcuts import render
+
+            return render(request, "projects/404.html", status=404)
+        return response

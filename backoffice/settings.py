@@ -55,6 +55,7 @@ MIDDLEWARE = [
     "backoffice.middleware.StaffLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "backoffice.middleware.AccountNotFoundMiddleware",
 ]
 
 ROOT_URLCONF = "backoffice.urls"
@@ -69,6 +70,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "backoffice.context_processors.demo_systems",
             ],
         },
     },
@@ -214,6 +216,11 @@ PROJECT_ASSET_MAX_PIXELS = int(os.environ.get("PROJECT_ASSET_MAX_PIXELS", "60000
 # Where the accounting file connector writes (one folder per store) unless a store's export rule names another.
 ACCOUNTING_EXPORT_DIR = Path(os.environ.get("ACCOUNTING_EXPORT_DIR", BASE_DIR / "exports"))
 # The EU's VAT number check (reverse-charged invoices); the demo and the tests point it at a local stand-in.
+# The demo (scripts/run.sh): where its stand-ins keep their files (print room, shop state, logs), and the
+# stand-ins themselves, "name=url" separated by ";" (shown to staff as a banner in the admin).
+DEMO_DIR = Path(os.environ.get("DEMO_DIR", BASE_DIR / "var" / "demo"))
+DEMO_SYSTEMS = [tuple(part.strip() for part in item.split("=", 1)) for item in
+                os.environ.get("DEMO_SYSTEMS", "").split(";") if "=" in item]
 VIES_URL = os.environ.get("VIES_URL", "https://ec.europa.eu/taxation_customs/vies/rest-api")
 
 LOGGING = {

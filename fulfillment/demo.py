@@ -5,9 +5,10 @@ import os
 import random
 from datetime import UTC, datetime, timedelta
 
+from fulfillment import demo_systems
 from fulfillment.choices import EventSource
 from fulfillment.integrations.rewix import SupplierError
-from fulfillment.models import Supplier
+from fulfillment.models import Store, Supplier
 from fulfillment.services.mirror import orders_upsert
 from fulfillment.services.stores import store_save
 from fulfillment.services.supplier_poll import catalogue_sync, supplier_refresh
@@ -154,24 +155,40 @@ def demo_order(rng, woo_id, spec, today):
 
 
 def load_demo(*, orders_per_store=200):
-    """Create (or refresh) the demo stores and their orders; returns {slug: count}."""
+    """Create (or refresh) the demo stores and their orders; returns {slug: count}.
+
+    With the stand-ins of scripts/run.sh (fulfillment.demo_systems) each store is a shop that exists: its orders are
+    written into the shop and imported from it, its provider works and the outbox's pushes reach it.
+    """
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     counts = {}
     for index, spec in enumerate(DEMO_STORES):
+        url = demo_systems.shop_url(spec["slug"])
         store, _ = store_save(
-            slug=spec["slug"], name=spec["name"], base_url=f"http://127.0.0.1:{8089 + index}",
+            slug=spec["slug"], name=spec["name"], base_url=url or f"http://127.0.0.1:{8089 + index}",
             consumer_key="ck_demo", consumer_secret="cs_demo", webhook_secret=f"demo{index}secret",
             timezone=spec["timezone"], currency=spec["currency"],
         )
+        if url:  # the stand-in has the Shipment Tracking extension, as most shops shipping parcels
+            Store.objects.filter(pk=store.pk).update(has_shipment_tracking=True)
+            store.has_shipment_tracking = True
         for setup in _store_setups.values():
             setup(store, index)
+        provider = demo_systems.demo_providers(store, index)
         rng = random.Random(index)
         payloads = [demo_order(rng, 1000 + n, spec, today) for n in range(orders_per_store)]
-        for start in range(0, len(payloads), 100):
-            orders_upsert(store=store, payloads=payloads[start:start + 100], source=EventSource.IMPORT)
+        demo_systems.make_trouble(payloads, printful=provider.kind == "printful",
+                                  made_here={product[2] for product in PRODUCTS})
+        if url:
+            demo_systems.add_print_files(payloads, url)
+            counts[spec["slug"]] = demo_systems.shop_fill(store, payloads)
+        else:
+            for start in range(0, len(payloads), 100):
+                orders_upsert(store=store, payloads=payloads[start:start + 100], source=EventSource.IMPORT)
+            counts[spec["slug"]] = len(payloads)
         for step in _store_loaded.values():
             step(store, index)
-        counts[spec["slug"]] = len(payloads)
+        demo_systems.demo_production(store, index)
     _demo_suppliers_refresh()
     return counts
 

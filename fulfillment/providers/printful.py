@@ -128,6 +128,10 @@ class PrintfulAdapter(ProviderAdapter):
     def cancel(self, external_id):
         return _remote(self._call("DELETE", f"/orders/@{external_id}"))
 
+    def webhook_set(self, url, types=("package_shipped", "order_failed", "order_canceled")):
+        """Printful's webhook configuration (one URL per Printful store): where it posts the events `types`."""
+        return self._call("POST", "/webhooks", json={"url": url, "types": list(types)})
+
 
 def _error_message(body):
     error = body.get("error")

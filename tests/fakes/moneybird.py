@@ -420,8 +420,16 @@ def main():
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--token", default=TOKEN)
     parser.add_argument("--rate-limit", type=int, default=150)
+    parser.add_argument("--oss", action="append", default=[], metavar="CC:RATE",
+                        help="one more OSS sales tax rate, e.g. IT:22 (the demo's shops sell there)")
     arguments = parser.parse_args()
     server = FakeMoneybird(token=arguments.token, rate_limit=arguments.rate_limit)
+    for n, item in enumerate(arguments.oss, start=1):
+        country, _colon, rate = item.partition(":")
+        server.tax_rates.append({
+            "id": f"4168305573849351{n:02d}", "administration_id": server.administration_id,
+            "name": f"{rate}% VAT {country} (OSS)", "percentage": f"{float(rate):.1f}", "tax_rate_type": "sales_invoice",
+            "show_tax": True, "active": True, "country": country, "created_at": STAMP, "updated_at": STAMP})
     server.start(arguments.host, arguments.port)
     print(f"Fake Moneybird at {server.base_url}  administration {server.administration_id}  token {server.token}",
           flush=True)

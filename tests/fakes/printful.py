@@ -6,16 +6,25 @@ Printful's envelope {"code", "result"} and errors {"code", "result": message, "e
 Tests add shipments to its orders, build its webhook payloads (package_shipped, order_failed, order_canceled) and
 make it fail: queued 500s or HTML error pages, or holding the answer to an order creation after the order exists
 (the client times out without knowing). Thread-safe: several workers call it at once. Used by the tests and bench/.
+
+Its webhook configuration as Printful's Webhook API has it (GET/POST/DELETE /webhooks: {"url", "types"}). In demo
+mode (`python -m tests.fakes.printful --demo --ship-after 20`) it is a provider that works: a confirmed order is
+shipped `ship_after` seconds later, whole, by DHL Express with a tracking number of DHL Express's form, and the
+package_shipped event is posted to the configured webhook URL (tried again for a while when it fails, as Printful
+retries), so that an order submitted in a demo comes back shipped with its tracking.
 """
 
+import argparse
 import copy
 import json
+import signal
 import threading
 import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from urllib.parse import parse_qsl
 
+import requests
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -36,8 +45,13 @@ def error_body(status, message, reason=None):
 
 
 class FakePrintful:
-    def __init__(self, *, token="pf-test-token-0123456789abcdefghijklmnopqrstuv"):
+    def __init__(self, *, token="pf-test-token-0123456789abcdefghijklmnopqrstuv", demo=False, ship_after=20.0):
         self.token = token
+        self.demo = demo  # confirmed orders are shipped ship_after seconds later (see ship_later)
+        self.ship_after = ship_after
+        self.webhook = {"url": None, "types": [], "params": []}  # as GET /webhooks answers it
+        self.webhook_posts = []  # (event type, external id, HTTP status or None) of every webhook posted
+        self.timers = []
         self.orders = {}  # Printful order id → order
         self.by_external_id = {}  # external_id → Printful order id
         self.requests = []  # (method, path, params) of every request that passed authentication
@@ -65,6 +79,8 @@ class FakePrintful:
 
     def stop(self):
         self.released.set()
+        for timer in self.timers:
+            timer.cancel()
         if self.server:
             self.server.shutdown()
             self.server.server_close()
@@ -178,6 +194,8 @@ class FakePrintful:
             if not isinstance(body, dict):
                 return self.error(400, "Request body is not valid JSON")
             return self.create_order(body, confirm=params.get("confirm", "false").lower() in ("true", "1"))
+        if path == "/webhooks":
+            return self.webhooks_route(request)
         if path.startswith("/orders/"):
             key = path[len("/orders/"):]
             if request.method == "GET":
@@ -260,6 +278,8 @@ class FakePrintful:
             if external_id:
                 self.by_external_id[external_id] = order_id
             answer = copy.deepcopy(order)
+        if self.demo and confirm and external_id:
+            self.ship_later(external_id)
         if self.hold_after_create:
             # The order exists; the client stops waiting before the answer comes.
             self.released.wait(self.hold_after_create)
@@ -274,3 +294,88 @@ class FakePrintful:
                 return self.error(400, f"Order with status {order['status']} can not be canceled")
             order["status"], order["updated"] = "canceled", int(time.time())
             return self.json({"code": 200, "result": copy.deepcopy(order)})
+
+    # -- webhooks and the demo's production ------------------------------------------------------------
+
+    def webhooks_route(self, request):
+        if request.method == "POST":
+            body = request.get_json(silent=True)
+            if not isinstance(body, dict) or not str(body.get("url") or "").startswith(("http://", "https://")):
+                return self.error(400, "Invalid webhook URL")
+            with self.lock:
+                self.webhook = {"url": body["url"], "types": list(body.get("types") or []),
+                                "params": list(body.get("params") or [])}
+        elif request.method == "DELETE":
+            with self.lock:
+                self.webhook = {"url": None, "types": [], "params": []}
+        elif request.method != "GET":
+            return self.error(404, "Not found")
+        with self.lock:
+            return self.json({"code": 200, "result": copy.deepcopy(self.webhook)})
+
+    def ship_later(self, external_id):
+        timer = threading.Timer(self.ship_after, self.ship_and_tell, args=(external_id,))
+        timer.daemon = True
+        self.timers.append(timer)
+        timer.start()
+
+    def ship_and_tell(self, external_id):
+        """The print room has made the order: it goes out by DHL Express and the webhook says so."""
+        with self.lock:
+            order = self._find(f"@{external_id}")
+            if order is None or order["status"] not in ("pending", "inprocess", "onhold"):
+                return None  # cancelled (or already shipped) meanwhile
+            number = f"{(order['id'] * 7919) % 10 ** 10:010d}"
+        shipment = self.add_shipment(
+            external_id, carrier="DHL Express", service="", tracking_number=number,
+            tracking_url="https://www.dhl.com/global-en/home/tracking/tracking-express.html?submit=1&tracking-id="
+                         + number, ship_date=date.today())
+        self.post_event(self.package_shipped(external_id, shipment), external_id)
+        return shipment
+
+    def post_event(self, event, external_id, *, attempts=8, delay=5.0):
+        with self.lock:
+            url, types = self.webhook["url"], self.webhook["types"]
+        if not url or (types and event["type"] not in types):
+            return None
+        status = None
+        for attempt in range(attempts):
+            event["retries"] = attempt
+            try:
+                status = requests.post(url, json=event, timeout=30).status_code
+            except requests.RequestException:
+                status = None
+            if status is not None and 200 <= status < 300:
+                break
+            print(f"webhook {event['type']} of {external_id}: HTTP {status or 'no answer'}", flush=True)
+            if self.released.wait(delay * (attempt + 1)):
+                break
+        with self.lock:
+            self.webhook_posts.append((event["type"], external_id, status))
+        return status
+
+
+def _stop_on_term(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main():
+    parser = argparse.ArgumentParser(description="A local Printful API (v1) for demos: orders are shipped later.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8767)
+    parser.add_argument("--token", default="pf-demo-token-0123456789abcdefghijklmnopqrs")
+    parser.add_argument("--demo", action="store_true", help="ship confirmed orders and post package_shipped")
+    parser.add_argument("--ship-after", type=float, default=20.0, help="seconds between an order and its shipment")
+    arguments = parser.parse_args()
+    fake = FakePrintful(token=arguments.token, demo=arguments.demo, ship_after=arguments.ship_after)
+    fake.start(arguments.host, arguments.port)
+    signal.signal(signal.SIGTERM, _stop_on_term)
+    print(f"Fake Printful at {fake.url}  token {fake.token}  ships after {arguments.ship_after:g} s", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -358,7 +358,7 @@ class FakeWooCommerce:
     def update_order(self, order, body):
         status = body.get("status")
         if status is not None:
-            if status not in CORE_STATUSES and not status.startswith("custom-"):
+            if not self.known_status(status):
                 return self.error(400, "rest_invalid_param", "Invalid parameter(s): status")
             order["status"] = status
         if isinstance(body.get("shipping"), dict):
@@ -374,6 +374,10 @@ class FakeWooCommerce:
                     order["meta_data"].append({"id": 9000 + len(order["meta_data"]), **entry})
         self.touch(order["id"])
         return self.json(order)
+
+    def known_status(self, status):
+        """Whether the shop has this status: the core ones, and (in tests) any custom-… slug."""
+        return status in CORE_STATUSES or status.startswith("custom-")
 
     def add_note(self, woo_id, body):
         if not body.get("note"):
@@ -518,3 +522,14 @@ class FakeWooCommerce:
             refund["date_created_gmt"] = wc_date(when)
             refund["date_created"] = wc_date(when + self.shop_offset)
         return refund
+
+
+def main():
+    """`python -m tests.fakes.woocommerce --demo …`: a demo shop (tests/fakes/woocommerce_demo.py)."""
+    from tests.fakes.woocommerce_demo import main as demo_main
+
+    demo_main()
+
+
+if __name__ == "__main__":
+    main()

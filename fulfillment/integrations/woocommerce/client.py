@@ -244,6 +244,21 @@ class WooClient:
         """Seconds to wait before attempt `attempt + 1` after `exc`: its Retry-After, else a growing backoff."""
         return self._delay(attempt, exc)
 
+    def create_orders(self, payloads, **kwargs):
+        """POST orders/batch {"create": [...]} (100 at most): the orders as the shop made them, or an item's error."""
+        body, _ = self.request("POST", "orders/batch", data={"create": list(payloads)}, **kwargs)
+        return (body.get("create") or []) if isinstance(body, dict) else []
+
+    def list_webhooks(self, **kwargs):
+        body, _ = self.request("GET", "webhooks", params={"per_page": PER_PAGE}, **kwargs)
+        return body if isinstance(body, list) else []
+
+    def create_webhook(self, *, topic, delivery_url, secret, name, **kwargs):
+        """POST webhooks: the shop delivers `topic` to `delivery_url`, signed with `secret` (never read back)."""
+        body, _ = self.request("POST", "webhooks", data={"name": name, "topic": topic, "delivery_url": delivery_url,
+                                                         "secret": secret, "status": "active"}, **kwargs)
+        return body
+
     def update_order(self, woo_id, data, **kwargs):
         body, _ = self.request("PUT", f"orders/{int(woo_id)}", data=data, **kwargs)
         return body

@@ -8,14 +8,18 @@ from fulfillment.demo import demo_logins, load_demo
 
 class Command(BaseCommand):
     help = ("Load demo stores and orders and create (or reset) the staff login `admin` and the other apps' demo "
-            "logins (a My Account customer), printing their passwords.")
+            "logins (a My Account customer), printing their passwords. With scripts/run.sh's stand-ins running "
+            "(DEMO_SHOP_URL_<STORE>, DEMO_PRINTFUL_URL…) the demo stores are shops that exist on this machine.")
 
     def add_arguments(self, parser):
         parser.add_argument("--orders", type=int, default=200, help="orders per demo store")
         parser.add_argument("--password", help="password for `admin` and the other demo logins (default: a new random one each)")
+        parser.add_argument("--login-only", action="store_true",
+                            help="only the staff login, no demo data (scripts/run.sh --real: add your shop with "
+                                 "add_store)")
 
     def handle(self, *args, **options):
-        counts = load_demo(orders_per_store=options["orders"])
+        counts = {} if options["login_only"] else load_demo(orders_per_store=options["orders"])
         for slug, count in counts.items():
             self.stdout.write(f"Demo store {slug}: {count} orders")
         password = options["password"] or secrets.token_urlsafe(9)
@@ -24,6 +28,8 @@ class Command(BaseCommand):
         user.set_password(password)
         user.save()
         self.stdout.write(self.style.SUCCESS(f"Staff login: admin / {password}"))
+        if options["login_only"]:
+            return
         for purpose, username, login_password in demo_logins(
                 lambda: options["password"] or secrets.token_urlsafe(9)):
             self.stdout.write(self.style.SUCCESS(f"{purpose}: {username} / {login_password}"))
