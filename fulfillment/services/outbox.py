@@ -38,6 +38,25 @@ def push_create(*, order, kind, payload, user=None, dispatch=True):
     return push
 
 
+def pushes_create(*, pushes, user=None, dispatch=True):
+    """push_create for a batch of orders: `pushes` are (order, kind, payload), written in one insert.
+
+    For kinds that add something (a meta value, a note), not STATE_KINDS: those replace earlier pushes one by one
+    (push_create). dispatch: one `dispatch_pushes` per store after commit.
+    """
+    if any(kind in STATE_KINDS for _order, kind, _payload in pushes):
+        raise ValueError("pushes_create is for additive kinds; a state push goes through push_create")
+    now = timezone.now()
+    created = StorePush.objects.bulk_create([
+        StorePush(store_id=order.store_id, order=order, kind=kind, payload=payload, created_by=user,
+                  next_attempt_at=now, queued_at=now)
+        for order, kind, payload in pushes])
+    if dispatch:
+        for store_id in sorted({push.store_id for push in created}):
+            enqueue("fulfillment.tasks.dispatch_pushes", store_id)
+    return created
+
+
 def superseding_push(push):
     """The newest later push that sets the same field of the same order, or None (always None for additive kinds)."""
     if push.kind not in STATE_KINDS:
