@@ -13,11 +13,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db.models import Max
+from django.utils import timezone
 from django.utils.translation import gettext_noop as N_
 
 from accounting.choices import Connector, DocumentKind
 from accounting.documents.serial import document_to_json
 from accounting.models import ExportRule, Invoice, InvoiceCounter
+from fulfillment import bulk
 from fulfillment.choices import EventSource, EventType, PushKind
 from fulfillment.events import order_event
 from fulfillment.models import OrderEvent
@@ -27,6 +29,11 @@ from fulfillment.texts import text
 
 PLACEHOLDER = "…"  # the number a document is checked with before it takes its real one
 INVOICE_META_KEY = "_invoice_number"
+# What add() sets of an Invoice: its row (the other columns take their defaults).
+WRITTEN = ("store_id", "order_id", "kind", "cause", "series_id", "year", "sequence", "number", "corrects_id",
+           "woo_refund_id", "issue_date", "supply_date", "currency", "net_total", "vat_total", "gross_total",
+           "buyer_name", "buyer_country", "buyer_vat_id", "reverse_charge", "language", "document", "created_by_id",
+           "created_at")
 
 
 def take_sequences(series, year, count):
@@ -107,8 +114,11 @@ class Issuing:
                 content = document_to_json(item.document)
                 content["number"] = invoice.number
                 invoice.document = content
-        invoices = Invoice.objects.bulk_create([item.invoice for item in pending])
-        OrderEvent.objects.bulk_create([self._event(invoice) for invoice in invoices])
+        invoices = [item.invoice for item in pending]
+        _write(invoices)
+        bulk.upsert(OrderEvent, [
+            {"order_id": e.order_id, "type": e.type, "source": e.source, "user_id": e.user_id, "message": e.message,
+             "data": e.data, "text": e.text} for e in map(self._event, invoices)])
         # The shop's order shows its invoice number (the customer's emails and WooCommerce's own screens).
         pushes_create(pushes=[(invoice.order, PushKind.META, {"meta": {INVOICE_META_KEY: invoice.number},
                                                               "invoice_id": invoice.pk})
@@ -132,6 +142,19 @@ class Issuing:
             data = {"invoice_id": invoice.pk, "number": invoice.number, "corrects": corrected}
         return order_event(spec, order_id=invoice.order_id, type=EventType.INVOICE, source=source, user=self.user,
                            data=data)
+
+
+def _write(invoices):
+    """One insert for the documents (fulfillment.bulk: their JSON travels as one document); each learns its pk."""
+    now = timezone.now()
+    for invoice in invoices:
+        invoice.created_at = now
+    written = bulk.upsert(Invoice, [{name: getattr(invoice, name) for name in WRITTEN} for invoice in invoices],
+                          returning=("series", "year", "sequence", "pk"))
+    pks = {(series_id, year, sequence): pk for series_id, year, sequence, pk in written}
+    for invoice in invoices:
+        invoice.pk = pks[(invoice.series_id, invoice.year, invoice.sequence)]
+        invoice._state.adding, invoice._state.db = False, Invoice.objects.db
 
 
 def _queue_export(invoice):
