@@ -130,12 +130,13 @@ class _Run:
 def _issue_orders(order_ids, *, user=None, manual=False, vies=None):
     outcomes = {order_id: IssueOutcome() for order_id in order_ids}
     todo, vat_checked = sorted(set(order_ids)), set()
+    by_hand = set(todo) if manual else set()  # staff's invoice, until it is issued (not its credit notes after it)
     # A pass: one transaction. The next one issues, once the first committed, the credit notes of invoices it
     # issued (a credit note corrects an invoice already numbered) and the invoices VIES had to be asked about.
     for _pass in range(PASSES):
         if not todo:
             break
-        run = _in_transaction(todo, user=user, manual=manual, vat_checked=vat_checked)
+        run = _in_transaction(todo, user=user, by_hand=by_hand, vat_checked=vat_checked)
         for order_id, outcome in run.outcomes.items():
             outcomes[order_id].issued += outcome.issued
             outcomes[order_id].problems += outcome.problems
@@ -145,6 +146,7 @@ def _issue_orders(order_ids, *, user=None, manual=False, vies=None):
             vat_check_refresh(order, vies=vies)
             vat_checked.add(order.pk)
         todo = sorted(run.again | {order.pk for order in run.vat_due})
+        by_hand &= {order.pk for order in run.vat_due}
     return outcomes
 
 
@@ -162,7 +164,7 @@ def _in_transaction(order_ids, **options):
     raise AssertionError("unreachable")
 
 
-def _issue_batch(order_ids, *, user, manual, vat_checked):
+def _issue_batch(order_ids, *, user, by_hand, vat_checked):
     """One transaction: the orders locked (pk order) and read in a few queries, their documents built and checked
     one by one, then numbered and written together."""
     orders = list(Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk")
@@ -190,7 +192,7 @@ def _issue_batch(order_ids, *, user, manual, vat_checked):
             order.store = rule.store  # with its export rule, shared by the batch's orders
         outcome = run.outcomes[order.pk] = IssueOutcome(known_problems=known[order.pk])
         _order_due(run, issuing, order, rule, outcome, documents[order.pk], refunds[order.pk], user=user,
-                   manual=manual, vat_checked=order.pk in vat_checked)
+                   manual=order.pk in by_hand, vat_checked=order.pk in vat_checked)
     issuing.flush()
     return run
 

@@ -142,3 +142,20 @@ def test_a_batch_issues_nothing_twice(invoice_shop, held_back):
     again = invoices_issue_due_batch(order_ids=ids)
     assert all(outcome.issued == [] for outcome in again.values())
     assert Invoice.objects.count() == 3
+
+
+def test_staff_invoicing_a_refunded_order_by_hand_get_the_invoice_and_its_credit_note(invoice_shop, held_back):
+    from accounting.services.invoices import invoice_issue
+    from tests.factories import UserFactory
+
+    [order_id] = waiting(invoice_shop, [two_rate_order(3700, status="on-hold")])
+    Refund.objects.create(order_id=order_id, woo_refund_id=371, amount=Decimal("5.00"), state=RefundState.MIRRORED,
+                          created_at=datetime(2026, 11, 5, tzinfo=UTC), lines=[])
+    finance = UserFactory()
+
+    outcome = invoice_issue(order=Order.objects.get(pk=order_id), user=finance)
+
+    invoice, note = outcome.issued
+    assert (invoice.cause, note.cause, note.corrects_id, note.gross_total) == (
+        InvoiceCause.MANUAL, InvoiceCause.REFUND, invoice.pk, Decimal("5.00"))
+    assert {d.created_by for d in Invoice.objects.all()} == {finance}
