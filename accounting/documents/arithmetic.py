@@ -9,7 +9,7 @@ amount of more than two decimals, or lacks what an EU invoice must show (VAT Dir
 from decimal import ROUND_HALF_UP, Decimal
 from typing import NamedTuple
 
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext as _, gettext_noop as N_
 
 from accounting.documents.model import VatSubtotal
 
@@ -57,8 +57,9 @@ def totals(lines):
 def check(document):
     """Every reason the document may not be issued as it is, in staff's words; empty when it may."""
     problems = _header_problems(document)
-    problems += _party_problems(document.seller, label=_("Seller"), is_seller=True)
-    problems += _party_problems(document.buyer, label=_("Customer"), is_seller=False)
+    # Labels are translated only for a problem found: a document that passes (nearly all) asks gettext nothing.
+    problems += _party_problems(document.seller, label=N_("Seller"), is_seller=True)
+    problems += _party_problems(document.buyer, label=N_("Customer"), is_seller=False)
     for number, line in enumerate(document.lines, 1):
         problems += _line_problems(number, line, document)
     problems += _subtotal_problems(document)
@@ -121,19 +122,20 @@ def _header_problems(document):
 
 
 def _party_problems(party, *, label, is_seller):
-    required = [(party.name, _("name")), (party.street, _("street")), (party.city, _("city")),
-                (party.country, _("country"))]
+    """`label`: the party's msgid (Seller, Customer)."""
+    required = [(party.name, N_("name")), (party.street, N_("street")), (party.city, N_("city")),
+                (party.country, N_("country"))]
     if is_seller:
-        required += [(party.postcode, _("postcode")), (party.vat_id, _("VAT number"))]
-    problems = [_("%(party)s: %(field)s missing.") % {"party": label, "field": field}
+        required += [(party.postcode, N_("postcode")), (party.vat_id, N_("VAT number"))]
+    problems = [_("%(party)s: %(field)s missing.") % {"party": _(label), "field": _(field)}
                 for value, field in required if not value.strip()]
     if party.country.strip() and not (len(party.country) == 2 and party.country.isalpha() and party.country.isupper()):
         problems.append(_("%(party)s: the country %(country)s is not a two-letter ISO 3166 code.")
-                        % {"party": label, "country": party.country})
+                        % {"party": _(label), "country": party.country})
     vat_id = party.vat_id.strip()
     if vat_id and not (vat_id[:2].isalpha() and vat_id[:2].isupper()):
         problems.append(_("%(party)s: the VAT number %(vat_id)s does not start with its country code.")
-                        % {"party": label, "vat_id": vat_id})
+                        % {"party": _(label), "vat_id": vat_id})
     return problems
 
 
@@ -153,10 +155,10 @@ def _line_problems(number, line, document):
     if line.unit_price != line.unit_price.quantize(Decimal("0.0001")):
         problems.append(problem(_("Line %(line)s: the unit price %(price)s has more than 4 decimals."),
                                 price=decimal_text(line.unit_price)))
-    for amount, what in ((line.net_amount, _("the amount excl. VAT")), (line.vat_amount, _("the VAT"))):
+    for amount, what in ((line.net_amount, N_("the amount excl. VAT")), (line.vat_amount, N_("the VAT"))):
         if not has_cents_only(amount):
             problems.append(problem(_("Line %(line)s: %(what)s %(amount)s has more than 2 decimals."),
-                                    what=what, amount=decimal_text(amount)))
+                                    what=_(what), amount=decimal_text(amount)))
     slack = line.quantity.copy_abs() * UNIT_PRICE_SLACK + LINE_SLACK
     if line.quantity > 0 and abs(line.quantity * line.unit_price - line.net_amount) > slack:
         problems.append(problem(_("Line %(line)s: %(quantity)s × %(price)s is %(expected)s, not %(amount)s."),
@@ -231,12 +233,12 @@ def _subtotal_problems(document):
 
 def _total_problems(document):
     problems = []
-    labels = ((document.net_total, _("Total excl. VAT")), (document.vat_total, _("Total VAT")),
-              (document.gross_total, _("Total incl. VAT")))
+    labels = ((document.net_total, N_("Total excl. VAT")), (document.vat_total, N_("Total VAT")),
+              (document.gross_total, N_("Total incl. VAT")))
     for amount, what in labels:
         if not has_cents_only(amount):
             problems.append(_("%(what)s: %(amount)s has more than 2 decimals.")
-                            % {"what": what, "amount": decimal_text(amount)})
+                            % {"what": _(what), "amount": decimal_text(amount)})
     lines = totals(document.lines)
     if document.net_total != lines.net_total:
         problems.append(_("The total excl. VAT is %(amount)s, but the lines add up to %(expected)s.")

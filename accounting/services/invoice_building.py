@@ -11,7 +11,7 @@ from datetime import timezone as dt_timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext as _, gettext_noop as N_
 
 from accounting.documents import Document, DocumentLine, Party, check, totals, vat_subtotals
 from accounting.documents.arithmetic import LANGUAGES, ZERO, decimal_text
@@ -101,13 +101,15 @@ class TaxRates:
                 self.rates[int(tax["rate_id"])] = None if percent in (None, "") else _money(percent)
 
     def of(self, taxes, net, vat, where):
-        """(rate, had_tax) of an item with WooCommerce's `taxes` list; raises NotIssuable for compound taxes."""
+        """(rate, had_tax) of an item with WooCommerce's `taxes` list; raises NotIssuable for compound taxes.
+
+        where(): the item in staff's words, asked only for the message (gettext is not free on every line)."""
         charged = [t for t in taxes or [] if isinstance(t, dict) and t.get("id") is not None
                    and _money(t.get("total")) != 0]
         listed = [t for t in taxes or [] if isinstance(t, dict) and t.get("id") is not None]
         if len(charged) > 1:
             raise NotIssuable(_("%(line)s carries more than one tax (compound taxes): an invoice line has one VAT "
-                                "rate.") % {"line": where})
+                                "rate.") % {"line": where()})
         chosen = charged or listed[:1]
         if not chosen:
             return None, False
@@ -148,29 +150,28 @@ def invoice_document(order, *, rule, number, issue_date, reverse_charge, vat_id)
     raw_items = {int(i["id"]): i for i in raw.get("line_items") or [] if isinstance(i, dict) and "id" in i}
     lines = []
     for line in sorted(order.lines.all(), key=lambda item: item.pk):
-        where = _("The line %(name)s") % {"name": line.name}
         if line.quantity <= 0:
             continue  # a line taken out of the order entirely
         rate, had_tax = rates.of((raw_items.get(line.woo_line_id) or {}).get("taxes"), line.total, line.total_tax,
-                                 where)
+                                 lambda line=line: _("The line %(name)s") % {"name": line.name})
         description = f"{line.name} — {line.variation}" if line.variation and line.variation not in line.name \
             else line.name
         lines.append(_line(description=description, quantity=line.quantity, net=line.total, vat=line.total_tax,
                            rate=rate, had_tax=had_tax, kind="item", sku=line.sku, **common))
-    for group, kind, name_key, default in (("shipping_lines", "shipping", "method_title", _("Shipping")),
-                                           ("fee_lines", "fee", "name", _("Fee"))):
+    for group, kind, name_key, default in (("shipping_lines", "shipping", "method_title", N_("Shipping")),
+                                           ("fee_lines", "fee", "name", N_("Fee"))):
         for item in raw.get(group) or []:
             if not isinstance(item, dict):
                 continue
             net, vat = _money(item.get("total")), _money(item.get("total_tax"))
-            name = str(item.get(name_key) or "").strip() or default
+            name = str(item.get(name_key) or "").strip() or _(default)
             if net < 0:
                 raise NotIssuable(_("%(name)s is a negative fee of %(amount)s: an invoice line cannot be negative; "
                                     "give the discount as a coupon in WooCommerce.") % {
                     "name": name, "amount": decimal_text(net)})
             if net == 0 and vat == 0 and kind == "fee":
                 continue
-            rate, had_tax = rates.of(item.get("taxes"), net, vat, name)
+            rate, had_tax = rates.of(item.get("taxes"), net, vat, lambda name=name: name)
             lines.append(_line(description=name, quantity=1, net=net, vat=vat, rate=rate, had_tax=had_tax,
                                kind=kind, **common))
     document = _document(order, rule=rule, kind="invoice", number=number, issue_date=issue_date, lines=lines,

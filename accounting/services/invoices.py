@@ -3,44 +3,52 @@
 - The follower (position 50) sees every change of an order and queues `invoices_issue_due` after the change's
   commit for the orders that may need a document: an invoice when the status matches the store's invoice rule, a
   credit note for each refund WooCommerce confirmed, a full credit note when an order with an invoice is cancelled.
-- `invoices_issue_due` asks VIES first when the customer gives a VAT number of another member state (HTTP, outside
-  any transaction), then issues in one transaction under the order's lock: the number is taken last, from the
-  series' counter row locked FOR UPDATE, so two workers never take the same number and a rolled-back issue burns
-  none. The counter never goes below the highest number the series holds, so a restored counter that is behind
-  does not reuse a number.
+- `invoices_issue_due_batch` (the follower's task, 20 orders) and `invoices_issue_due` (one order) issue in one
+  transaction under the orders' locks: every document is built and checked first, then all of them take their
+  numbers at once, last, from the series' counter row locked FOR UPDATE, and are written in one insert each
+  (accounting.services.invoice_issuing). Two workers never take the same number and a rolled-back issue burns none;
+  the counter never goes below the highest number the series holds, so a restored counter that is behind does not
+  reuse a number. A customer's VAT number of another member state is asked of VIES outside the transaction (its
+  order is left out and issued in a second one), and the credit notes of an invoice issued in the same run follow
+  in a second transaction too (a credit note corrects a numbered invoice).
 - A document that cannot be issued (totals off by a cent, a seller's detail missing) is not: the reason is kept as
   an InvoiceProblem, shown on the order page and in the invoices' Open list, and the next change tries again.
 """
 
 import logging
-from dataclasses import dataclass, field, replace
+from collections import defaultdict
+from dataclasses import dataclass, field
 
 from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _, gettext_noop as N_
 
-from accounting.choices import Connector, DocumentKind, InvoiceCause
-from accounting.documents.serial import document_from_json, document_to_json
-from accounting.models import ExportRule, Invoice, InvoiceCounter, InvoiceProblem, InvoiceRule, VatCheck
+from accounting.choices import DocumentKind, InvoiceCause
+from accounting.documents.serial import document_from_json
+from accounting.models import Invoice, InvoiceProblem, InvoiceRule, VatCheck
 from accounting.services import invoice_building as building
 from accounting.services.invoice_building import NotIssuable
+from accounting.services.invoice_issuing import (  # noqa: F401 - INVOICE_META_KEY and take_number re-exported
+    INVOICE_META_KEY,
+    PLACEHOLDER,
+    Issuing,
+    take_number,
+)
 from accounting.services.vat_checks import vat_check_due, vat_check_refresh
-from fulfillment.choices import EventSource, EventType, OrderStatus, PushKind, RefundState
+from fulfillment.choices import EventSource, EventType, OrderStatus, RefundState
 from fulfillment.events import order_event
 from fulfillment.followers import Changed
-from fulfillment.models import Order
-from fulfillment.services.outbox import push_create
+from fulfillment.models import Order, Refund
 from fulfillment.task_queue import enqueue
 from fulfillment.texts import text
 
 logger = logging.getLogger("accounting.invoices")
 
-PLACEHOLDER = "…"  # the number a document is checked with before it takes its real one
-INVOICE_META_KEY = "_invoice_number"
 CONFIRMED_REFUNDS = (RefundState.MIRRORED, RefundState.PUSHED)
 BATCH = 20  # orders per issuing task: four workers share a page of the mirror, each task's overhead is paid once
 ATTEMPTS = 3  # a write conflict (SQLite's lock, a unique number taken meanwhile) is tried again this often
+PASSES = 3  # transactions of one issuing: the documents, the credit notes of new invoices, after VIES
 
 
 class InvoiceError(Exception):
@@ -80,67 +88,121 @@ def invoices_follow(changes):
 # -- issuing --------------------------------------------------------------------------------------------------
 
 def invoices_issue_due_batch(*, order_ids):
-    """The follower's task: each order issued in its own transaction, then one dispatch of their pushes per store."""
-    outcomes, stores = {}, set()
+    """The follower's task: the orders' documents issued together (one transaction, one counter lock per series).
+
+    Should that fail for a reason other than a write conflict (an order the code cannot handle), each order is
+    issued on its own, so that one order does not hold back the others; the first error is raised after them.
+    """
+    try:
+        return _issue_orders(order_ids)
+    except Exception:
+        if len(order_ids) <= 1:
+            raise
+        logger.exception("orders %s: issuing them together failed; issuing them one by one", list(order_ids))
+    outcomes, failure = {}, None
     for order_id in order_ids:
-        outcome = invoices_issue_due(order_id=order_id, dispatch=False)
-        outcomes[order_id] = outcome
-        stores.update(document.store_id for document in outcome.issued)
-    for store_id in sorted(stores):
-        enqueue("fulfillment.tasks.dispatch_pushes", store_id)
+        try:
+            outcomes.update(_issue_orders([order_id]))
+        except Exception as exc:  # noqa: BLE001 - raised after the other orders are issued
+            failure = failure or exc
+    if failure is not None:
+        raise failure
     return outcomes
 
 
-def invoices_issue_due(*, order_id, user=None, manual=False, vies=None, dispatch=True):
+def invoices_issue_due(*, order_id, user=None, manual=False, vies=None):
     """Issue what the order calls for now: its invoice, credit notes for refunds, a full one when cancelled.
 
     manual: staff's *Issue invoice* — an invoice whatever the status, if none is in force. Returns IssueOutcome;
     safe to run twice and from several workers at once (the order's row is the lock).
     """
+    return _issue_orders([order_id], user=user, manual=manual, vies=vies)[order_id]
+
+
+@dataclass
+class _Run:
+    """What one transaction did, and the orders it leaves for the next one."""
+    outcomes: dict = field(default_factory=dict)  # order pk → IssueOutcome
+    vat_due: list = field(default_factory=list)  # orders whose customer's VAT number is to be asked of VIES first
+    again: set = field(default_factory=set)  # orders whose new invoice has credit notes to follow
+
+
+def _issue_orders(order_ids, *, user=None, manual=False, vies=None):
+    outcomes = {order_id: IssueOutcome() for order_id in order_ids}
+    todo, vat_checked = sorted(set(order_ids)), set()
+    by_hand = set(todo) if manual else set()  # staff's invoice, until it is issued (not its credit notes after it)
+    # A pass: one transaction. The next one issues, once the first committed, the credit notes of invoices it
+    # issued (a credit note corrects an invoice already numbered) and the invoices VIES had to be asked about.
+    for _pass in range(PASSES):
+        if not todo:
+            break
+        run = _in_transaction(todo, user=user, by_hand=by_hand, vat_checked=vat_checked)
+        for order_id, outcome in run.outcomes.items():
+            outcomes[order_id].issued += outcome.issued
+            outcomes[order_id].problems += outcome.problems
+            outcomes[order_id].known_problems |= outcome.known_problems
+        for order in run.vat_due:
+            # Asked outside the transaction (no HTTP while the order is locked), then issued in the next pass.
+            vat_check_refresh(order, vies=vies)
+            vat_checked.add(order.pk)
+        todo = sorted(run.again | {order.pk for order in run.vat_due})
+        by_hand &= {order.pk for order in run.vat_due}
+    return outcomes
+
+
+def _in_transaction(order_ids, **options):
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with transaction.atomic():
-                return _issue_due(order_id, user=user, manual=manual, dispatch=dispatch)
-        except NeedsVatCheck as needed:
-            # Asked outside the transaction (no HTTP while the order is locked), then issued again.
-            vat_check_refresh(needed.order, vies=vies)
-            with transaction.atomic():
-                return _issue_due(order_id, user=user, manual=manual, vat_checked=True, dispatch=dispatch)
+                return _issue_batch(order_ids, **options)
         except (IntegrityError, OperationalError) as exc:
             # SQLite: another writer held the database; PostgreSQL: a unique number or document was written
             # by someone else between our read and our write. Everything was rolled back: read again.
             if attempt == ATTEMPTS:
                 raise
-            logger.info("order %s: issuing again after %s", order_id, exc)
+            logger.info("orders %s: issuing again after %s", order_ids, exc)
+    raise AssertionError("unreachable")
 
 
-class NeedsVatCheck(Exception):
-    def __init__(self, order):
-        super().__init__(order.pk)
-        self.order = order
+def _issue_batch(order_ids, *, user, by_hand, vat_checked):
+    """One transaction: the orders locked (pk order) and read in a few queries, their documents built and checked
+    one by one, then numbered and written together."""
+    orders = list(Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk")
+                  .prefetch_related("lines"))
+    ids = [order.pk for order in orders]
+    rules = {rule.store_id: rule for rule in InvoiceRule.objects.select_related(
+        "store", "store__export_rule", "invoice_series", "credit_note_series").filter(
+        store_id__in={order.store_id for order in orders})}
+    documents, refunds, known = defaultdict(list), defaultdict(list), defaultdict(set)
+    if rules:
+        for invoice in Invoice.objects.filter(order_id__in=ids).order_by("pk"):
+            documents[invoice.order_id].append(invoice)
+        for order_id, key in InvoiceProblem.objects.filter(order_id__in=ids).values_list("order_id", "key"):
+            known[order_id].add(key)
+        for refund in (Refund.objects.filter(order_id__in=ids, state__in=CONFIRMED_REFUNDS,
+                                             woo_refund_id__isnull=False).order_by("created_at", "pk")):
+            refunds[refund.order_id].append(refund)
+    run = _Run()
+    for order_id in set(order_ids) - set(ids):
+        run.outcomes[order_id] = IssueOutcome(problems=[_("The order is gone.")])
+    issuing = Issuing(user=user)
+    for order in orders:
+        rule = rules.get(order.store_id)
+        if rule is not None:
+            order.store = rule.store  # with its export rule, shared by the batch's orders
+        outcome = run.outcomes[order.pk] = IssueOutcome(known_problems=known[order.pk])
+        _order_due(run, issuing, order, rule, outcome, documents[order.pk], refunds[order.pk], user=user,
+                   manual=order.pk in by_hand, vat_checked=order.pk in vat_checked)
+    issuing.flush()
+    return run
 
 
-def _issue_due(order_id, *, user, manual, vat_checked=False, dispatch=True):
-    # One query: the order (locked), its store's export and invoice rules and the rule's series.
-    order = (Order.objects.select_for_update(of=("self",))
-             .select_related("store", "store__export_rule", "store__invoice_rule__invoice_series",
-                             "store__invoice_rule__credit_note_series")
-             .filter(pk=order_id).first())
-    outcome = IssueOutcome()
-    if order is None:
-        outcome.problems.append(_("The order is gone."))
-        return outcome
-    rule = getattr(order.store, "invoice_rule", None)
+def _order_due(run, issuing, order, rule, outcome, documents, refunds, *, user, manual, vat_checked):
     if rule is None or not (rule.enabled or manual):
         if manual:
             raise InvoiceError(_("The store %(store)s has no invoice rule: set one up under Accounting → Invoice "
                                  "rules.") % {"store": order.store})
-        return outcome
-    documents = list(Invoice.objects.filter(order=order).order_by("pk"))
-    # Read before anything is issued: the counter's lock, taken with the number, is then held for the writes only.
-    outcome.known_problems = set(InvoiceProblem.objects.filter(order=order).values_list("key", flat=True))
-    refunds = list(order.refunds.filter(state__in=CONFIRMED_REFUNDS, woo_refund_id__isnull=False)
-                   .order_by("created_at", "pk"))
+        return
     in_force = next((d for d in documents if d.kind == DocumentKind.INVOICE and not d.credited), None)
     if manual and in_force is not None:
         raise InvoiceError(_("Order #%(number)s already has invoice %(invoice)s: to change it, correct it (a credit "
@@ -148,18 +210,19 @@ def _issue_due(order_id, *, user, manual, vat_checked=False, dispatch=True):
     wants_invoice = manual or (not documents and not order.trashed and order.status in rule.statuses)
     if in_force is None and wants_invoice:
         if not vat_checked and vat_check_due(order):
-            raise NeedsVatCheck(order)
-        in_force = _attempt(outcome, order, "invoice", lambda: _issue_invoice(
-            order, rule, user=user, cause=InvoiceCause.MANUAL if manual else InvoiceCause.ORDER, dispatch=dispatch))
-        if in_force is not None:
-            documents.append(in_force)
+            run.vat_due.append(order)
+            return
+        invoice = _attempt(outcome, order, "invoice", lambda: _issue_invoice(
+            issuing, order, rule, cause=InvoiceCause.MANUAL if manual else InvoiceCause.ORDER))
+        if invoice is not None and (refunds or order.status == OrderStatus.CANCELLED):
+            run.again.add(order.pk)  # its credit notes, once it has its number
+        return
     if in_force is not None:
-        _credit_refunds(outcome, order, rule, in_force, documents, refunds, user=user)
+        _credit_refunds(issuing, outcome, order, rule, in_force, documents, refunds)
         if order.status == OrderStatus.CANCELLED and not in_force.credited:
             _attempt(outcome, order, "cancel", lambda: _credit_in_full(
-                order, rule, in_force, documents, user=user, cause=InvoiceCause.CANCEL,
+                issuing, order, rule, in_force, documents, cause=InvoiceCause.CANCEL,
                 note=_("Order #%(number)s was cancelled.") % {"number": order.number}))
-    return outcome
 
 
 def _attempt(outcome, order, key, issue):
@@ -216,24 +279,20 @@ def _reverse_charge(order, rule, vat_id):
     return True
 
 
-def _issue_invoice(order, rule, *, user, cause, dispatch=True):
+def _issue_invoice(issuing, order, rule, *, cause):
     vat_id = building.buyer_vat_id(order)
     reverse_charge = _reverse_charge(order, rule, vat_id)
-    issue_date = _issue_date(order)
-    document = building.invoice_document(order, rule=rule, number=PLACEHOLDER, issue_date=issue_date,
+    document = building.invoice_document(order, rule=rule, number=PLACEHOLDER, issue_date=_issue_date(order),
                                          reverse_charge=reverse_charge, vat_id=vat_id if vat_id else "")
-    invoice = _save(order, rule.invoice_series, document, kind=DocumentKind.INVOICE, cause=cause, user=user)
-    order_event(text(N_("Invoice %(number)s issued: %(total)s %(currency)s"), number=invoice.number,
-                     total=str(invoice.gross_total), currency=invoice.currency),
-                order_id=order.pk, type=EventType.INVOICE, source=EventSource.STAFF if user else EventSource.SYSTEM,
-                user=user, data={"invoice_id": invoice.pk, "number": invoice.number}).save()
-    # The shop's order shows its invoice number (the customer's emails and WooCommerce's own screens).
-    push_create(order=order, kind=PushKind.META, user=user, dispatch=dispatch,
-                payload={"meta": {INVOICE_META_KEY: invoice.number}, "invoice_id": invoice.pk})
-    return invoice
+    return issuing.add(order, rule.invoice_series, document, kind=DocumentKind.INVOICE, cause=cause)
 
 
-def _credit_refunds(outcome, order, rule, invoice, documents, refunds, *, user):
+def _content(issuing, document):
+    """What a document says: as issued, or as built in this transaction."""
+    return issuing.document_of(document) or document_from_json(document.document)
+
+
+def _credit_refunds(issuing, outcome, order, rule, invoice, documents, refunds):
     credited = {d.woo_refund_id for d in documents if d.cause == InvoiceCause.REFUND}
     for refund in refunds:
         if refund.woo_refund_id in credited or invoice.credited:
@@ -246,7 +305,7 @@ def _credit_refunds(outcome, order, rule, invoice, documents, refunds, *, user):
             outcome.problems.append(key)
             continue
         note = _attempt(outcome, order, key, lambda refund=refund: _issue_refund_credit(
-            order, rule, invoice, documents, refund, user=user))
+            issuing, order, rule, invoice, documents, refund))
         if note is not None:
             documents.append(note)
             credited.add(refund.woo_refund_id)
@@ -256,93 +315,37 @@ def _credited_documents(invoice, documents):
     return [d for d in documents if d.kind == DocumentKind.CREDIT_NOTE and d.corrects_id == invoice.pk]
 
 
-def _issue_refund_credit(order, rule, invoice, documents, refund, *, user):
-    issued = document_from_json(invoice.document)
+def _issue_refund_credit(issuing, order, rule, invoice, documents, refund):
     earlier = _credited_documents(invoice, documents)
     remaining = invoice.gross_total - sum((d.gross_total for d in earlier), 0)
     if refund.amount > remaining:
         raise NotIssuable(_("Refund %(id)s of %(amount)s is more than what invoice %(invoice)s still holds "
                             "(%(remaining)s): correct the invoice by hand.") % {
             "id": refund.woo_refund_id, "amount": refund.amount, "invoice": invoice.number, "remaining": remaining})
-    document = building.refund_credit_note(order, refund, rule=rule, invoice=invoice, invoice_document_=issued,
-                                           number=PLACEHOLDER, issue_date=_issue_date(order),
-                                           credited_so_far=[document_from_json(d.document) for d in earlier])
-    note = _save(order, rule.credit_series, document, kind=DocumentKind.CREDIT_NOTE, cause=InvoiceCause.REFUND,
-                 user=user, corrects=invoice, woo_refund_id=refund.woo_refund_id)
-    _credited_event(order, note, invoice, user)
+    document = building.refund_credit_note(order, refund, rule=rule, invoice=invoice,
+                                           invoice_document_=_content(issuing, invoice), number=PLACEHOLDER,
+                                           issue_date=_issue_date(order),
+                                           credited_so_far=[_content(issuing, d) for d in earlier])
+    note = issuing.add(order, rule.credit_series, document, kind=DocumentKind.CREDIT_NOTE, cause=InvoiceCause.REFUND,
+                       corrects=invoice, woo_refund_id=refund.woo_refund_id)
     if note.gross_total == remaining:
         invoice.credited = True
         invoice.save(update_fields=["credited"])
     return note
 
 
-def _credit_in_full(order, rule, invoice, documents, *, user, cause, note):
-    issued = document_from_json(invoice.document)
-    so_far = [document_from_json(d.document) for d in _credited_documents(invoice, documents)]
-    document = building.full_credit_note(rule=rule, invoice=invoice, invoice_document_=issued,
+def _credit_in_full(issuing, order, rule, invoice, documents, *, cause, note):
+    so_far = [_content(issuing, d) for d in _credited_documents(invoice, documents)]
+    document = building.full_credit_note(rule=rule, invoice=invoice, invoice_document_=_content(issuing, invoice),
                                          credited_so_far=so_far, number=PLACEHOLDER, issue_date=_issue_date(order),
                                          note=note)
+    # Before the new invoice a correction writes with it: one invoice in force per order.
     invoice.credited = True
     invoice.save(update_fields=["credited"])
     if document is None:
         return None  # refunds credited all of it already
-    credit = _save(order, rule.credit_series, document, kind=DocumentKind.CREDIT_NOTE, cause=cause, user=user,
-                   corrects=invoice)
-    _credited_event(order, credit, invoice, user)
-    return credit
-
-
-def _credited_event(order, note, invoice, user):
-    order_event(text(N_("Credit note %(number)s issued for invoice %(invoice)s: %(total)s %(currency)s"),
-                     number=note.number, invoice=invoice.number, total=str(note.gross_total),
-                     currency=note.currency),
-                order_id=order.pk, type=EventType.INVOICE, source=EventSource.STAFF if user else EventSource.SYSTEM,
-                user=user, data={"invoice_id": note.pk, "number": note.number, "corrects": invoice.number}).save()
-
-
-def take_number(series, issue_date):
-    """(year, sequence, number): the next of the series, under its counter row's lock, inside the caller's transaction.
-
-    The counter is read FOR UPDATE (a second worker waits here until the first commits or rolls back) and never
-    goes below the highest sequence the series holds: a counter restored from an older backup skips ahead instead of
-    handing out a number that exists.
-    """
-    year = series.counter_year(issue_date)
-    counter = InvoiceCounter.objects.select_for_update().filter(series=series, year=year).first()
-    if counter is None:  # the series' first number of the year: a second worker making it too waits, then reads it
-        InvoiceCounter.objects.get_or_create(series=series, year=year)
-        counter = InvoiceCounter.objects.select_for_update().get(series=series, year=year)
-    highest = Invoice.objects.filter(series=series, year=year).aggregate(highest=Max("sequence"))["highest"] or 0
-    sequence = max(counter.last, highest) + 1
-    counter.last = sequence
-    counter.save(update_fields=["last"])
-    return year, sequence, series.format(sequence, issue_date)
-
-
-def _save(order, series, document, *, kind, cause, user, corrects=None, woo_refund_id=None):
-    # Everything that can refuse the document has run: only now is a number taken, as the transaction's last lock.
-    year, sequence, number = take_number(series, document.issue_date)
-    document = replace(document, number=number)
-    invoice = Invoice.objects.create(
-        store_id=order.store_id, order=order, kind=kind, cause=cause, series=series, year=year, sequence=sequence,
-        number=number, corrects=corrects, woo_refund_id=woo_refund_id, issue_date=document.issue_date,
-        supply_date=document.supply_date, currency=document.currency, net_total=document.net_total,
-        vat_total=document.vat_total, gross_total=document.gross_total, buyer_name=document.buyer.company or
-        document.buyer.name, buyer_country=document.buyer.country, buyer_vat_id=document.buyer.vat_id,
-        reverse_charge=document.reverse_charge, language=document.language, document=document_to_json(document),
-        created_by=user,
-    )
-    _queue_export(order, invoice)
-    return invoice
-
-
-def _queue_export(order, invoice):
-    try:
-        rule = order.store.export_rule  # read with the order
-    except ExportRule.DoesNotExist:
-        return
-    if rule.enabled and rule.connector in (Connector.FILE, Connector.MONEYBIRD):
-        enqueue("accounting.tasks.export_invoice", invoice.pk)
+    return issuing.add(order, rule.credit_series, document, kind=DocumentKind.CREDIT_NOTE, cause=cause,
+                       corrects=invoice)
 
 
 # -- staff ----------------------------------------------------------------------------------------------------
@@ -369,12 +372,14 @@ def invoice_correct(*, invoice, user):
             raise InvoiceError(_("Invoice %(number)s is credited in full already.") % {"number": invoice.number})
         rule = InvoiceRule.objects.select_related("invoice_series", "credit_note_series").get(store_id=order.store_id)
         documents = list(Invoice.objects.filter(order=order).order_by("pk"))
+        issuing = Issuing(user=user)
         try:
-            credit = _credit_in_full(order, rule, invoice, documents, user=user, cause=InvoiceCause.CORRECTION,
+            credit = _credit_in_full(issuing, order, rule, invoice, documents, cause=InvoiceCause.CORRECTION,
                                      note=_("Corrects invoice %(number)s.") % {"number": invoice.number})
-            new = _issue_invoice(order, rule, user=user, cause=InvoiceCause.CORRECTION)
+            new = _issue_invoice(issuing, order, rule, cause=InvoiceCause.CORRECTION)
         except NotIssuable as exc:
             # Both or neither (the error rolls the credit note back): a credit note without its new invoice would
             # leave the order uninvoiced.
             raise InvoiceError(str(exc)) from None
+        issuing.flush()
     return credit, new

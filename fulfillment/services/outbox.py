@@ -9,6 +9,7 @@ from collections import defaultdict
 from django.db import transaction
 from django.utils import timezone
 
+from fulfillment import bulk
 from fulfillment.choices import PushKind, PushState
 from fulfillment.models import Store, StorePush
 from fulfillment.task_queue import enqueue
@@ -71,6 +72,26 @@ def held_behind(pushes):
             if holder is not None:
                 held[push.pk] = holder
     return held
+
+
+def pushes_create(*, pushes, user=None, dispatch=True):
+    """push_create for a batch of orders: `pushes` are (order, kind, payload), written in one insert.
+
+    For kinds that add something (a meta value, a note), not STATE_KINDS: those replace earlier pushes one by one
+    (push_create). dispatch: one `dispatch_pushes` per store after commit. Returns the pushes' ids.
+    """
+    if any(kind in STATE_KINDS for _order, kind, _payload in pushes):
+        raise ValueError("pushes_create is for additive kinds; a state push goes through push_create")
+    now = timezone.now()
+    rows = [{"store_id": order.store_id, "order_id": order.pk, "kind": kind, "payload": payload,
+             "created_by_id": user.pk if user else None, "next_attempt_at": now, "queued_at": now}
+            for order, kind, payload in pushes]
+    # One statement, the payloads as one JSON document (fulfillment.bulk).
+    ids = [pk for (pk,) in bulk.upsert(StorePush, rows, returning=("pk",))]
+    if dispatch:
+        for store_id in sorted({row["store_id"] for row in rows}):
+            enqueue("fulfillment.tasks.dispatch_pushes", store_id)
+    return ids
 
 
 def superseding_push(push):

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from accounting.models import InvoiceRule
-from accounting.services.invoices import invoices_issue_due
+from accounting.services.invoices import BATCH, invoices_issue_due_batch
 from fulfillment.models import Order
 
 
@@ -32,17 +32,19 @@ class Command(BaseCommand):
         else:
             orders = orders.filter(modified_at__gte=timezone.now() - timedelta(days=days))
         statuses = {rule.store_id: set(rule.statuses) for rule in rules}
+        due = list(dict.fromkeys(  # an order with several documents is one row per document
+            pk for pk, store_id, status, has_invoice in orders.order_by("pk").values_list(
+                "pk", "store_id", "status", "invoices").distinct().iterator()
+            if has_invoice is not None or status in statuses[store_id]))
         issued = problems = 0
-        for pk, store_id, status, has_invoice in orders.order_by("pk").values_list(
-                "pk", "store_id", "status", "invoices").distinct().iterator():
-            if has_invoice is None and status not in statuses[store_id]:
-                continue
-            outcome = invoices_issue_due(order_id=pk)
-            issued += len(outcome.issued)
-            for document in outcome.issued:
-                self.stdout.write(f"{document.number}  {document.get_kind_display()}  order {document.order.number}  "
-                                  f"{document.gross_total} {document.currency}")
-            for reason in outcome.problems:
-                problems += 1
-                self.stderr.write(f"order pk {pk}: not issued: {reason}")
+        for start in range(0, len(due), BATCH):
+            outcomes = invoices_issue_due_batch(order_ids=due[start:start + BATCH])
+            for pk, outcome in outcomes.items():
+                issued += len(outcome.issued)
+                for document in outcome.issued:
+                    self.stdout.write(f"{document.number}  {document.get_kind_display()}  order "
+                                      f"{document.order.number}  {document.gross_total} {document.currency}")
+                for reason in outcome.problems:
+                    problems += 1
+                    self.stderr.write(f"order pk {pk}: not issued: {reason}")
         self.stdout.write(f"issued: {issued}, not issued: {problems}")
