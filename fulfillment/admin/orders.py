@@ -1,4 +1,5 @@
 import csv
+from functools import lru_cache
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -10,13 +11,13 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.translation import gettext, gettext_lazy as _, ngettext, pgettext_lazy
+from django.utils.translation import get_language, gettext, gettext_lazy as _, ngettext, pgettext_lazy
 
 from fulfillment import extensions, selectors
 from backoffice.list_tools import CappedCountPaginator, CreatedRangeFilter, StoreFilter
 from fulfillment.admin.list_tools import CustomerFilter, OrderChangeList, ProductionFilter, StatusFilter
 from fulfillment.admin.order_page import OrderPageMixin
-from fulfillment.choices import ImportMode, OrderStatus, SubmitStatus, status_label
+from fulfillment.choices import ImportMode, OrderStatus, OrderType, SubmitStatus, status_label
 from fulfillment.forms import BulkStatusForm, ImportForm
 from fulfillment.models import ImportRun, Order
 from fulfillment.money import format_money, quantize
@@ -64,6 +65,19 @@ def spreadsheet_safe(value):
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return f"'{value}"
     return value
+
+
+@lru_cache(maxsize=64)
+def _select_label(language):
+    return gettext("Select this object for an action - {}")
+
+
+@lru_cache(maxsize=256)
+def _type_label(language, order_type):
+    try:
+        return str(OrderType(order_type).label)
+    except ValueError:
+        return order_type
 
 
 class Echo:
@@ -136,7 +150,7 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
         # time spent drawing a page of 100 orders.
         return format_html('<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
                            helpers.ACTION_CHECKBOX_NAME, obj.pk,
-                           format_html(gettext("Select this object for an action - {}"), str(obj)))
+                           format_html(_select_label(get_language()), str(obj)))
 
     @admin.display(description=_("order"), ordering="created_at")
     def order_number(self, order):
@@ -166,7 +180,7 @@ class OrderAdmin(OrderPageMixin, admin.ModelAdmin):
 
     @admin.display(description=_("type"), ordering="order_type")
     def type_column(self, order):
-        label = order.get_order_type_display()
+        label = _type_label(get_language(), order.order_type)  # get_order_type_display: a fifth of a row's time
         if not getattr(order, "dropship_lines", 0):
             return label
         failed = order.dropship_failed
