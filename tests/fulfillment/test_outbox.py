@@ -663,3 +663,27 @@ def test_a_dispatch_reads_only_the_due_pushes_in_batches_and_keeps_each_orders_o
     with django_assert_max_num_queries(2):
         assert pushes_dispatch(batch=2) == {"waiting": 42, "held": 1}
     assert sent_requests(woo) == [("PUT", "orders/19"), ("POST", "orders/19/notes")]
+
+
+def test_a_shop_found_down_at_its_first_push_stops_the_dispatch_after_one_small_read(woo, woo_store, user):
+    # Given 120 orders whose status pushes are due, and a shop that answers 503 to everything
+    for n in range(120):
+        order_change_status(order=mirrored(woo, woo_store, 300 + n, status="processing"), status="completed",
+                            user=user)
+    woo.fail_next(count=1000)
+
+    # When a dispatch runs
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    with CaptureQueriesContext(connection) as queries:
+        counts = pushes_dispatch()
+
+    # Then it read a first batch of 50 pushes (not 500 with their orders), tried the oldest and stopped there: the
+    # next read leaves the stopped shop out
+    reads = [q["sql"] for q in queries.captured_queries if "fulfillment_storepush" in q["sql"]
+             and q["sql"].rstrip().split(" ORDER BY ")[-1].startswith('"fulfillment_storepush"."id" ASC LIMIT')]
+    assert [sql.rsplit(" ", 1)[-1] for sql in reads] == ["50", "200"]
+    assert 'NOT ("fulfillment_storepush"."store_id" IN' in reads[1]
+    assert counts["retrying"] == 1
+    assert StorePush.objects.filter(state=PushState.RETRYING).count() == 1
+    assert StorePush.objects.filter(state=PushState.PENDING).count() == 119
