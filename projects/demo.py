@@ -194,6 +194,11 @@ def demo_customer_login(password):
 
 # -- projects (after the shop's orders) -------------------------------------------------------------------------
 
+def _shop_made_its_file(lines):
+    return any(isinstance(meta, dict) and meta.get("key") == "_production_file"
+               for line in lines for meta in (line.meta or []))
+
+
 def _print_selection(lines_by_order, templates, customer_woo_id, budget):
     """The orders whose print files are rendered at load: the customer's, then the newest processing ones that fit."""
     mine = [o for o in lines_by_order if customer_woo_id and o.customer_woo_id == customer_woo_id]
@@ -201,6 +206,8 @@ def _print_selection(lines_by_order, templates, customer_woo_id, budget):
     chosen, left = [], budget
     for order in sorted(mine, key=lambda o: (o.created_at, o.pk), reverse=True) + sorted(
             processing, key=lambda o: (o.created_at, o.pk), reverse=True):
+        if _shop_made_its_file(lines_by_order[order]):
+            continue  # the demo's order whose production file the shop lost (fulfillment.demo_systems.make_trouble)
         pages = _pages_of(lines_by_order[order], templates)
         if pages <= left:
             chosen.append(order)

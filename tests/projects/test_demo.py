@@ -2,6 +2,7 @@
 
 import re
 import zipfile
+from pathlib import Path
 
 import pytest
 from django.core.files.storage import default_storage
@@ -31,6 +32,7 @@ PRINT_PAGES = 3
 def loaded(settings, tmp_path, django_capture_on_commit_callbacks):
     settings.ACCOUNTING_EXPORT_DIR = tmp_path / "exports"
     settings.DEMO_PRINT_PAGES = PRINT_PAGES
+    settings.DEMO_DIR = tmp_path / "demo"  # the demo's print room and uploads
     with django_capture_on_commit_callbacks(execute=True):
         load_demo(orders_per_store=ORDERS)
     return Store.objects.order_by("slug")
@@ -167,11 +169,15 @@ def test_staff_edit_a_demo_project_and_reprocess_its_order_which_is_produced_aga
                    .select_related("template", "order_line__order").order_by("pk")
                    if p.template.min_pages == 1 and rendered_for_print(p).exists())
     order = project.order_line.order
-    Provider.objects.create(store=order.store, name="Print room", kind=ProviderKind.FILE_DROP, skus="*",
-                            folder=str(tmp_path / "drop"))
-    with django_capture_on_commit_callbacks(execute=True):
-        order_submit(order=order)
-    first = Submission.objects.get(order=order, state=SubmissionState.SUBMITTED)
+    first = (Submission.objects.filter(order=order, state=SubmissionState.SUBMITTED).select_related("provider")
+             .first())  # the demo sends its rendered orders to its print room at load
+    if first is None:
+        Provider.objects.create(store=order.store, name="Print room", kind=ProviderKind.FILE_DROP, skus="*",
+                                folder=str(tmp_path / "drop"))
+        with django_capture_on_commit_callbacks(execute=True):
+            order_submit(order=order)
+        first = Submission.objects.select_related("provider").get(order=order, state=SubmissionState.SUBMITTED)
+    assert first.provider.kind == ProviderKind.FILE_DROP
     staff = UserFactory(username="sofia", is_superuser=True)
     client.force_login(staff)
     text_slot = next(slot for slot, value in project.pages[0]["slots"].items() if "text" in value)
@@ -195,7 +201,7 @@ def test_staff_edit_a_demo_project_and_reprocess_its_order_which_is_produced_aga
     assert Reprocess.objects.get(order=order).state == ReprocessState.REPRINTED
     reprint = Submission.objects.get(reprint_of=first)
     assert reprint.state == SubmissionState.SUBMITTED
-    with zipfile.ZipFile(tmp_path / "drop" / f"{reprint.external_id}.zip") as archive:
+    with zipfile.ZipFile(Path(first.provider.folder) / f"{reprint.external_id}.zip") as archive:
         assert f"files/{project.order_line.woo_line_id}-1-{project.ref}-v3.pdf" in archive.namelist()
 
 
