@@ -6,6 +6,7 @@ reaches the shop, and the order's invoices reach accounting."""
 from decimal import Decimal
 
 import pytest
+from django.db import connections
 from django.urls import reverse
 
 from accounting.choices import DocumentKind, ExportState
@@ -33,6 +34,9 @@ MADE_HERE = {product[2] for product in PRODUCTS}
 def demo(live_server, settings, tmp_path, monkeypatch):
     """The demo as scripts/run.sh loads it, small: the first shop (and its Printful and Moneybird) as stand-ins."""
     settings.ACCOUNTING_EXPORT_DIR, settings.DEMO_DIR = tmp_path / "exports", tmp_path / "demo"
+    # The live server's request threads close their connections after each answer (on PostgreSQL they would be kept
+    # for DB_CONN_MAX_AGE, and the last webhooks' would still be open when the test database is dropped).
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
     shop = DemoShop(consumer_key="ck_demo", consumer_secret="cs_demo", custom_statuses=["awaiting-proof"],
                     webhook_delay=0.1).start()
     printful = FakePrintful(token=PRINTFUL_TOKEN, demo=True, ship_after=600).start()  # the load's: not in the test
