@@ -113,7 +113,7 @@ class FakeMoneybird:
 
     def add_oss_rate(self, country, rate):
         """One more OSS sales tax rate (e.g. IT, 22), as the demo's administration has for the countries it sells to."""
-        n = sum(1 for r in self.tax_rates if r["name"].endswith("(OSS)")) + 1
+        n = sum(1 for r in self.tax_rates if str(r["id"]).startswith("4168305573849351")) + 1
         self.tax_rates.append({
             "id": f"4168305573849351{n:02d}", "administration_id": self.administration_id,
             "name": f"{rate}% VAT {country} (OSS)", "percentage": f"{float(rate):.1f}", "tax_rate_type": "sales_invoice",
