@@ -111,6 +111,14 @@ class FakeMoneybird:
         """What MoneybirdClient takes as base_url (it adds the administration id)."""
         return f"{self.url}/api/v2"
 
+    def add_oss_rate(self, country, rate):
+        """One more OSS sales tax rate (e.g. IT, 22), as the demo's administration has for the countries it sells to."""
+        n = sum(1 for r in self.tax_rates if str(r["id"]).startswith("4168305573849351")) + 1
+        self.tax_rates.append({
+            "id": f"4168305573849351{n:02d}", "administration_id": self.administration_id,
+            "name": f"{rate}% VAT {country} (OSS)", "percentage": f"{float(rate):.1f}", "tax_rate_type": "sales_invoice",
+            "show_tax": True, "active": True, "country": country, "created_at": STAMP, "updated_at": STAMP})
+
     def start(self, host="127.0.0.1", port=0):
         self.server = make_server(host, port, self, threaded=True)
         self.url = f"http://{host}:{self.server.server_port}"
@@ -424,12 +432,9 @@ def main():
                         help="one more OSS sales tax rate, e.g. IT:22 (the demo's shops sell there)")
     arguments = parser.parse_args()
     server = FakeMoneybird(token=arguments.token, rate_limit=arguments.rate_limit)
-    for n, item in enumerate(arguments.oss, start=1):
+    for item in arguments.oss:
         country, _colon, rate = item.partition(":")
-        server.tax_rates.append({
-            "id": f"4168305573849351{n:02d}", "administration_id": server.administration_id,
-            "name": f"{rate}% VAT {country} (OSS)", "percentage": f"{float(rate):.1f}", "tax_rate_type": "sales_invoice",
-            "show_tax": True, "active": True, "country": country, "created_at": STAMP, "updated_at": STAMP})
+        server.add_oss_rate(country, rate)
     server.start(arguments.host, arguments.port)
     print(f"Fake Moneybird at {server.base_url}  administration {server.administration_id}  token {server.token}",
           flush=True)
