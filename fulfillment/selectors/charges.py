@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from fulfillment.choices import RefundState
 from fulfillment.money import currency_decimals, format_money
-from fulfillment.selectors.orders import NOT_COUNTING
+from fulfillment.selectors.orders import NOT_COUNTING, charge_label
 
 ZERO = Decimal("0")
 
@@ -60,11 +60,7 @@ class Charge:
 
     @property
     def label(self):
-        if self.kind == "shipping":
-            return _("Shipping: %(name)s") % {"name": self.name}
-        if self.kind == "fee":
-            return _("Fee: %(name)s") % {"name": self.name}
-        return _("Coupon: %(code)s") % {"code": self.name}
+        return charge_label(self.kind, self.name) or _("Coupon: %(code)s") % {"code": self.name}
 
 
 @dataclass(frozen=True)

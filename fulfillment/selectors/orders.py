@@ -91,6 +91,15 @@ def countdown_display(order, now=None):
 NOT_COUNTING = (RefundState.FAILED,)
 
 
+def charge_label(kind, name):
+    """A shipping line or a fee as the order page and the refund form name it, or None for another kind."""
+    if kind == "shipping":
+        return _("Shipping: %(name)s") % {"name": name}
+    if kind == "fee":
+        return _("Fee: %(name)s") % {"name": name}
+    return None
+
+
 @dataclass
 class RefundableItem:
     """A line that can be refunded: a product, the shipping or a fee, with what is left of it."""
@@ -108,11 +117,7 @@ class RefundableItem:
     @property
     def label(self):
         """As the refund form names it: the product's name, "Shipping: Flat rate", "Fee: Gift wrap"."""
-        if self.kind == "shipping":
-            return _("Shipping: %(name)s") % {"name": self.name}
-        if self.kind == "fee":
-            return _("Fee: %(name)s") % {"name": self.name}
-        return self.name
+        return charge_label(self.kind, self.name) or self.name
 
     @property
     def remaining_quantity(self):
