@@ -62,6 +62,17 @@ def page(browser):
 
 
 @pytest.fixture
+def phone(browser):
+    """A phone's window (390 px), for the pages staff and customers use on the go."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-GB", is_mobile=True,
+                                  has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
 def staff(db):
     # A transactional test empties the tables, migration-made groups included: make the roles again.
     from django.apps import apps

@@ -23,16 +23,6 @@ def media(settings, tmp_path):
 
 
 @pytest.fixture
-def phone(browser):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-GB", is_mobile=True,
-                                  has_touch=True)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
-
-
-@pytest.fixture
 def shop_projects(db):
     shop = StoreFactory(slug="shop", name="Photo shop")
     template = ProductTemplateFactory(store=shop)

@@ -17,16 +17,6 @@ OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clie
 
 
 @pytest.fixture
-def phone(browser):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-GB", is_mobile=True,
-                                  has_touch=True)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
-
-
-@pytest.fixture
 def regular_customer(woo_store):
     """Customer 42's order with shipping, a fee and a coupon, and six earlier orders of theirs."""
     payloads = [{**with_coupon_and_fee(17), "customer_id": 42}]
