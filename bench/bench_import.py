@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark: import N realistic orders (default 20,000) from a fake WooCommerce shop into PostgreSQL.
 
-    .venv/bin/python bench/bench_import.py [--orders 20000] [--latency 0.4] [--shop-workers 8] [--concurrency 4]
+    .venv/bin/python bench/bench_import.py [--orders 20000] [--latency 0.4] [--shop-workers 8] [--concurrency 6]
                                            [--profile out.prof]
 
 The shop (tests/fakes/woocommerce.py, OAuth1 checked on every request) runs in a separate process so its CPU
@@ -224,7 +224,7 @@ def main():
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--latency", type=float, default=0.4, help="seconds the shop takes per answer (0.4)")
     parser.add_argument("--shop-workers", type=int, default=8, help="requests the shop works on at once (8)")
-    parser.add_argument("--concurrency", type=int, default=4, help="pages asked for at once (the store's setting, 4)")
+    parser.add_argument("--concurrency", type=int, default=6, help="pages asked for at once (the store's setting, 6)")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the first import to FILE")
     args = parser.parse_args()
 

@@ -42,8 +42,8 @@ class Store(models.Model):
     # (PHP-FPM workers), and one page after the other leaves us waiting on it. Throttling (429/503) lowers it for
     # the rest of the run.
     fetch_concurrency = models.PositiveSmallIntegerField(
-        _("pages read at once"), default=4, validators=[MinValueValidator(1), MaxValueValidator(16)],
-        help_text=_("Requests for pages of orders sent to the shop at the same time by imports and the sync. 4 suits "
+        _("pages read at once"), default=6, validators=[MinValueValidator(1), MaxValueValidator(16)],
+        help_text=_("Requests for pages of orders sent to the shop at the same time by imports and the sync. 6 suits "
                     "a typical host; lower it for a small one (it slows down by itself when the shop answers 429 or "
                     "503)."),
     )
