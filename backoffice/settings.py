@@ -122,6 +122,13 @@ STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 
+# The back-office's own address as the internet reaches it (https://backoffice.example.com): providers that take file
+# URLs only (Printful) fetch a line's render from a signed link under it (fulfillment.file_links); without it such a
+# line is not sent, and the order says why. The links stay valid for PRODUCTION_FILE_LINK_DAYS: a provider fetches
+# the file when it makes the order, which may be days after the submission (an order on hold, a reprint).
+BACKOFFICE_PUBLIC_URL = os.environ.get("BACKOFFICE_PUBLIC_URL", "").strip().rstrip("/")
+PRODUCTION_FILE_LINK_DAYS = int(os.environ.get("PRODUCTION_FILE_LINK_DAYS", "30"))
+
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
 Q_CLUSTER = {

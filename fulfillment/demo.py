@@ -38,13 +38,16 @@ PRODUCTS = [
     ("Organic T-shirt", 104, "TEE-ORG", "19.90", False, [("pa_size", "Size", "M"), ("pa_colour", "Colour", "Navy")]),
     ("Gift card", 105, "GIFT-25", "25.00", False, []),
 ]
-# Dropshipped by the demo supplier (its catalogue's variant SKUs); size 42 is out of stock there.
+# Dropshipped by the demo supplier (its catalogue's variant SKUs), all in stock there.
 DROPSHIP_PRODUCTS = [
     ("Leather low-top sneakers", 201, "GF-SN1830-WHITE-40", "89.00", False, [("pa_size", "Size", "40")]),
     ("Wool blend scarf", 202, "TR-SC2214-GREY-UNI", "39.00", False, []),
     ("Denim trucker jacket", 203, "LJ-JK3157-INDIGO-M", "115.00", False, [("pa_size", "Size", "M")]),
-    ("Leather low-top sneakers", 201, "GF-SN1830-WHITE-42", "89.00", False, [("pa_size", "Size", "42")]),
 ]
+# The demo's one reservation that fails, on purpose: one open order's sneakers are size 42, which the supplier has
+# run out of (its catalogue says 0 free), so staff see the supplier's refusal and its reason on one order.
+SOLD_OUT = ("GF-SN1830-WHITE-40", "GF-SN1830-WHITE-42", "42")
+OPEN_STATUSES = ("pending", "on-hold", "processing")
 STATUSES = ["processing"] * 6 + ["completed"] * 5 + ["on-hold"] * 2 + ["pending", "cancelled", "refunded", "failed",
                                                                          "awaiting-proof"]
 PAYMENTS = [("stripe", "Credit card (Stripe)"), ("paypal", "PayPal"), ("bacs", "Direct bank transfer"),
@@ -154,6 +157,20 @@ def demo_order(rng, woo_id, spec, today):
     }
 
 
+def sold_out_line(payloads):
+    """Make the first open order with the sneakers in stock ask for the size out of stock (SOLD_OUT); its number."""
+    sku, sold_out_sku, size = SOLD_OUT
+    for payload in payloads:
+        line = next((line for line in payload["line_items"] if line["sku"] == sku), None)
+        if payload["status"] in OPEN_STATUSES and line is not None:
+            line["sku"] = sold_out_sku
+            for meta in line["meta_data"]:
+                if meta["key"] == "pa_size":
+                    meta["value"] = meta["display_value"] = size
+            return payload["number"]
+    return None
+
+
 def load_demo(*, orders_per_store=200):
     """Create (or refresh) the demo stores and their orders; returns {slug: count}.
 
@@ -177,10 +194,11 @@ def load_demo(*, orders_per_store=200):
         provider = demo_systems.demo_providers(store, index)
         rng = random.Random(index)
         payloads = [demo_order(rng, 1000 + n, spec, today) for n in range(orders_per_store)]
-        demo_systems.make_trouble(payloads, printful=provider.kind == "printful",
-                                  made_here={product[2] for product in PRODUCTS})
+        if spec.get("dropship"):
+            sold_out_line(payloads)
+        trouble = demo_systems.make_trouble(payloads, printful=provider.kind == "printful",
+                                            made_here={product[2] for product in PRODUCTS})
         if url:
-            demo_systems.add_print_files(payloads, url)
             counts[spec["slug"]] = demo_systems.shop_fill(store, payloads)
         else:
             for start in range(0, len(payloads), 100):
@@ -188,7 +206,7 @@ def load_demo(*, orders_per_store=200):
             counts[spec["slug"]] = len(payloads)
         for step in _store_loaded.values():
             step(store, index)
-        demo_systems.demo_production(store, index)
+        demo_systems.demo_production(store, index, trouble=trouble)
     _demo_suppliers_refresh()
     return counts
 

@@ -59,14 +59,21 @@ def printful_demo(index):
     return index == 0 and bool(os.environ.get(PRINTFUL_URL_ENV))
 
 
+def _personalised(line):
+    return any(meta.get("key") == "_project_id" for meta in line["meta_data"])
+
+
 def make_trouble(payloads, *, printful, made_here):
     """One paid order the provider will refuse, with the reason staff then read: for Printful an address in the
     US without its state, for the print room a print file the shop's editor lost. It is the first paid order whose
-    SKUs are all `made_here` (not dropshipped), so that the demo submits it."""
-    order = next((p for p in payloads if p["status"] == "processing"
-                  and all(line["sku"] in made_here for line in p["line_items"])), None)
+    SKUs are all `made_here` (not dropshipped) and none personalised (no render to wait for), so that the demo
+    submits it (demo_production sends it first); returns its number, or None."""
+    paid = [p for p in payloads if p["status"] == "processing"
+            and all(line["sku"] in made_here for line in p["line_items"])]
+    order = next((p for p in paid if not any(_personalised(line) for line in p["line_items"])),
+                 paid[0] if paid else None)
     if order is None:
-        return
+        return None
     if printful:
         address = {**order["shipping"], "city": "Austin", "state": "", "postcode": "78701", "country": "US"}
         order["shipping"] = address  # billed at home, shipped to a friend abroad
@@ -74,16 +81,7 @@ def make_trouble(payloads, *, printful, made_here):
         order["line_items"][0]["meta_data"].append(
             {"id": order["id"] * 100 + 99, "key": "_production_file",
              "value": str(demo_dir() / "uploads" / f"order-{order['id']}-print.pdf")})
-
-
-def add_print_files(payloads, url):
-    """The print file of each personalised line, where the shop's personalisation plugin keeps it (its uploads):
-    the `_print_file_url` meta production sends to the provider."""
-    for payload in payloads:
-        for n, line in enumerate(payload["line_items"]):
-            if any(meta.get("key") == "_project_id" for meta in line["meta_data"]):
-                line["meta_data"].append({"id": payload["id"] * 100 + 70 + n, "key": "_print_file_url",
-                                          "value": f"{url}/wp-content/uploads/print-files/{payload['id']}-{n}.pdf"})
+    return order["number"]
 
 
 # -- the shop ------------------------------------------------------------------------------------------------------
@@ -193,12 +191,16 @@ def demo_providers(store, index):
     return provider
 
 
-def demo_production(store, index):
-    """Send a few paid orders to production now (and the one its provider refuses); a few completed orders were
-    shipped by staff. Nothing is done twice when the demo is loaded again."""
+def demo_production(store, index, *, trouble=None):
+    """Send a few paid orders to production now: the one its provider refuses (number `trouble`), then the newest
+    whose files are ready (the renders projects made at load are of the newest paid orders; a personalised line
+    not rendered yet cannot go); a few completed orders were shipped by staff. Nothing is done twice when the demo
+    is loaded again."""
     if not Submission.objects.filter(order__store=store).exists():
         submitted = 0
-        for order in Order.objects.filter(store=store, status="processing", trashed=False).order_by("pk")[:40]:
+        paid = Order.objects.filter(store=store, status="processing", trashed=False)
+        first = list(paid.filter(number=trouble)) if trouble else []
+        for order in first + list(paid.exclude(pk__in=[o.pk for o in first]).order_by("-created_at", "-pk")[:40]):
             try:
                 submissions = order_submit(order=order, user=None, source=EventSource.SYSTEM,
                                            reason="Demo: sent to production")

@@ -3,7 +3,7 @@
 The projects app registers its renders (a personalised line's newest production version) from its
 AppConfig.ready(); production asks here, never another app directly. A source `claims` the lines it makes files
 for; for those it says the files, why none can go yet, and whether one is being made (the order is then
-eligible soon).
+eligible soon), and which stored files are its print files (served to providers by signed links).
 """
 
 from dataclasses import dataclass
@@ -16,6 +16,9 @@ class PrintFileSource:
     files: object  # callable(line) -> [location]: a URL or a local path, as providers take them
     problem: object  # callable(line) -> str or None, in staff's words
     pending: object  # callable(line) -> bool
+    # callable(storage name) -> bool: whether a stored file is one of this source's print files, which a provider
+    # may fetch by a signed link (fulfillment.file_links); None: it serves none.
+    serves: object = None
 
 
 _sources = {}
@@ -46,3 +49,8 @@ def line_problem(line):
 
 def line_pending(line):
     return any(source.pending(line) for source in _claiming(line))
+
+
+def serves(name):
+    """Whether some source says the stored file `name` (relative to MEDIA_ROOT) is one of its print files."""
+    return any(source.serves(name) for source in _sources.values() if source.serves is not None)

@@ -2,10 +2,12 @@ import json
 import logging
 
 from django.conf import settings
-from django.http import Http404, HttpResponse, JsonResponse
+from django.core import signing
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
+from fulfillment import file_links
 from fulfillment.models import Provider
 from fulfillment.services.provider_tracking import provider_webhook_apply, provider_webhook_authenticated
 from fulfillment.services.webhooks import delivery_receive_for
@@ -62,3 +64,22 @@ def provider_webhook(request, provider_id, token):
     except ValueError:
         return JsonResponse({"error": "the body is not JSON"}, status=400)
     return JsonResponse({"result": provider_webhook_apply(provider=provider, payload=payload)})
+
+
+@require_GET
+def production_file(request, token, filename):
+    """A production file for the provider that was sent this signed link: no login, the signature is the key."""
+    try:
+        path = file_links.served_file(token, filename)
+    except signing.SignatureExpired as exc:
+        file_links.logger.warning("production file link refused: expired (%s), file %s, from %s", exc, filename,
+                                  request.META.get("REMOTE_ADDR", "?"))
+        return HttpResponseForbidden("This link has expired.", content_type="text/plain")
+    except signing.BadSignature:
+        file_links.logger.warning("production file link refused: bad signature, file %s, from %s", filename,
+                                  request.META.get("REMOTE_ADDR", "?"))
+        return HttpResponseForbidden("This link is not valid.", content_type="text/plain")
+    except FileNotFoundError as exc:
+        file_links.logger.warning("production file link names no production file: %s", exc)
+        raise Http404("no such production file") from None
+    return FileResponse(path.open("rb"), filename=path.name)

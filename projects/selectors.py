@@ -115,10 +115,21 @@ def line_production_files(line):
     return [location] if location else []
 
 
+def is_production_file(name):
+    """Whether a stored file is the print file of one of our renders (any version: a provider may fetch the file of
+    an older submission days later)."""
+    # Stored as renders/<project ref>/v<version>/<file> (services.rendering._store): the (project, version) key
+    # finds the row without a scan of every render's file name.
+    parts = name.split("/")
+    if len(parts) != 4 or parts[0] != "renders" or not parts[2][1:].isdigit() or parts[2][0] != "v":
+        return False
+    return Render.objects.filter(project__ref=parts[1], version=int(parts[2][1:]), production_file=name).exists()
+
+
 # What production asks of a personalised line (fulfillment.print_files), registered in ProjectsConfig.ready().
 PRINT_FILES = PrintFileSource(name="projects", claims=lambda line: bool(line.project_ref),
                               files=line_production_files, problem=line_production_problem,
-                              pending=line_render_pending)
+                              pending=line_render_pending, serves=is_production_file)
 
 
 # -- staff pages ------------------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ free_port() { $PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0
 DEMO="${DEMO_DIR:-var/demo}"
 mkdir -p "$DEMO"
 export DEMO_DIR="$DEMO" DEMO_BACKOFFICE_URL="http://127.0.0.1:$PORT"
+# Printful's stand-in downloads the renders it is sent from the back-office's signed links, as Printful would.
+export BACKOFFICE_PUBLIC_URL="${BACKOFFICE_PUBLIC_URL:-$DEMO_BACKOFFICE_URL}"
 SYSTEMS=()
 
 # start NAME PORT COMMAND...: a stand-in in the background, its output in var/demo/NAME.log

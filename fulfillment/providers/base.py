@@ -76,6 +76,9 @@ class RemoteShipment:
 class ProviderAdapter:
     supports_cancel = False
     has_webhook = False
+    # The provider downloads each file from a URL we send (Printful): a local render goes as a signed link
+    # (fulfillment.file_links), and production refuses a line whose file cannot be one.
+    takes_file_urls = False
 
     def submit(self, order: ProductionOrder) -> RemoteOrder:
         raise NotImplementedError

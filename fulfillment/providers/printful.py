@@ -11,6 +11,7 @@ from datetime import date, datetime, timezone as dt_timezone
 
 import requests
 
+from fulfillment.file_links import FileLinkError, file_url
 from fulfillment.providers.base import (
     ProviderAdapter,
     ProviderDuplicateError,
@@ -29,6 +30,7 @@ DUPLICATE_MARKERS = ("external id", "external_id")
 
 class PrintfulAdapter(ProviderAdapter):
     supports_cancel = True
+    takes_file_urls = True  # "files": [{"url": …}]: Printful downloads them ("File URL is not valid" otherwise)
 
     def __init__(self, *, base_url, token, confirm=True, variant_map=None, webhook=False, session=None):
         self.base_url = base_url.rstrip("/")
@@ -107,8 +109,12 @@ class PrintfulAdapter(ProviderAdapter):
         return _remote(result)
 
     def _item(self, item):
+        try:
+            files = [{"url": file_url(location, line_name=item.name)} for location in item.files]
+        except FileLinkError as exc:
+            raise ProviderRejectedError(str(exc)) from None  # nothing sent: Printful would refuse the path
         data = {"external_id": str(item.line_id), "quantity": item.quantity, "name": item.name,
-                "retail_price": item.unit_price, "files": [{"url": url} for url in item.files]}
+                "retail_price": item.unit_price, "files": files}
         if item.sku in self.variant_map:
             data["variant_id"] = self.variant_map[item.sku]
         else:

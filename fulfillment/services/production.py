@@ -4,11 +4,12 @@ from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
 
-from fulfillment import print_files
+from fulfillment import file_links, print_files
 from fulfillment.choices import status_label
 from fulfillment.models import Reservation
 from fulfillment.money import quantize
 from fulfillment.providers.base import ProductionItem, ProductionOrder
+from fulfillment.providers.registry import ADAPTERS
 
 PAID_STATUSES = ("processing", "completed")
 # Line item meta under which the shop (or our projects app) puts the print-ready file of a personalised line.
@@ -69,6 +70,13 @@ def production_plan(order, providers):
             if problem:
                 plan.problems.append(problem)
                 plan.waiting = plan.waiting or print_files.line_pending(line)
+                continue
+        if ADAPTERS[provider.kind].takes_file_urls:
+            # Said here, before anything is sent: the provider would refuse a path as "File URL is not valid".
+            problem = next((p for location in production_files(line)
+                            if (p := file_links.link_problem(location, line_name=line.name))), None)
+            if problem:
+                plan.problems.append(problem)
                 continue
         plan.lines_by_provider.setdefault(provider, []).append(line)
     return plan

@@ -12,6 +12,11 @@ mode (`python -m tests.fakes.printful --demo --ship-after 20`) it is a provider 
 shipped `ship_after` seconds later, whole, by DHL Express with a tracking number of DHL Express's form, and the
 package_shipped event is posted to the configured webhook URL (tried again for a while when it fails, as Printful
 retries), so that an order submitted in a demo comes back shipped with its tracking.
+
+Files, as Printful takes them: by URL only (a path or any other scheme is refused, "Item N: File URL is not valid").
+In demo mode the print room downloads every file before it makes the order, as Printful does after the order is
+placed: a file it cannot fetch (an error answer, after retries for a connection that fails) fails the order, and
+order_failed is posted with the reason, instead of package_shipped.
 """
 
 import argparse
@@ -51,6 +56,7 @@ class FakePrintful:
         self.ship_after = ship_after
         self.webhook = {"url": None, "types": [], "params": []}  # as GET /webhooks answers it
         self.webhook_posts = []  # (event type, external id, HTTP status or None) of every webhook posted
+        self.downloads = []  # (file URL, HTTP status or None, bytes) of every print file fetched in demo mode
         self.timers = []
         self.orders = {}  # Printful order id → order
         self.by_external_id = {}  # external_id → Printful order id
@@ -259,7 +265,8 @@ class FakePrintful:
                     "variant_id": item.get("variant_id") or 0, "sync_variant_id": item.get("sync_variant_id") or 0,
                     "external_variant_id": item.get("external_variant_id"), "quantity": item["quantity"],
                     "price": "13.50", "retail_price": item.get("retail_price"), "name": item.get("name", ""),
-                    "files": [{"id": 800000 + i, "type": "default", "url": f["url"], "status": "ok"}
+                    "files": [{"id": 800000 + i, "type": "default", "url": f["url"],
+                               "status": "waiting" if self.demo else "ok"}
                               for i, f in enumerate(item.get("files") or [])],
                     "options": [], "sku": None, "discontinued": False, "out_of_stock": False,
                 })
@@ -319,13 +326,55 @@ class FakePrintful:
         self.timers.append(timer)
         timer.start()
 
+    def download(self, url, *, attempts=6, delay=5.0):
+        """Fetch a print file as Printful's file library does: (ok, why not). A connection that fails or a 5xx is
+        tried again for a while; any other answer but 200 with a body is final."""
+        status, why = None, "no answer"
+        for attempt in range(attempts):
+            try:
+                response = requests.get(url, timeout=30)
+                status = response.status_code
+                size = len(response.content)
+            except requests.RequestException as exc:
+                status, size, why = None, 0, type(exc).__name__
+            with self.lock:
+                self.downloads.append((url, status, size))
+            if status == 200 and size:
+                return True, ""
+            if status is not None and status < 500:
+                return False, f"HTTP {status}"
+            if status is not None:
+                why = f"HTTP {status}"
+            print(f"print file {url}: {why}, trying again", flush=True)
+            if self.released.wait(delay * (attempt + 1)):
+                break
+        return False, why
+
+    def fetch_files(self, external_id):
+        """Download the order's files; the reason the order fails, or None when every file is in."""
+        with self.lock:
+            files = [(index, file) for index, item in enumerate(self._find(f"@{external_id}")["items"])
+                     for file in item["files"]]
+        for index, file in files:
+            ok, why = self.download(file["url"])
+            with self.lock:
+                file["status"] = "ok" if ok else "failed"
+            if not ok:
+                return f"Item {index}: the print file could not be downloaded ({why}): {file['url']}"
+        return None
+
     def ship_and_tell(self, external_id):
-        """The print room has made the order: it goes out by DHL Express and the webhook says so."""
+        """The print room has made the order: it goes out by DHL Express and the webhook says so (or, when a print
+        file could not be downloaded, the order fails and order_failed says why)."""
         with self.lock:
             order = self._find(f"@{external_id}")
             if order is None or order["status"] not in ("pending", "inprocess", "onhold"):
                 return None  # cancelled (or already shipped) meanwhile
             number = f"{(order['id'] * 7919) % 10 ** 10:010d}"
+        problem = self.fetch_files(external_id)
+        if problem:
+            self.post_event(self.order_failed(external_id, reason=problem), external_id)
+            return None
         shipment = self.add_shipment(
             external_id, carrier="DHL Express", service="", tracking_number=number,
             tracking_url="https://www.dhl.com/global-en/home/tracking/tracking-express.html?submit=1&tracking-id="
