@@ -38,15 +38,17 @@ PRODUCTS = [
     ("Organic T-shirt", 104, "TEE-ORG", "19.90", False, [("pa_size", "Size", "M"), ("pa_colour", "Colour", "Navy")]),
     ("Gift card", 105, "GIFT-25", "25.00", False, []),
 ]
-# Dropshipped by the demo supplier (its catalogue's variant SKUs), all in stock there.
+# Dropshipped by the demo supplier (its catalogue's variant SKUs), all in stock there but size 42 (see SOLD_OUT).
 DROPSHIP_PRODUCTS = [
     ("Leather low-top sneakers", 201, "GF-SN1830-WHITE-40", "89.00", False, [("pa_size", "Size", "40")]),
     ("Wool blend scarf", 202, "TR-SC2214-GREY-UNI", "39.00", False, []),
     ("Denim trucker jacket", 203, "LJ-JK3157-INDIGO-M", "115.00", False, [("pa_size", "Size", "M")]),
+    ("Leather low-top sneakers", 201, "GF-SN1830-WHITE-42", "89.00", False, [("pa_size", "Size", "42")]),
 ]
-# The demo's one reservation that fails, on purpose: one open order's sneakers are size 42, which the supplier has
-# run out of (its catalogue says 0 free), so staff see the supplier's refusal and its reason on one order.
-SOLD_OUT = ("GF-SN1830-WHITE-40", "GF-SN1830-WHITE-42", "42")
+# The demo's one reservation that fails, on purpose: size 42 is out of stock at the supplier (0 free in its
+# catalogue), and only the first open order asking for it keeps it; the others' sneakers are size 40, so that
+# every other reservation goes through and staff see the supplier's refusal, with its reason, on one order.
+SOLD_OUT = ("GF-SN1830-WHITE-42", "GF-SN1830-WHITE-40", "40")
 OPEN_STATUSES = ("pending", "on-hold", "processing")
 STATUSES = ["processing"] * 6 + ["completed"] * 5 + ["on-hold"] * 2 + ["pending", "cancelled", "refunded", "failed",
                                                                          "awaiting-proof"]
@@ -158,17 +160,22 @@ def demo_order(rng, woo_id, spec, today):
 
 
 def sold_out_line(payloads):
-    """Make the first open order with the sneakers in stock ask for the size out of stock (SOLD_OUT); its number."""
-    sku, sold_out_sku, size = SOLD_OUT
+    """Keep the out-of-stock size (SOLD_OUT) in the first open order asking for it, size 40 in the others; returns
+    the number of the order that keeps it, or None."""
+    sold_out, instead, size = SOLD_OUT
+    kept = None
     for payload in payloads:
-        line = next((line for line in payload["line_items"] if line["sku"] == sku), None)
-        if payload["status"] in OPEN_STATUSES and line is not None:
-            line["sku"] = sold_out_sku
+        for line in (line for line in payload["line_items"] if line["sku"] == sold_out):
+            if kept is None and payload["status"] in OPEN_STATUSES:
+                kept = payload["number"]
+                continue
+            if kept == payload["number"]:
+                continue
+            line["sku"] = instead
             for meta in line["meta_data"]:
                 if meta["key"] == "pa_size":
                     meta["value"] = meta["display_value"] = size
-            return payload["number"]
-    return None
+    return kept
 
 
 def load_demo(*, orders_per_store=200):

@@ -9,8 +9,8 @@ Registered from ProjectsConfig.ready() through fulfillment.demo's seams:
 - a login (fulfillment.demo.register_login) that load_demo prints.
 
 Rendering is what takes time (a 24-page A4 book at 300 DPI is ~6 s and ~9 MB), so the print files made at load
-are a budget of pages per shop (DEMO_PRINT_PAGES): the customer's orders first, then the newest processing and
-on-hold orders that fit. Those go the production way: linked by projects_link_order_lines (the order follower's service:
+are a budget of pages per shop (DEMO_PRINT_PAGES): the customer's orders first, then the newest on-hold and
+processing orders that fit. Those go the production way: linked by projects_link_order_lines (the order follower's service:
 version 1 asked for, on the order's timeline) and rendered by render_execute at once. The other lines' projects
 are linked and ordered without a version yet: staff render them by reprocessing the order. Loaded again, nothing
 is made twice.
@@ -200,14 +200,18 @@ def _shop_made_its_file(lines):
 
 
 def _print_selection(lines_by_order, templates, customer_woo_id, budget):
-    """The orders whose print files are rendered at load: the customer's, then the newest paid or on-hold ones that
-    fit (what the demo submits at load, and what a newcomer releases from hold and submits: each line goes to the
-    provider with its one render)."""
+    """The orders whose print files are rendered at load: the customer's, then the newest on-hold ones (a newcomer
+    releases one and submits it), then the newest processing ones (the demo submits some at load) that fit; each
+    line then goes to its provider with its one render."""
     mine = [o for o in lines_by_order if customer_woo_id and o.customer_woo_id == customer_woo_id]
-    processing = [o for o in lines_by_order if o.status in ("processing", "on-hold") and o not in mine]
+    on_hold = [o for o in lines_by_order if o.status == "on-hold" and o not in mine]
+    processing = [o for o in lines_by_order if o.status == "processing" and o not in mine]
     chosen, left = [], budget
-    for order in sorted(mine, key=lambda o: (o.created_at, o.pk), reverse=True) + sorted(
-            processing, key=lambda o: (o.created_at, o.pk), reverse=True):
+
+    def newest(orders):
+        return sorted(orders, key=lambda o: (o.created_at, o.pk), reverse=True)
+
+    for order in newest(mine) + newest(on_hold) + newest(processing):
         if _shop_made_its_file(lines_by_order[order]):
             continue  # the demo's order whose production file the shop lost (fulfillment.demo_systems.make_trouble)
         pages = _pages_of(lines_by_order[order], templates)

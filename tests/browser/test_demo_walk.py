@@ -16,7 +16,7 @@ from fulfillment.choices import DeliveryState, SubmissionState
 from fulfillment.demo import PRODUCTS, load_demo
 from fulfillment.integrations.woocommerce.client import WooClient
 from fulfillment.models import Order, Refund, Shipment, Store, Submission, WebhookDelivery
-from projects.choices import RenderPurpose
+from projects.choices import RenderPurpose, RenderState
 from projects.models import Project, Render
 from tests.browser.conftest import log_in
 from tests.fakes.moneybird import TOKEN as MONEYBIRD_TOKEN
@@ -34,6 +34,7 @@ MADE_HERE = {product[2] for product in PRODUCTS}
 def demo(live_server, settings, tmp_path, monkeypatch):
     """The demo as scripts/run.sh loads it, small: the first shop (and its Printful and Moneybird) as stand-ins."""
     settings.ACCOUNTING_EXPORT_DIR, settings.DEMO_DIR = tmp_path / "exports", tmp_path / "demo"
+    settings.BACKOFFICE_PUBLIC_URL = live_server.url  # Printful fetches the renders from here, as run.sh sets it
     # The live server's request threads close their connections after each answer (on PostgreSQL they would be kept
     # for DB_CONN_MAX_AGE, and the last webhooks' would still be open when the test database is dropped).
     monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
@@ -71,11 +72,14 @@ def production_versions(project):
 
 
 def walked_order():
-    """An order of the first shop on hold, all made here, with a personalised line (paid orders the demo sent to
-    production at load)."""
+    """An order of the first shop on hold, all made here, with a personalised line whose print file the demo rendered
+    (paid orders the demo sent to production at load)."""
     for order in Order.objects.filter(store__slug="demo-eu", status="on-hold").order_by("pk"):
         lines = list(order.lines.all())
-        if all(line.sku in MADE_HERE for line in lines) and any(line.project_ref for line in lines):
+        rendered = set(Render.objects.filter(project__order_line__order=order, purpose=RenderPurpose.PRODUCTION,
+                                             state=RenderState.DONE).values_list("project__ref", flat=True))
+        if all(line.sku in MADE_HERE for line in lines) and any(line.project_ref for line in lines) and all(
+                line.project_ref in rendered for line in lines if line.project_ref):
             return order
     raise AssertionError("the demo has no order to walk")
 
@@ -113,6 +117,11 @@ def test_a_newcomer_walks_the_demo_end_to_end(page, live_server, demo):
     wait_for(lambda: ("package_shipped", submission.external_id, 200) in printful.webhook_posts
              and shop.trackings.get(woo_id) and shop.orders[woo_id]["status"] == "completed" and shop.idle())
     printful.ship_after = 600  # nothing else is shipped while the test reads the database
+    # Its one print file per personalised line went as a signed link to the back-office, which Printful downloaded
+    links = [f["url"] for item in printful.order(submission.external_id)["items"] for f in item["files"]]
+    assert len(links) == sum(1 for line in order.lines.all() if line.project_ref)
+    assert {(url, 200) for url in links} <= {(url, status) for url, status, _size in printful.downloads}
+    assert all(url.startswith(f"{live_server.url}/files/production/") for url in links)
     shipment = Shipment.objects.get(order=order)
     assert shop.trackings[woo_id][0]["tracking_number"] == shipment.tracking_number
     page.goto(order_page)

@@ -13,7 +13,7 @@ from fulfillment.carriers import carrier_named
 from fulfillment.choices import DeliveryState, EventSource, SubmissionState
 from fulfillment.demo import DEMO_STORES, demo_order
 from fulfillment.integrations.woocommerce.client import WooClient
-from fulfillment.models import Order, Shipment, Submission, WebhookDelivery
+from fulfillment.models import Order, OrderLine, Shipment, Submission, WebhookDelivery
 from fulfillment.services.mirror import orders_upsert
 from fulfillment.services.orders import order_change_status
 from fulfillment.services.submissions import order_submit
@@ -21,6 +21,7 @@ from tests.browser.conftest import one_request_at_a_time_on_sqlite  # noqa: F401
 from tests.factories import StoreFactory
 from tests.fakes.printful import FakePrintful
 from tests.fakes.woocommerce_demo import DemoShop
+from tests.projects.factories import ProductTemplateFactory, ProjectFactory
 
 PRINTFUL_TOKEN = "pf-demo-token-0123456789abcdefghijklmnopqrs"
 
@@ -50,10 +51,15 @@ def demo_store(shop, live_server, monkeypatch):
 
 
 def order_in_shop_and_mirror(store, *, spec=DEMO_STORES[1], status="processing"):
-    """An order placed in the shop through its REST API, and mirrored from it."""
+    """An order placed in the shop through its REST API, and mirrored from it; its personalised lines' projects
+    exist, and are rendered for print as the order arrives."""
     payload = demo_order(random.Random(7), 1000, spec, datetime.now(UTC))
     payload["status"] = status
-    demo_systems.add_print_files([payload], store.base_url)
+    template = ProductTemplateFactory(store=store)
+    for line in payload["line_items"]:
+        for meta in line["meta_data"]:
+            if meta["key"] == "_project_id":
+                ProjectFactory(template=template, ref=meta["value"], pages=[{"slots": {"caption": {"text": "Hi"}}}])
     client = WooClient.for_store(store)
     (made,) = client.create_orders([demo_systems._for_shop(payload)])
     orders_upsert(store=store, payloads=[client.get_order(made["id"])], source=EventSource.IMPORT)
@@ -82,11 +88,12 @@ def test_a_status_pushed_to_the_demo_shop_comes_back_as_its_signed_webhook_and_i
 
 
 def test_a_submission_to_the_demo_provider_comes_back_shipped_and_its_tracking_reaches_the_shop(
-        shop, demo_store, live_server, monkeypatch):
+        shop, demo_store, live_server, monkeypatch, settings):
     printful = FakePrintful(token=PRINTFUL_TOKEN, demo=True, ship_after=0.3).start()
     try:
         monkeypatch.setenv("DEMO_PRINTFUL_URL", printful.url)
         monkeypatch.setenv("DEMO_PRINTFUL_TOKEN", PRINTFUL_TOKEN)
+        settings.BACKOFFICE_PUBLIC_URL = live_server.url  # as scripts/run.sh sets it
         provider = demo_systems.demo_providers(demo_store, 0)
         assert printful.webhook["url"] == (f"{live_server.url}/webhooks/providers/{provider.pk}/"
                                            f"{provider.webhook_token}/")
@@ -108,10 +115,16 @@ def test_a_submission_to_the_demo_provider_comes_back_shipped_and_its_tracking_r
     order.refresh_from_db()
     assert order.status == "completed"
     assert any(m["key"] == "_wc_shipment_tracking_items" for m in shop.orders[order.woo_id]["meta_data"])
-    # The print files it was sent are the shop's uploads, which the shop serves
-    files = [f["url"] for item in printful.order(external_id)["items"] for f in item["files"]]
-    assert files and all(f.startswith(f"{shop.url}/wp-content/uploads/print-files/") for f in files)
-    assert requests.get(files[0], timeout=5).content.startswith(b"%PDF-")
+    # Each personalised line went with one file, its render, as a signed link to the back-office that the provider
+    # downloaded before it shipped
+    files = [[f["url"] for f in item["files"]] for item in printful.order(external_id)["items"]]
+    personalised = OrderLine.objects.filter(order=order).exclude(project_ref="").count()
+    assert personalised and sorted(len(f) for f in files) == sorted([1] * personalised + [0] * (
+        len(files) - personalised))
+    links = [url for item in files for url in item]
+    assert all(url.startswith(f"{live_server.url}/files/production/") for url in links)
+    assert {(url, status) for url, status, _size in printful.downloads} == {(url, 200) for url in links}
+    assert requests.get(links[0], timeout=5).content.startswith(b"%PDF-")
 
 
 def test_with_every_stand_in_the_shops_and_the_mirror_agree(db, settings, tmp_path, monkeypatch,
@@ -133,6 +146,7 @@ def test_with_every_stand_in_the_shops_and_the_mirror_agree(db, settings, tmp_pa
     monkeypatch.setenv("DEMO_PRINTFUL_TOKEN", PRINTFUL_TOKEN)
     monkeypatch.setenv("DEMO_MONEYBIRD_URL", moneybird.base_url)
     monkeypatch.setenv("DEMO_MONEYBIRD_TOKEN", TOKEN)
+    settings.BACKOFFICE_PUBLIC_URL = "http://127.0.0.1:9"  # as scripts/run.sh sets it (nothing listens: not fetched)
     try:
         with django_capture_on_commit_callbacks(execute=True):
             counts = load_demo(orders_per_store=40)
@@ -160,6 +174,16 @@ def test_with_every_stand_in_the_shops_and_the_mirror_agree(db, settings, tmp_pa
     assert {s.provider.name for s in failed} == {"Printful (demo provider)", "Print room (demo, file drop)"}
     assert any("State code is missing for country US" in s.failure_reason for s in failed)
     assert printful.created == submissions.filter(provider__kind="printful", state=SubmissionState.SUBMITTED).count() > 1
+    assert not submissions.filter(failure_reason__contains="File URL").exists()
+    # Each line went with at most one file, a personalised line with exactly one: its render, as a signed link
+    personalised = set(OrderLine.objects.filter(order__store__slug="demo-eu").exclude(project_ref="")
+                       .values_list("woo_line_id", flat=True))
+    sent = [(int(item["external_id"]), [f["url"] for f in item["files"]])
+            for order in printful.orders.values() for item in order["items"]]
+    assert any(line in personalised for line, _files in sent)
+    for line, files in sent:
+        assert len(files) == (1 if line in personalised else 0)
+        assert all(url.startswith("http://127.0.0.1:9/files/production/") for url in files)
     assert list((tmp_path / "demo" / "print-room" / "demo-uk").glob("*.zip"))
     # Staff's parcels reached the shops, as tracking items
     assert Shipment.objects.filter(carrier__in=["PostNL", "Royal Mail"]).count() == 2 * demo_systems.SHIPPED_BY_STAFF
