@@ -12,6 +12,7 @@ import requests
 from django.core import signing
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import connections
 from django.urls import reverse
 from PIL import Image
 
@@ -35,6 +36,13 @@ from tests.projects.factories import ProductTemplateFactory, ProjectFactory
 from tests.woo_payloads import line_item, order_payload
 
 PUBLIC = "https://backoffice.example.com"
+
+
+@pytest.fixture(autouse=True)
+def close_connections_after_each_answer(monkeypatch):
+    """The live server's request threads close their connections after each answer (on PostgreSQL they would be kept
+    for DB_CONN_MAX_AGE, still open when the test database is dropped)."""
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
 
 
 def caption_pages(text):
