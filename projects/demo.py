@@ -10,8 +10,8 @@ Registered from ProjectsConfig.ready() through fulfillment.demo's seams:
 
 Rendering is what takes time (a 24-page A4 book at 300 DPI is ~6 s and ~9 MB), so the print files made at load
 are a budget of pages per shop (DEMO_PRINT_PAGES): the customer's orders first, then the newest on-hold and
-processing orders that fit. Those go the production way: linked by projects_link_order_lines (the order follower's service:
-version 1 asked for, on the order's timeline) and rendered by render_execute at once. The other lines' projects
+processing orders that fit. Those go the production way: linked by projects_link_order_lines (the order
+follower's service: version 1 asked for, on the order's timeline) and rendered by render_execute at once. The other lines' projects
 are linked and ordered without a version yet: staff render them by reprocessing the order. Loaded again, nothing
 is made twice.
 """
