@@ -38,7 +38,8 @@ if str(ROOT) not in sys.path:
 
 PG = {"host": os.environ.get("BENCH_PG_HOST", "127.0.0.1"), "port": os.environ.get("BENCH_PG_PORT", "5432"),
       "user": os.environ.get("BENCH_PG_USER", "postgres")}
-BENCH_DB = "bench_orderlist"  # the only database this script creates, fills or drops
+# the only database this script creates, fills or drops (BENCH_DB: another name, e.g. a session's own database)
+BENCH_DB = os.environ.get("BENCH_DB", "bench_orderlist")
 DATABASE_URL = f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{BENCH_DB}"
 TARGET_MS = 150
 MAX_QUERIES = 10

@@ -1,4 +1,4 @@
-"""The order list draws its rows itself (fulfillment/templatetags/order_list.py): the same markup as Django's
+"""The order list draws its rows itself (fulfillment/templatetags/list_rows.py): the same markup as Django's
 result_list, cell for cell, for every column, link and filter; in a popup Django's own tag draws them."""
 
 from datetime import UTC, datetime, timedelta
@@ -7,7 +7,7 @@ import pytest
 from django.contrib.admin.templatetags.admin_list import results
 
 from fulfillment.choices import SubmitStatus
-from fulfillment.templatetags.order_list import fast_result_list
+from fulfillment.templatetags.list_rows import fast_result_list
 from tests.factories import OrderFactory, StoreFactory
 
 LIST = "/admin/fulfillment/order/"
