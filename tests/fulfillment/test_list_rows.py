@@ -70,3 +70,66 @@ def test_a_popup_list_is_drawn_by_djangos_own_tag(admin_client, orders):
     cl = response.context["cl"]
     assert fast_result_list(cl)["results"] and all(not isinstance(row, list) or hasattr(row, "form")
                                                      for row in fast_result_list(cl)["results"])
+
+
+# -- the reservations and invoices lists draw their rows with the same tag -------------------------------------
+
+@pytest.fixture
+def reservations(orders):
+    from fulfillment.choices import ReservationSync
+    from fulfillment.models import Reservation, Supplier
+
+    supplier = Supplier.objects.create(store=orders[0].store, name="BDroppy <B>", base_url="https://supplier.example",
+                                       api_user="key", credentials_env="NO_SUCH_PASSWORD")
+    syncs = [ReservationSync.IN_SYNC, ReservationSync.RETRYING, ReservationSync.FAILED]
+    return [Reservation.objects.create(order=order, supplier=supplier, stock_id=str(234_000 + i), sku=f"SCARF-{i}",
+                                       woo_product_id=5000 + i, name="Wool <b>blend</b> scarf", size="M", quantity=1,
+                                       sync=syncs[i % 3], attempts=i, sync_error='Out of "stock"' if i % 3 == 2 else "")
+            for i, order in enumerate(orders)]
+
+
+@pytest.fixture
+def invoices(orders):
+    from datetime import date
+    from decimal import Decimal
+
+    from accounting.models import Invoice, InvoiceSeries
+
+    series = InvoiceSeries.objects.create(store=orders[0].store, name="Invoices", prefix="EU-")
+    made = []
+    for i, order in enumerate(orders):
+        made.append(Invoice.objects.create(
+            store=orders[0].store, order=order, kind="invoice" if i % 2 == 0 else "credit_note", cause="order",
+            series=series, year=2026, sequence=i + 1, number=f"EU-2026-{i + 1:06d}", issue_date=date(2026, 11, 20),
+            currency="EUR", net_total=Decimal("33.06"), vat_total=Decimal("6.94"), gross_total=Decimal("40.00"),
+            buyer_name=order.customer_name, buyer_country=order.country, document={"lines": []},
+            export_state=["open", "exported", "failed"][i % 3], export_error="Moneybird: <422>" if i % 3 == 2 else "",
+            check_error="differs by 1.00" if i == 1 else "", corrects=made[0] if i == 1 else None))
+    return made
+
+
+@pytest.mark.parametrize("url", ["/admin/fulfillment/reservation/", "/admin/fulfillment/reservation/?sync__exact=failed",
+                                 "/admin/accounting/invoice/", "/admin/accounting/invoice/?kind__exact=credit_note"])
+def test_reservations_and_invoices_rows_are_djangos_markup_cell_for_cell(admin_client, reservations, invoices, url):
+    response = admin_client.get(url)
+    assert response.status_code == 200
+    cl = response.context["cl"]
+    assert cl.result_list, "the case must show rows"
+    ours = our_rows(cl)
+    assert ours == djangos_rows(cl)
+    page = response.content.decode()
+    for row in ours:
+        assert f"<tr>{row}</tr>" in page
+    assert "<b>blend</b>" not in page and "<422>" not in page
+
+
+def test_the_select_box_is_djangos_widget_markup(admin_client, reservations):
+    # FastActionCheckbox draws Django's CheckboxInput without its template, for any of these lists
+    from django.contrib import admin
+    from django.contrib.admin import ModelAdmin
+
+    from fulfillment.models import Reservation
+
+    reservation = reservations[0]
+    ours = admin.site._registry[Reservation].action_checkbox(reservation)
+    assert str(ours) == str(ModelAdmin.action_checkbox(admin.site._registry[Reservation], reservation))
