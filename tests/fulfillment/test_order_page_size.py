@@ -66,3 +66,34 @@ def test_a_big_order_page_costs_the_queries_of_a_small_one(client, db, role, dja
     assert big_html.count("Status changed</strong>") == 67 and big_html.count("Note added</strong>") == 67
     assert "Customer phoned &lt;199&gt;" in big_html and "Customer phoned <199>" not in big_html
     assert "to the customer" in big_html and "private" in big_html
+
+
+OLD_TEMPLATE = """{% load orderdesk %}{% for entry in timeline %}
+        <li class="entry {{ entry.kind }} {{ entry.type }}">
+          <time datetime="{{ entry.at|date:'c' }}">{{ entry.at|local_time:order.store.timezone }}</time>
+          <strong>{{ entry.label }}</strong>{% if entry.audience %} <span class="audience">{{ entry.audience }}</span>{% endif %} <span class="source">{{ entry.source }}{% if entry.user %} · {{ entry.user }}{% endif %}</span>
+          {% if entry.message %}<div class="message">{{ entry.message }}</div>{% endif %}
+          {% if entry.can_retry %}<a href="{% url 'admin:fulfillment_storepush_changelist' %}?order={{ order.pk }}&amp;state__in=failed,retrying">{% translate "Retry in the outbox" %}</a>{% endif %}
+        </li>{% endfor %}"""
+
+
+def test_the_timeline_tag_draws_what_the_template_drew(db):
+    # The entries as the order page gives them, with a user, notes to the customer and private, a push to retry
+    from django.template import Context, Template
+
+    from fulfillment.selectors import order_timeline
+    from fulfillment.templatetags.orderdesk import timeline_entries
+
+    store = StoreFactory(slug="eu", timezone="America/Sao_Paulo")
+    user = staff("operations")
+    order = order_of(store, 3, lines=1, events=9, user=user)
+    OrderEvent.objects.filter(order=order, type=EventType.NOTE_ADDED).update(message='Said "<hi>" & left')
+    entries = [{**e, "can_retry": "push" in e} for e in order_timeline(order)]
+    old = Template("{% load i18n %}" + OLD_TEMPLATE).render(Context({"timeline": entries, "order": order}))
+    ours = timeline_entries(entries, order)
+
+    def squeezed(html):
+        return " ".join(html.split())
+
+    assert squeezed(ours) == squeezed(old)
+    assert "Retry in the outbox" in ours and "&lt;hi&gt;" in ours and "UTC-03" in ours
