@@ -24,7 +24,8 @@ from accounting.models import Invoice, InvoiceProblem, InvoiceRule, InvoiceSerie
 from accounting.selectors import vat_summary
 from accounting.services.invoice_exports import invoices_check_back, invoices_export_now
 from accounting.services.invoices import InvoiceError, invoice_issue
-from backoffice.list_tools import StoreFilter
+from backoffice.list_tools import FastActionCheckbox, StoreFilter, pk_url
+from fulfillment.choices import choice_label
 from fulfillment.models import Order, Store
 
 STATE_COLOURS = {ExportState.OPEN: "#ef6c00", ExportState.EXPORTED: "#2e7d32", ExportState.FAILED: "#b71c1c"}
@@ -78,7 +79,7 @@ class DiffersFilter(admin.SimpleListFilter):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):
+class InvoiceAdmin(FastActionCheckbox, admin.ModelAdmin):
     list_display = ("number", "kind_badge", "issue_date", "order_link", "customer", "net", "vat", "gross",
                     "corrects_number", "export_badge", "downloads")
     list_filter = (("store", StoreFilter), "kind", "export_state", DiffersFilter, "reverse_charge", "series")
@@ -114,12 +115,13 @@ class InvoiceAdmin(admin.ModelAdmin):
     @admin.display(description=_("kind"), ordering="kind")
     def kind_badge(self, invoice):
         colour = "#6a1b9a" if invoice.kind == DocumentKind.CREDIT_NOTE else "#1565c0"
-        return format_html('<span style="color:{};font-weight:bold">{}</span>', colour, invoice.get_kind_display())
+        return format_html('<span style="color:{};font-weight:bold">{}</span>', colour,
+                           choice_label(DocumentKind, invoice.kind))
 
     @admin.display(description=_("order"), ordering="order__number")
     def order_link(self, invoice):
-        return format_html('<a href="{}">#{}</a>', reverse("admin:fulfillment_order_change",
-                                                           args=[invoice.order_id]), invoice.order.number)
+        return format_html('<a href="{}">#{}</a>', pk_url("admin:fulfillment_order_change", invoice.order_id),
+                           invoice.order.number)
 
     @admin.display(description=_("customer"))
     def customer(self, invoice):
@@ -144,7 +146,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     @admin.display(description=_("export"), ordering="export_state")
     def export_badge(self, invoice):
         badge = format_html('<span style="color:{}" title="{}">{}</span>', STATE_COLOURS.get(invoice.export_state),
-                            invoice.export_error or invoice.external_id, invoice.get_export_state_display())
+                            invoice.export_error or invoice.external_id, choice_label(ExportState, invoice.export_state))
         if invoice.check_error:
             badge = format_html('{} <strong style="color:#b71c1c" title="{}">{}</strong>', badge,
                                 invoice.check_error, _("differs"))
@@ -153,8 +155,8 @@ class InvoiceAdmin(admin.ModelAdmin):
     @admin.display(description=_("documents"))
     def downloads(self, invoice):
         return format_html('<a href="{}">PDF</a> · <a href="{}">UBL</a>',
-                           reverse("accounting:staff_invoice_pdf", args=[invoice.pk]),
-                           reverse("accounting:staff_invoice_ubl", args=[invoice.pk]))
+                           pk_url("accounting:staff_invoice_pdf", invoice.pk),
+                           pk_url("accounting:staff_invoice_ubl", invoice.pk))
 
     @admin.display(description=_("lines"))
     def document_lines(self, invoice):

@@ -6,17 +6,51 @@ later apps' lists use the same tools as the order list.
 """
 
 from datetime import datetime, time, timedelta
+from functools import lru_cache
 
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
+from django.urls import get_script_prefix, reverse
 from django.utils.functional import cached_property
-from django.utils.translation import gettext_lazy as _
+from django.utils.html import format_html
+from django.utils.translation import get_language, gettext, gettext_lazy as _
 
 from fulfillment import selectors
 from fulfillment.templatetags.orderdesk import time_zone
 
 COUNT_CAP = 10_000
+
+
+class FastActionCheckbox:
+    """A ModelAdmin mixin: each row's select box in Django's markup, without rendering a form widget template for
+    every row (about a third of the time spent drawing a page of 100 orders, a sixth of 100 reservations), its
+    label translated once per language. For the lists drawn by `{% list_rows %}` (admin/fast_change_list.html)."""
+
+    def action_checkbox(self, obj):
+        return format_html('<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+                           helpers.ACTION_CHECKBOX_NAME, obj.pk, format_html(_select_label(get_language()), str(obj)))
+
+
+@lru_cache(maxsize=64)
+def _select_label(language):
+    return gettext("Select this object for an action - {}")
+
+
+_PK = 987654321  # a placeholder key, reversed once
+
+
+def pk_url(viewname, pk):
+    """reverse(viewname, args=[pk]) for an integer key, the URL reversed once per view and script prefix: a list's
+    rows link to their order, their documents (a reverse() per row and link was a tenth of a list's CPU)."""
+    before, after = _url_parts(viewname, get_script_prefix())
+    return f"{before}{int(pk)}{after}"
+
+
+@lru_cache(maxsize=128)
+def _url_parts(viewname, prefix):
+    return tuple(reverse(viewname, args=[_PK]).split(str(_PK), 1))
 
 
 class CappedCountPaginator(Paginator):

@@ -19,7 +19,11 @@
    `bench_orderlist` (migrating and analysing it) to iterate on code; --explain prints EXPLAIN ANALYZE of every
    query of every case (always printed for a case whose median is over the target).
 
-Target (issue 3): every case under 150 ms on this machine, at most 10 queries. Exit status 1 when a case misses.
+Target (issue 16): every case's p95 under 100 ms on a quiet 2-core machine, at most 10 queries for the list (25 for
+the order page of an order with 50 lines and 200 timeline entries, made from the newest order once). Exit status 1
+when a case misses. Prints wall median / p95, CPU median / p95 of this process and the SQL time of each case, and
+the load average: on a shared machine compare CPU ms, wall time is mostly waiting for a CPU.
+BENCH_DB=name uses (drops, fills) that database instead of bench_orderlist.
 """
 
 import argparse
@@ -38,10 +42,12 @@ if str(ROOT) not in sys.path:
 
 PG = {"host": os.environ.get("BENCH_PG_HOST", "127.0.0.1"), "port": os.environ.get("BENCH_PG_PORT", "5432"),
       "user": os.environ.get("BENCH_PG_USER", "postgres")}
-BENCH_DB = "bench_orderlist"  # the only database this script creates, fills or drops
+# the only database this script creates, fills or drops (BENCH_DB: another name, e.g. a session's own database)
+BENCH_DB = os.environ.get("BENCH_DB", "bench_orderlist")
 DATABASE_URL = f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{BENCH_DB}"
-TARGET_MS = 150
-MAX_QUERIES = 10
+TARGET_MS = 100  # issue 16: p95 under 100 ms on a quiet 2-core machine (issue 3's was a median under 150 ms)
+MAX_QUERIES = 10  # the list's cases
+ORDER_PAGE_MAX_QUERIES = 25  # the order page reads the order, its lines, refunds, shipments, timeline, panels...
 LIST_URL = "/admin/fulfillment/order/"
 
 # -- data ---------------------------------------------------------------------------------------------------------
@@ -356,13 +362,17 @@ def fill(n_orders, store_ids):
 # -- measuring ----------------------------------------------------------------------------------------------------
 
 def timed_get(client, url):
-    """(wall ms, CPU ms of this process, response): the CPU part is Django's own work, the rest mostly SQL."""
-    started, cpu = time.perf_counter(), time.process_time()
-    response = client.get(url)
-    elapsed, cpu = (time.perf_counter() - started) * 1000, (time.process_time() - cpu) * 1000
+    """(wall ms, CPU ms of this process, SQL ms, response): the CPU is Django's own work (and the driver's), SQL the
+    time spent inside the statements (connection.execute_wrapper); on a shared machine wall time is mostly waiting."""
+    from bench_pages_cpu import sql_timer
+
+    with sql_timer() as sql:
+        started, cpu = time.perf_counter(), time.process_time()
+        response = client.get(url)
+        elapsed, cpu = (time.perf_counter() - started) * 1000, (time.process_time() - cpu) * 1000
     if response.status_code != 200:
         raise SystemExit(f"{url}: HTTP {response.status_code}")
-    return elapsed, cpu, response
+    return elapsed, cpu, sql.seconds * 1000, response
 
 
 def page_summary(response):
@@ -372,6 +382,8 @@ def page_summary(response):
     from backoffice.list_tools import COUNT_CAP
 
     html = response.content.decode()
+    if 'id="timeline"' in html:  # the order page: its lines and timeline entries
+        return html.count('<tr class="line"'), f"{html.count('<li class=\"entry ')} events"
     rows = html.count('name="_selected_action"')
     nav = re.search(r'<nav class="paginator".*?</nav>', html, re.S)
     text = re.sub(r"<h2.*?</h2>|<ul>.*?</ul>|<[^>]+>", " ", nav.group(0) if nav else "", flags=re.S)
@@ -380,6 +392,23 @@ def page_summary(response):
         return rows, "?"
     count = int(found.group(1))
     return rows, f"{COUNT_CAP:,}+" if count > COUNT_CAP or "more than" in text else f"{count:,}"
+
+
+def nearest_rank(values, share):
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered), -(-share * len(ordered) // 100)) - 1)]
+
+
+def big_order(user):
+    """The newest order, made an order of 50 lines and 200 timeline entries for the order page's case (once)."""
+    from bench_pages_cpu import LINES, make_big
+
+    from fulfillment.models import Order
+
+    order = Order.objects.order_by("-pk").first()
+    if order.lines.count() < LINES:
+        order = make_big(order, user, order.created_at)
+    return order
 
 
 def measure(client, url, runs, warmups, cold):
@@ -391,24 +420,25 @@ def measure(client, url, runs, warmups, cold):
         if cold:
             cache.clear()
         timed_get(client, url)
-    times, cpus = [], []
+    times, cpus, sqls = [], [], []
     for _ in range(runs):
         if cold:
             cache.clear()
-        elapsed, cpu, _ = timed_get(client, url)
+        elapsed, cpu, sql, _ = timed_get(client, url)
         times.append(elapsed)
         cpus.append(cpu)
+        sqls.append(sql)
     if cold:
         cache.clear()
     with CaptureQueriesContext(connection) as captured:
-        _, _, response = timed_get(client, url)
-    times.sort()
+        _, _, _, response = timed_get(client, url)
     return {
         "median": statistics.median(times),
-        "p95": times[max(0, min(len(times), -(-95 * len(times) // 100)) - 1)],  # nearest rank
+        "p95": nearest_rank(times, 95),
         "cpu": statistics.median(cpus),
+        "cpu95": nearest_rank(cpus, 95),
         "queries": list(captured.captured_queries),
-        "sql_ms": sum(float(q["time"]) for q in captured.captured_queries) * 1000,
+        "sql_ms": statistics.median(sqls),
         "page": page_summary(response),
     }
 
@@ -500,8 +530,10 @@ def run(args, reuse):
     print("  submit: " + ", ".join(f"{s or '(none)'} {n:,}" for s, n in submits))
 
     client = Client()
-    client.force_login(get_user_model().objects.get(username="bench"))
+    user = get_user_model().objects.get(username="bench")
+    client.force_login(user)
     s = pick_samples()
+    big = big_order(user)
     created = f"created_at__since={s['since']}&created_at__until={s['until']}"
     cases = [
         ("page 1, cold cache", LIST_URL, True),
@@ -512,6 +544,7 @@ def run(args, reuse):
         (f"number search ({s['number']})", f"{LIST_URL}?q={s['number']}", False),
         ("processing + store + 90 days", f"{LIST_URL}?status=processing&store__id__exact={s['store_id']}&{created}",
          False),
+        (f"order page #{big.number} (50 lines, 200 events)", f"{LIST_URL}{big.pk}/change/", False),
     ]
     results = []
     for label, url, cold in cases:
@@ -523,19 +556,22 @@ def run(args, reuse):
           f"(target < {TARGET_MS} ms, <= {MAX_QUERIES} queries)\n")
     width = max(len(label) for label, _, _ in results)
     print(f"{'case':<{width}}  {'median ms':>9}  {'p95 ms':>7}  {'queries':>7}  {'SQL ms':>6}  {'CPU ms':>6}  "
-          f"{'rows':>4}  {'matches':>8}")
+          f"{'CPU p95':>7}  {'rows':>4}  {'matches':>10}")
     failed = False
     for label, url, r in results:
-        ok = r["median"] < TARGET_MS and len(r["queries"]) <= MAX_QUERIES
+        limit = ORDER_PAGE_MAX_QUERIES if "/change/" in url else MAX_QUERIES
+        ok = r["p95"] < TARGET_MS and len(r["queries"]) <= limit
         failed |= not ok
         print(f"{label:<{width}}  {r['median']:>9.1f}  {r['p95']:>7.1f}  {len(r['queries']):>7}  {r['sql_ms']:>6.1f}  "
-              f"{r['cpu']:>6.1f}  {r['page'][0]:>4}  {r['page'][1]:>8}{'' if ok else '   <-- over target'}")
-    print(f"\nSQL ms: time in the queries of one more request (CaptureQueriesContext); CPU ms: median CPU time of "
-          f"this process (Django's own work: middleware, filters, rendering). Load average: "
+              f"{r['cpu']:>6.1f}  {r['cpu95']:>7.1f}  {r['page'][0]:>4}  {r['page'][1]:>10}"
+              f"{'' if ok else '   <-- over target'}")
+    print(f"\nSQL ms: median time inside the statements (connection.execute_wrapper); CPU ms: median and p95 CPU time "
+          f"of this process (Django's own work: middleware, filters, rendering; the driver). Wall times on a shared "
+          f"machine are mostly waiting for a CPU: compare CPU ms. Load average: "
           f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs.")
 
     for label, url, r in results:
-        slow = r["median"] >= TARGET_MS
+        slow = r["p95"] >= TARGET_MS
         if not (args.explain or slow):
             continue
         print(f"\n=== {label}: {url}")

@@ -10,8 +10,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _, ngettext
 
-from backoffice.list_tools import CappedCountPaginator
-from fulfillment.choices import OrderStatus, ReservationSync
+from backoffice.list_tools import CappedCountPaginator, FastActionCheckbox, pk_url
+from fulfillment.choices import OrderStatus, ReservationSync, choice_label
 from fulfillment.integrations.rewix import SupplierError
 from fulfillment.models import Order, Reservation, Store, Supplier, SupplierProduct
 from fulfillment.selectors.reservations import growing_order_comparison
@@ -152,7 +152,7 @@ class SupplierStoreFilter(admin.SimpleListFilter):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(admin.ModelAdmin):
+class ReservationAdmin(FastActionCheckbox, admin.ModelAdmin):
     list_display = ("remote_id", "woo_id", "product", "quantity", "status", "sync_column", "order_column",
                     "order_status")
     list_filter = (SupplierFilter, SupplierStoreFilter, "status", "sync", OrderStatusFilter)
@@ -192,7 +192,7 @@ class ReservationAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("WooCommerce id"))
     def woo_id(self, reservation):
-        url = reverse("admin:fulfillment_order_change", args=[reservation.order_id])
+        url = pk_url("admin:fulfillment_order_change", reservation.order_id)
         return format_html('{} <a href="{}">{}</a>', reservation.woo_product_id, url, _t("View"))
 
     @admin.display(description=_("product"))
@@ -201,7 +201,7 @@ class ReservationAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("sync status"), ordering="sync")
     def sync_column(self, reservation):
-        label = reservation.get_sync_display()
+        label = choice_label(ReservationSync, reservation.sync)
         if reservation.sync == ReservationSync.RETRYING:
             label = ngettext("%(label)s (%(n)s attempt)", "%(label)s (%(n)s attempts)", reservation.attempts) % {
                 "label": label, "n": reservation.attempts}
@@ -212,13 +212,12 @@ class ReservationAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("order"), ordering="order__created_at")
     def order_column(self, reservation):
-        return format_html('<a href="{}">#{}</a>', reverse("admin:fulfillment_order_change",
-                                                           args=[reservation.order_id]), reservation.order.number)
+        return format_html('<a href="{}">#{}</a>', pk_url("admin:fulfillment_order_change", reservation.order_id),
+                           reservation.order.number)
 
     @admin.display(description=_("order status"))
     def order_status(self, reservation):
-        return OrderStatus(reservation.order.status).label if reservation.order.status in OrderStatus.values \
-            else reservation.order.status
+        return choice_label(OrderStatus, reservation.order.status)
 
     @admin.action(description=_("Try the selected reservations again"), permissions=["manage"])
     def retry_selected(self, request, queryset):

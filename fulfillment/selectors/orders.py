@@ -7,7 +7,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from fulfillment.choices import EventType, PushKind, RefundState
+from fulfillment.choices import EventSource, EventType, PushKind, PushState, RefundState, choice_label
 from fulfillment.events import address_changes
 from fulfillment.models import Order, OrderEvent, StorePush
 from fulfillment.services.outbox import held_behind
@@ -29,8 +29,8 @@ def order_timeline(order):
     correction says what changed, in the staff's language.
     """
     entries = [
-        {"at": e.created_at, "kind": "event", "type": e.type, "label": e.get_type_display(),
-         "message": _event_message(e), "user": e.user, "source": e.get_source_display(),
+        {"at": e.created_at, "kind": "event", "type": e.type, "label": choice_label(EventType, e.type),
+         "message": _event_message(e), "user": e.user, "source": choice_label(EventSource, e.source),
          "audience": _audience(e.data) if e.type == EventType.NOTE_ADDED else ""}
         for e in OrderEvent.objects.filter(order=order).select_related("user")
     ]
@@ -38,8 +38,8 @@ def order_timeline(order):
     held = held_behind(pushes)
     entries += [
         {"at": p.created_at, "kind": "push", "type": f"push_{p.state}",
-         "label": f"→ WooCommerce: {p.get_kind_display()}", "message": _push_message(p, held),
-         "user": p.created_by, "source": _("Held") if p.pk in held else p.get_state_display(), "push": p,
+         "label": f"→ WooCommerce: {choice_label(PushKind, p.kind)}", "message": _push_message(p, held),
+         "user": p.created_by, "source": _("Held") if p.pk in held else choice_label(PushState, p.state), "push": p,
          "audience": _audience(p.payload) if p.kind == PushKind.NOTE else ""}
         for p in pushes
     ]

@@ -7,7 +7,8 @@ from django import template
 from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, escape, format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _, get_language
 
 from fulfillment import extensions
@@ -130,3 +131,36 @@ def duration_text(seconds):
     if hours:
         return _("%(h)d h %(m)d min") % {"h": hours, "m": minutes}
     return _("%(m)d min") % {"m": minutes} if minutes else _("< 1 min")
+
+
+@register.simple_tag
+def timeline_entries(entries, order):
+    """The order page's timeline, one <li> per entry, as the template drew it (escaped the same way): an order with
+    200 entries spent a fifth of its page's CPU in the template engine's per-variable work for them."""
+    zone = order.store.timezone
+    retry = None
+    items = []
+    for entry in entries:
+        audience = entry["audience"]
+        user = entry["user"]
+        message = entry["message"]
+        if entry.get("can_retry"):
+            if retry is None:
+                retry = format_html('<a href="{}?order={}&amp;state__in=failed,retrying">{}</a>',
+                                    reverse("admin:fulfillment_storepush_changelist"), order.pk,
+                                    _("Retry in the outbox"))
+            link = retry
+        else:
+            link = ""
+        items.append(
+            f'<li class="entry {escape(entry["kind"])} {escape(entry["type"])}">\n'
+            f'          <time datetime="{escape(timezone.template_localtime(entry["at"]).isoformat())}">'
+            f'{escape(local_time(entry["at"], zone))}</time>\n'
+            f'          <strong>{conditional_escape(entry["label"])}</strong>'
+            f'{f" <span class=\"audience\">{conditional_escape(audience)}</span>" if audience else ""}'
+            f' <span class="source">{conditional_escape(entry["source"])}'
+            f'{f" · {conditional_escape(user)}" if user else ""}</span>\n'
+            f'          {f"<div class=\"message\">{conditional_escape(message)}</div>" if message else ""}\n'
+            f'          {link}\n'
+            f'        </li>')
+    return mark_safe("\n      ".join(items))
