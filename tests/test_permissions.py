@@ -357,3 +357,20 @@ def test_no_customer_reaches_another_customers_projects_files_or_invoices(world)
 
     assert {p.pk: (p.title, p.state, p.pages) for p in Project.objects.all()} == pages_before
     assert Render.objects.count() == 2
+
+
+def test_staff_who_may_only_look_at_a_store_never_see_its_keys(client, db):
+    """Support, operations and finance may view a store: its page shows neither its WooCommerce keys nor its
+    webhook secret (read-only fields would show them as text); who may change it gets the write-only fields."""
+    from tests.factories import StoreFactory
+
+    store = StoreFactory(consumer_key="ck_visible_nowhere", consumer_secret="cs_visible_nowhere",
+                         webhook_secret="whsec_visible_nowhere")
+    url = reverse("admin:fulfillment_store_change", args=[store.pk])
+    for role in ("support", "operations", "finance"):
+        client.force_login(make_user(role, role=role))
+        html = client.get(url).content.decode()
+        assert store.name in html and "visible_nowhere" not in html, role
+    client.force_login(make_user("root", superuser=True))
+    html = client.get(url).content.decode()
+    assert 'name="consumer_secret"' in html and "visible_nowhere" not in html
