@@ -6,6 +6,7 @@ unset: the ORM broker), SECRET_KEY, DEBUG, ALLOWED_HOSTS.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -43,6 +44,7 @@ INSTALLED_APPS = [
     "fulfillment",
     "projects",
     "accounting",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -56,6 +58,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "backoffice.middleware.AccountNotFoundMiddleware",
+    # Last: turns a login axes refused into backoffice.login_throttle.locked_out's page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "backoffice.urls"
@@ -95,6 +99,26 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Logins are throttled (django-axes, backoffice/login_throttle.py): the admin's and My Account's. After
+# AXES_FAILURE_LIMIT failures for one username from one address, that pair waits AXES_COOLOFF_TIME; another
+# address, or the same address with another username, is not held up. A successful login forgets the failures.
+AUTHENTICATION_BACKENDS = [
+    "backoffice.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "backoffice.login_throttle.username"
+AXES_LOCKOUT_CALLABLE = "backoffice.login_throttle.locked_out"
+AXES_ENABLE_ADMIN = False  # unlock with manage.py axes_reset_username / axes_reset_ip
+AXES_VERBOSE = False  # our own warning (backoffice.security) says what happened, once
+# Behind the proxy (settings_production), the client's address is the last one it adds to X-Forwarded-For.
+AXES_IPWARE_PROXY_COUNT = int(os.environ.get("PROXY_COUNT", "0")) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if AXES_IPWARE_PROXY_COUNT
+                                     else ("REMOTE_ADDR",))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -238,5 +262,7 @@ LOGGING = {
     "loggers": {
         "fulfillment": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
         "accounting": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+        "backoffice": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+        "axes": {"handlers": ["console"], "level": "WARNING"},
     },
 }

@@ -126,6 +126,9 @@ class OrderAdmin(OrderPageMixin, FastActionCheckbox, admin.ModelAdmin):
         # deferred; actions get the full queryset. A column that needs them must undefer them here.
         # Each row's dropship lines and a failed one's reason, as two subqueries of the page's own query (the
         # reservations' order index): no query of their own, and the count leaves them out.
+        if queryset.model is not Order:
+            # The History page pages its LogEntry rows with this too: they have none of these columns.
+            return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
         rows = with_dropship_state(queryset.defer("raw", "billing", "shipping"))
         return self.paginator(rows, per_page, orphans, allow_empty_first_page,
                               first_page=request.GET.get(PAGE_VAR, "1") in ("", "1"))

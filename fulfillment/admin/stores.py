@@ -27,6 +27,8 @@ class StoreForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             for name in SECRET_FIELDS:
+                if name not in self.fields:
+                    continue  # a view-only page: the admin shows no secret at all (StoreAdmin.get_fieldsets)
                 self.fields[name].required = False
                 self.fields[name].help_text = _("Stored. Leave blank to keep it.")
 
@@ -57,6 +59,14 @@ class StoreAdmin(admin.ModelAdmin):
                                 "sync_watermark", "last_sync_error", "sync_failing_since", "sync_failures")}),
         (_("Pushes to WooCommerce"), {"fields": ("push_auth_error", "push_auth_failing_since", "push_auth_retry_at")}),
     )
+
+    def get_fieldsets(self, request, obj=None):
+        # Staff who may only look at a store (support, operations, finance) would see read-only fields as text:
+        # the keys and the webhook secret are left out of their page.
+        if self.has_change_permission(request, obj):
+            return self.fieldsets
+        return tuple((title, {**options, "fields": tuple(f for f in options["fields"] if f not in SECRET_FIELDS)})
+                     for title, options in self.fieldsets)
 
     def save_model(self, request, obj, form, change):
         stored = Store.objects.filter(pk=obj.pk).values(*KEY_FIELDS).first() if change else None
