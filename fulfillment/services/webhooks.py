@@ -174,9 +174,15 @@ def deliveries_requeue_lost(*, now=None, older_than_minutes=None, limit=1000):
 
 
 def delivery_apply(*, delivery_id):
-    """Apply a stored delivery to the mirror; safe to run twice (an applied delivery is left alone)."""
+    """Apply a stored delivery to the mirror; safe to run twice (an applied delivery is left alone).
+
+    The delivery's row is not locked while the order is written, only marked at the end: WooCommerce's repeat of
+    it (the web request counting the repeat) and a second task applying it must not wait for the whole upsert and
+    its followers. Two tasks applying it at once are serialised by the order's row lock; the second finds the order
+    unchanged, and its mark (state still received) matches nothing.
+    """
     with transaction.atomic():
-        delivery = WebhookDelivery.objects.select_for_update().select_related("store").get(pk=delivery_id)
+        delivery = WebhookDelivery.objects.select_related("store").get(pk=delivery_id)
         if delivery.state != DeliveryState.RECEIVED:
             return delivery
         try:
@@ -187,7 +193,11 @@ def delivery_apply(*, delivery_id):
             # applying it again would fail the same way, so it is kept failed, with the reason, for staff.
             state, error = DeliveryState.FAILED, f"The database refused the order: {exc}".strip()
         delivery.state, delivery.error, delivery.applied_at = state, error, timezone.now()
-        delivery.save(update_fields=["state", "error", "applied_at", "woo_id"])
+        marked = WebhookDelivery.objects.filter(pk=delivery.pk, state=DeliveryState.RECEIVED).update(
+            state=state, error=error, applied_at=delivery.applied_at, woo_id=delivery.woo_id)
+        if not marked:  # another task applied it meanwhile: its mark stands
+            delivery.refresh_from_db()
+            return delivery
     if error:
         logger.warning("store %s: delivery %s (%s) not applied: %s", delivery.store.slug, delivery.pk,
                        delivery.topic, error)
