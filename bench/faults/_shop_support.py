@@ -117,7 +117,7 @@ class Parts:
     def apply_env_here(self):
         for name in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "DEBUG", "LOG_LEVEL", "SECRET_KEY",
                      "WOO_TIMEOUT_SECONDS", "WOO_MAX_RETRIES", "WOO_RETRY_BASE_SECONDS", "PUSH_BACKOFF_FIRST_SECONDS",
-                     "PUSH_BACKOFF_MAX_SECONDS", "SYNC_OVERLAP_SECONDS"):
+                     "PUSH_BACKOFF_MAX_SECONDS", "SYNC_OVERLAP_SECONDS", "WEBHOOK_REQUEUE_MINUTES"):
             if name in self.env:
                 os.environ[name] = self.env[name]
 

@@ -212,7 +212,7 @@ def main(argv=None):
                           workers=args.workers, extra_env={
                               "WOO_TIMEOUT_SECONDS": "2", "WOO_RETRY_BASE_SECONDS": str(1 / TIME_SCALE),
                               "PUSH_BACKOFF_FIRST_SECONDS": str(30 / TIME_SCALE),
-                              "PUSH_BACKOFF_MAX_SECONDS": str(1800 / TIME_SCALE)})
+                              "PUSH_BACKOFF_MAX_SECONDS": str(1800 / TIME_SCALE), "WEBHOOK_REQUEUE_MINUTES": "1"})
     parts.apply_env_here()
     shop = support.Shop(consumer_key=KEY, consumer_secret=KEY_SECRET, webhook_secret=SECRET, drop=0.3,
                         seed=args.seed)
@@ -256,6 +256,7 @@ def main(argv=None):
         timeline.start()
         staff.add(p["id"] for p in payloads)
         last_tick = last_print = 0.0
+        ticks = {"n": 0}
         loads = [os.getloadavg()[0]]
 
         def tick():
@@ -264,6 +265,9 @@ def main(argv=None):
             if now - last_tick >= TICK_SECONDS:
                 last_tick = now
                 enqueue("fulfillment.tasks.dispatch_due_pushes")
+                ticks["n"] += 1
+                if ticks["n"] % 5 == 0:  # the watchdog of deliveries whose task was lost (a worker's DB refused it)
+                    enqueue("fulfillment.tasks.requeue_lost_deliveries")
             if now - last_print >= 10:
                 last_print = now
                 loads.append(os.getloadavg()[0])
@@ -335,6 +339,11 @@ def main(argv=None):
             "load average": f"{load0[0]:.2f} at the start, {max(loads):.2f} at most, {os.getloadavg()[0]:.2f} at "
                             f"the end",
         })
+        from django_q.models import Failure
+
+        failed_tasks = Counter(Failure.objects.values_list("func", flat=True))
+        figures["task failures"] = (", ".join(f"{func.rsplit('.', 1)[-1]} {n}" for func, n in failed_tasks.items())
+                                    or "none") + " (each one's work queued again by its watchdog or schedule)"
         w = stats["webhooks"]
         figures = {"orders": f"{args.orders:,} made in the shop; staff skipped {skipped:,} not mirrored yet",
                    "webhooks": f"{w['changes']:,} changes: {w['dropped']:,} dropped, {w['delivered']:,} delivered, "
