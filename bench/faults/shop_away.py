@@ -16,6 +16,9 @@ nothing is left in the outbox. Exit status 1 when a check fails. See bench/READM
 
 Time is compressed 30×: our timeout to the shop is 2 s (the shop hangs 3 s), a failed push waits 1 s doubling to 60 s
 (30 s to 30 min in production) and the every-minute dispatch of due pushes runs every 2 s.
+
+Over 400 lines on purpose: the scenario (timeline, staff, run, checks) reads top to bottom in one file; the parts
+it starts are in _shop_support.py.
 """
 
 import argparse
