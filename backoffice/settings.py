@@ -200,6 +200,9 @@ WOO_RETRY_BASE_SECONDS = float(os.environ.get("WOO_RETRY_BASE_SECONDS", "1"))
 # mode) slows the reading down and is asked again up to this many times (each Retry-After honoured, up to 60 s).
 WOO_MAX_THROTTLE_RETRIES = int(os.environ.get("WOO_MAX_THROTTLE_RETRIES", "10"))
 # How far back a reconcile looks before its watermark, to cover clock skew between the shop and us.
+# A push to WooCommerce that failed is tried again after 30 s, doubling up to 30 min (bench/faults compresses this).
+PUSH_BACKOFF_FIRST_SECONDS = float(os.environ.get("PUSH_BACKOFF_FIRST_SECONDS", "30"))
+PUSH_BACKOFF_MAX_SECONDS = float(os.environ.get("PUSH_BACKOFF_MAX_SECONDS", str(30 * 60)))
 SYNC_OVERLAP_SECONDS = int(os.environ.get("SYNC_OVERLAP_SECONDS", "300"))
 SYNC_INTERVAL_MINUTES = int(os.environ.get("SYNC_INTERVAL_MINUTES", "5"))
 TASK_RESULTS_KEEP_DAYS = int(os.environ.get("TASK_RESULTS_KEEP_DAYS", "14"))

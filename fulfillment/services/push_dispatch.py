@@ -13,6 +13,7 @@ import random
 from collections import defaultdict
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
@@ -37,8 +38,7 @@ CLAIM_TIMEOUT = timedelta(minutes=10)
 # read 500 pushes with their orders to try one: more CPU than issuing the invoices).
 DISPATCH_BATCH = 500
 DISPATCH_FIRST_BATCH = 50
-BACKOFF_FIRST_SECONDS = 30
-BACKOFF_MAX_SECONDS = 30 * 60
+# PUSH_BACKOFF_FIRST_SECONDS and PUSH_BACKOFF_MAX_SECONDS in settings (30 s, 30 min): a fault bench compresses time.
 # The dispatcher gives up on a push once both are reached: enough attempts for a passing fault to have passed, and
 # long enough for a shop down over a weekend to lose nothing. With the 30-minute ceiling 20 attempts take about
 # 7 hours, so a push is given up after 3 days unless it was seldom tried (its store kept failing before it).
@@ -50,8 +50,8 @@ KEY_RETRY_MIN = timedelta(seconds=30)
 KEY_RETRY_MAX = timedelta(minutes=30)
 
 def backoff(attempts):
-    """Seconds to wait before attempt `attempts + 1`: 30 s doubling to 30 min, with jitter."""
-    delay = min(BACKOFF_FIRST_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS)
+    """Seconds to wait before attempt `attempts + 1`: 30 s doubling to 30 min (settings), with jitter."""
+    delay = min(settings.PUSH_BACKOFF_FIRST_SECONDS * 2 ** max(attempts - 1, 0), settings.PUSH_BACKOFF_MAX_SECONDS)
     return delay * (1 + random.random() / 10)
 
 

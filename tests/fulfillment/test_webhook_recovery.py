@@ -328,3 +328,32 @@ def test_the_larger_limit_is_the_webhook_view_s_only(client, store):
 
     # Then Django's own limit still applies there
     assert response.status_code == 400
+
+
+def test_a_repeat_of_a_delivery_late_in_a_backlog_queues_nothing_more(client, store, queued,
+                                                                      django_capture_on_commit_callbacks):
+    # Given a delivery received two minutes ago and deliveries received after it, none of them applied yet: the
+    # workers are behind, its task is still in the queue
+    payload = order_payload(17)
+    deliver_and_apply(client, store, payload, django_capture_on_commit_callbacks)
+    for woo_id in (18, 19):
+        deliver_and_apply(client, store, order_payload(woo_id), django_capture_on_commit_callbacks,
+                          delivery_id=f"d-{woo_id}")
+    first, *later = WebhookDelivery.objects.order_by("pk")
+    WebhookDelivery.objects.update(state=DeliveryState.RECEIVED)
+    WebhookDelivery.objects.filter(pk=first.pk).update(received_at=timezone.now() - timedelta(minutes=2))
+    WebhookDelivery.objects.exclude(pk=first.pk).update(received_at=timezone.now() - timedelta(minutes=1))
+    queued.clear()
+
+    # When WooCommerce sends it again
+    response = deliver_and_apply(client, store, payload, django_capture_on_commit_callbacks)
+
+    # Then it is a plain repeat: a second task would only lengthen the backlog
+    assert (response.status_code, response.content) == (200, b"duplicate")
+    assert queued == []
+
+    # and once a delivery received after it has been applied, its task was lost: the next repeat queues it again
+    WebhookDelivery.objects.filter(pk=later[-1].pk).update(state=DeliveryState.APPLIED)
+    response = deliver_and_apply(client, store, payload, django_capture_on_commit_callbacks)
+    assert (response.status_code, response.content) == (200, b"duplicate: queued again")
+    assert [args for _, args in queued] == [(first.pk,)]
