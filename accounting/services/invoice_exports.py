@@ -11,6 +11,7 @@ reason until staff fix what the system refused and export again.
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -28,7 +29,7 @@ from fulfillment.texts import text
 
 logger = logging.getLogger("accounting.invoice_exports")
 
-CLAIM = timedelta(minutes=5)  # longer than any export takes (a Moneybird call times out after 35 s)
+CLAIM = timedelta(seconds=settings.INVOICE_EXPORT_CLAIM_SECONDS)  # longer than any export takes (a Moneybird call times out after 35 s)
 MAX_AUTOMATIC_ATTEMPTS = 8
 BACKOFF_SECONDS = (60, 300, 900, 3600)
 DUE_BATCH = 500

@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q, prefetch_related_objects
 from django.utils import timezone
@@ -30,11 +31,11 @@ from fulfillment.services.production import production_order, production_plan
 logger = logging.getLogger("fulfillment.submissions")
 
 MAX_ATTEMPTS = 6
-CLAIM_TIMEOUT = timedelta(minutes=5)  # longer than any provider call (30 s read timeout) by far
+CLAIM_TIMEOUT = timedelta(seconds=settings.SUBMISSION_CLAIM_SECONDS)  # longer than any provider call (30 s read timeout) by far
 # A new submission's task is queued with it; the production tick queues another only if it is still waiting this
 # long after (its task was lost: a broker flushed). Without this, every tick during a bulk submit of thousands
 # queued a second task for each submission still waiting its turn (1,100-2,700 per 10,000; bench_submit).
-LOST_TASK_AFTER = timedelta(minutes=10)
+LOST_TASK_AFTER = timedelta(seconds=settings.SUBMISSION_LOST_TASK_SECONDS)
 # An order found at the provider by our external id in one of these states is not in production: sending it
 # again is refused as a duplicate, so a person must fix it at the provider, or cancel ours and submit anew.
 DEAD_REMOTE_STATUSES = ("failed", "canceled", "cancelled")

@@ -169,7 +169,7 @@ def deliveries_requeue_lost(*, now=None, older_than_minutes=None, limit=1000):
     for delivery_id in ids:
         enqueue("fulfillment.tasks.apply_delivery", delivery_id)
     if ids:
-        logger.warning("%d webhook deliveries not applied after %d minutes: queued again", len(ids), minutes)
+        logger.warning("%d webhook deliveries not applied after %g minutes: queued again", len(ids), minutes)
     return ids
 
 
