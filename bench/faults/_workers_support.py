@@ -17,8 +17,8 @@ pushed to the shop); staff bulk-submit the in-app orders as they arrive. Meanwhi
 `kill_every` seconds, a random process of a random cluster (a worker, its pusher or monitor: the sentinel brings it
 back) or, one time in four, a whole cluster (its process group; started again a second later, as a supervisor
 would), and gunicorn once (started again). Time is compressed: the times after which work of a dead worker counts as
-lost are seconds (settings SUBMISSION_CLAIM_SECONDS, ... below) and the sweeps' schedules are made due every
-`sweep_every` seconds instead of every 1-5 minutes.
+lost are `lost_seconds` instead of 5-10 minutes (settings SUBMISSION_CLAIM_SECONDS, ...: lost_after() below) and
+the sweeps' schedules are made due every `sweep_every` seconds instead of every 1-5 minutes.
 
 Checked once every job is finished (or the catch-up deadline passed): no order twice at the provider (by external id)
 and none with two live submissions; no supplier order twice (by key) and the growing order locking exactly what the
@@ -66,9 +66,14 @@ PRODUCT_BASE, STOCK_BASE, SUPPLIER_PRODUCTS = 700_000, 8_000_000, 20
 SIZES = ["XS", "S", "M", "L", "XL"]
 DROPSHIP_FIRST_ID = 500_000  # woo ids of the dropship orders
 # Compressed time: how long before a dead worker's work is taken up again (production: minutes, settings.py).
-LOST_AFTER = {"SUBMISSION_CLAIM_SECONDS": "20", "SUBMISSION_LOST_TASK_SECONDS": "30",
-              "SUPPLIER_SYNC_LEASE_SECONDS": "20", "INVOICE_EXPORT_CLAIM_SECONDS": "20", "PUSH_CLAIM_SECONDS": "20",
-              "INVOICE_LOST_TASK_SECONDS": "20", "WEBHOOK_REQUEUE_MINUTES": "0.34"}
+def lost_after(seconds):
+    """The settings that say when a dead worker's work counts as lost, all `seconds` (production: minutes)."""
+    value = f"{seconds:g}"
+    return {"SUBMISSION_CLAIM_SECONDS": value, "SUBMISSION_LOST_TASK_SECONDS": value,
+            "SUPPLIER_SYNC_LEASE_SECONDS": value, "INVOICE_EXPORT_CLAIM_SECONDS": value, "PUSH_CLAIM_SECONDS": value,
+            "INVOICE_LOST_TASK_SECONDS": value, "WEBHOOK_REQUEUE_MINUTES": f"{seconds / 60:g}"}
+
+
 # The schedules that take up lost work; the bench makes them due every sweep_every seconds. Every other schedule is
 # put off (the reconcile, renders, shipment polls would only add unrelated load).
 SWEEPS = ["fulfillment.tasks.production_tick", "fulfillment.tasks.requeue_lost_deliveries",
@@ -352,7 +357,7 @@ def _free_port():
 
 
 def run(*, orders=1000, database="faults_workers", redis_url="redis://127.0.0.1:6379/8", clusters=2, workers=2,
-        kill_every=4.0, min_kills=12, catch_up=300.0, sweep_every=10.0, seed=15, keep=False, say=print):
+        kill_every=4.0, min_kills=12, catch_up=300.0, sweep_every=10.0, lost_seconds=60.0, seed=15, keep=False, say=print):
     """The scenario end to end; returns a Result (figures, problems). Touches only `database` and `redis_url`'s db."""
     result = Result()
 
@@ -368,10 +373,11 @@ def run(*, orders=1000, database="faults_workers", redis_url="redis://127.0.0.1:
            "DJANGO_SETTINGS_MODULE": "backoffice.settings", "DEBUG": "0", "LOG_LEVEL": "WARNING",
            "SECRET_KEY": "faults-" + base64.b64encode(os.urandom(30)).decode(), "Q_WORKERS": str(workers),
            PRINTFUL_TOKEN_ENV: secrets["printful"], REWIX_PASSWORD_ENV: secrets["rewix"],
-           MONEYBIRD_TOKEN_ENV: secrets["moneybird"], "PYTHONUNBUFFERED": "1", **LOST_AFTER}
+           MONEYBIRD_TOKEN_ENV: secrets["moneybird"], "PYTHONUNBUFFERED": "1", **lost_after(lost_seconds)}
     in_app, dropship = build_orders(orders, seed)
     out(f"workers_die: {len(in_app):,} in-app + {len(dropship):,} dropship orders; {clusters} qcluster × "
-        f"Q_WORKERS={workers}; kill -9 every {kill_every:g} s (≥ {min_kills}); PostgreSQL {database} (recreated), "
+        f"Q_WORKERS={workers}; kill -9 every {kill_every:g} s (≥ {min_kills}); work lost after {lost_seconds:g} s, "
+        f"sweeps due every {sweep_every:g} s; PostgreSQL {database} (recreated), "
         f"Redis {redis_url}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
 
     with _pg() as conn:

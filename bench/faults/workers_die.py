@@ -2,7 +2,7 @@
 """Issue 15, scenario 2: workers die while orders are submitted, reserved and invoiced; nothing is done twice.
 
     .venv/bin/python bench/faults/workers_die.py [--orders 1000] [--clusters 2] [--workers 2] [--kill-every 4]
-        [--kills 12] [--catch-up 300] [--sweep-every 10] [--database faults_workers]
+        [--kills 12] [--catch-up 300] [--sweep-every 10] [--lost-after 60] [--database faults_workers]
         [--redis redis://127.0.0.1:6379/8] [--keep] [--figures FILE]
 
 What runs, what is killed and what is checked: bench/faults/_workers_support.py's docstring. Prints the jobs, the
@@ -33,6 +33,9 @@ def main():
                         help="give up this many seconds after the last kill (default 300)")
     parser.add_argument("--sweep-every", type=float, default=10.0,
                         help="the sweeps' schedules are made due this often (compressed time; default 10 s)")
+    parser.add_argument("--lost-after", type=float, default=60.0,
+                        help="seconds after which a dead worker's work counts as lost (compressed time; production: "
+                             "5-10 minutes; default 60)")
     parser.add_argument("--database", default="faults_workers")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/8")
     parser.add_argument("--seed", type=int, default=15)
@@ -41,7 +44,7 @@ def main():
     args = parser.parse_args()
     result = scenario.run(orders=args.orders, database=args.database, redis_url=args.redis, clusters=args.clusters,
                           workers=args.workers, kill_every=args.kill_every, min_kills=args.kills,
-                          catch_up=args.catch_up, sweep_every=args.sweep_every, seed=args.seed, keep=args.keep,
+                          catch_up=args.catch_up, sweep_every=args.sweep_every, lost_seconds=args.lost_after, seed=args.seed, keep=args.keep,
                           say=lambda text: print(text, flush=True))
     if args.figures:
         Path(args.figures).write_text(json.dumps({"figures": result.figures, "problems": result.problems}, indent=1))

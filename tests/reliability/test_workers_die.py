@@ -19,7 +19,7 @@ def test_killed_workers_lose_nothing_and_do_nothing_twice(tmp_path):
     # two qclusters of two workers, a worker or a whole cluster killed every 3 s (at least 5 times) and gunicorn once
     figures_file = tmp_path / "figures.json"
     command = [sys.executable, str(ROOT / "bench" / "faults" / "workers_die.py"), "--orders", "100",
-               "--kill-every", "3", "--kills", "5", "--catch-up", "45", "--sweep-every", "4",
+               "--kill-every", "3", "--kills", "5", "--catch-up", "60", "--sweep-every", "4", "--lost-after", "20",
                "--database", "faults_workers_ci", "--redis", os.environ["REDIS_URL"], "--figures", str(figures_file)]
 
     # When the scenario runs to the end
