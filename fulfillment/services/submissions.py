@@ -300,7 +300,9 @@ def submission_execute(*, submission_id, adapter=None, now=None):
             return submission
         submission.state, submission.claimed_at = SubmissionState.SUBMITTING, now
         submission.attempts += 1
-        submission.save(update_fields=["state", "claimed_at", "attempts", "outcome_unknown"])
+        submission.requeues, submission.requeue_after = 0, None
+        submission.save(update_fields=["state", "claimed_at", "attempts", "outcome_unknown", "requeues",
+                                       "requeue_after"])
 
     adapter = adapter or adapter_for(submission.provider)
     try:
@@ -385,10 +387,29 @@ def submissions_due(now=None):
     """Ids of submissions a worker should run now: a retry whose time has come, a new one whose task was lost, or
     one claimed by a worker that died."""
     now = now or timezone.now()
+    not_just_queued = Q(requeue_after__isnull=True) | Q(requeue_after__lte=now)
     queued = Submission.objects.filter(state=SubmissionState.QUEUED).filter(
         Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True, created_at__lt=now - LOST_TASK_AFTER))
     stale = Submission.objects.filter(state=SubmissionState.SUBMITTING, claimed_at__lt=now - CLAIM_TIMEOUT)
-    return list(queued.values_list("pk", flat=True)) + list(stale.values_list("pk", flat=True))
+    return (list(queued.filter(not_just_queued).values_list("pk", flat=True))
+            + list(stale.filter(not_just_queued).values_list("pk", flat=True)))
+
+
+def submissions_requeued(*, submission_ids, now=None):
+    """Note that the tick queued these again: the next copy waits LOST_TASK_AFTER, then twice as long each time.
+
+    A submission may be due and still have its task waiting behind a backlog (a bulk submit of thousands, workers
+    that were down); queued again every minute, a backlog of N added N tasks a minute and drained slower still
+    (bench/faults/workers_die.py). The count starts again when a worker takes the submission.
+    """
+    now = now or timezone.now()
+    rows = Submission.objects.filter(pk__in=submission_ids).values_list("pk", "requeues")
+    by_requeues = {}
+    for pk, requeues in rows:
+        by_requeues.setdefault(requeues, []).append(pk)
+    for requeues, pks in by_requeues.items():
+        wait = min(LOST_TASK_AFTER * 2 ** requeues, timedelta(days=1))
+        Submission.objects.filter(pk__in=pks).update(requeues=requeues + 1, requeue_after=now + wait)
 
 
 # -- cancelling and reprinting ---------------------------------------------------------------------------
