@@ -2,6 +2,7 @@
 
 from accounting.services.exports import export_order as _export_order, exports_run_open
 from accounting.services.invoice_exports import invoice_export, invoices_export_due, invoices_nightly
+from accounting.services.invoice_sweep import invoices_issue_lost
 from accounting.services.invoices import invoices_issue_due_batch
 
 
@@ -39,3 +40,8 @@ def export_invoice(invoice_id):
 def export_due_invoices():
     """Every 5 minutes: documents issued or waiting after a retryable failure are exported."""
     return f"queued {invoices_export_due()}"
+
+
+def issue_lost_invoices():
+    """Every 5 minutes: orders still without the document they call for, their issuing task lost with a worker."""
+    return f"{invoices_issue_lost()} orders queued for issuing"

@@ -215,7 +215,17 @@ RENDERS_KEEP_DAYS = int(os.environ.get("RENDERS_KEEP_DAYS", "90"))
 WEBHOOK_MAX_BYTES = int(os.environ.get("WEBHOOK_MAX_BYTES", str(25 * 1024 * 1024)))
 # A delivery still not applied this long after it was received lost its task (broker down, worker killed, Redis
 # flushed): a schedule queues it again.
-WEBHOOK_REQUEUE_MINUTES = int(os.environ.get("WEBHOOK_REQUEUE_MINUTES", "10"))
+WEBHOOK_REQUEUE_MINUTES = float(os.environ.get("WEBHOOK_REQUEUE_MINUTES", "10"))
+# Work a killed worker left behind (Redis keeps no receipt of a task taken): how long before each kind is deemed
+# lost and taken up again by its sweep. Each is longer than the work can take alive; the defaults are the reasons
+# given where they are used. bench/faults/workers_die.py shortens them (compressed time).
+SUBMISSION_CLAIM_SECONDS = float(os.environ.get("SUBMISSION_CLAIM_SECONDS", "300"))  # a provider call: 30 s at most
+SUBMISSION_LOST_TASK_SECONDS = float(os.environ.get("SUBMISSION_LOST_TASK_SECONDS", "600"))  # a bulk submit's queue
+SUPPLIER_SYNC_LEASE_SECONDS = float(os.environ.get("SUPPLIER_SYNC_LEASE_SECONDS", "300"))
+INVOICE_EXPORT_CLAIM_SECONDS = float(os.environ.get("INVOICE_EXPORT_CLAIM_SECONDS", "300"))  # Moneybird: 35 s
+PUSH_CLAIM_SECONDS = float(os.environ.get("PUSH_CLAIM_SECONDS", "600"))
+# An order still without the invoice its status calls for this long after its last change lost its issuing task.
+INVOICE_LOST_TASK_SECONDS = float(os.environ.get("INVOICE_LOST_TASK_SECONDS", "600"))
 # An import runs in a worker with its own time limit instead of the cluster's 600 s; one whose progress has not
 # moved for IMPORT_STALL_MINUTES lost its worker and is marked failed (a page takes at most ~3 minutes with every
 # retry of a slow shop).

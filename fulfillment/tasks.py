@@ -12,7 +12,7 @@ from fulfillment.services.reconcile import store_sync, stores_sync_queue
 from fulfillment.services.refund_lines import refund_lines_fetch_orders
 from fulfillment.services.supplier_poll import supplier_refresh
 from fulfillment.services.supplier_sync import supplier_sync
-from fulfillment.services.submissions import submission_execute, submissions_due
+from fulfillment.services.submissions import submission_execute, submissions_due, submissions_requeued
 from fulfillment.services.webhooks import deliveries_requeue_lost, delivery_apply
 from fulfillment.task_queue import enqueue
 
@@ -75,6 +75,7 @@ def production_tick():
     """Every minute: countdowns that reached zero, submissions due for a retry or left by a dead worker."""
     submitted, refused = orders_submit_due()
     due = submissions_due()
+    submissions_requeued(submission_ids=due)
     for submission_id in due:
         enqueue("fulfillment.tasks.execute_submission", submission_id)
     return f"{len(submitted)} submitted by countdown, {len(refused)} refused, {len(due)} submissions run"

@@ -174,6 +174,10 @@ class Invoice(models.Model):
     export_retry_at = models.DateTimeField(null=True, blank=True)
     # A worker exporting it holds it until then (no second worker books it meanwhile).
     export_claimed_until = models.DateTimeField(null=True, blank=True)
+    # The 5-minute job's copies of its export task since a worker last took it (invoice_exports.invoices_export_due):
+    # each waits twice as long as the one before, so a backlog is not queued again in full at every run.
+    export_requeues = models.PositiveIntegerField(default=0)
+    export_requeue_after = models.DateTimeField(null=True, blank=True)
     # After an attempt whose answer was lost: look the invoice up before creating it again.
     export_may_exist = models.BooleanField(default=False)
     checked_at = models.DateTimeField(_("checked back"), null=True, blank=True)

@@ -11,6 +11,7 @@ reason until staff fix what the system refused and export again.
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -28,7 +29,7 @@ from fulfillment.texts import text
 
 logger = logging.getLogger("accounting.invoice_exports")
 
-CLAIM = timedelta(minutes=5)  # longer than any export takes (a Moneybird call times out after 35 s)
+CLAIM = timedelta(seconds=settings.INVOICE_EXPORT_CLAIM_SECONDS)  # longer than any export takes (a Moneybird call times out after 35 s)
 MAX_AUTOMATIC_ATTEMPTS = 8
 BACKOFF_SECONDS = (60, 300, 900, 3600)
 DUE_BATCH = 500
@@ -79,7 +80,9 @@ def invoice_export(*, invoice_id, user=None, retry=False, connector=None, now=No
         invoice.export_claimed_until = now + CLAIM
         invoice.export_may_exist = True
         invoice.export_attempts += 1
-        invoice.save(update_fields=["export_claimed_until", "export_may_exist", "export_attempts"])
+        invoice.export_requeues, invoice.export_requeue_after = 0, None
+        invoice.save(update_fields=["export_claimed_until", "export_may_exist", "export_attempts", "export_requeues",
+                                    "export_requeue_after"])
     document = document_from_json(invoice.document)
     try:
         connector = connector or invoice_connector_for(rule)
@@ -169,8 +172,19 @@ def invoices_export_due(*, now=None, limit=DUE_BATCH, failed=False):
                 | Q(export_state=ExportState.FAILED, export_attempts__lt=MAX_AUTOMATIC_ATTEMPTS if failed else 0))
         .filter(Q(export_retry_at__isnull=True) | Q(export_retry_at__lte=now))
         .filter(Q(export_claimed_until__isnull=True) | Q(export_claimed_until__lte=now))
-        .order_by("pk").values_list("pk", flat=True)[:limit])
-    for pk in due:
+        .filter(Q(export_requeue_after__isnull=True) | Q(export_requeue_after__lte=now))
+        .order_by("pk").values_list("pk", "export_requeues")[:limit])
+    # A document just issued has its own task queued; one whose task waits behind a backlog (10,000 invoices issued
+    # at once, workers that were down) is no harm to queue again once, but queued again at every run a backlog grew
+    # by `limit` tasks every 5 minutes (bench/faults/workers_die.py). Each copy waits twice as long as the one
+    # before it, from CLAIM on; the count starts again when a worker takes the document.
+    by_requeues = {}
+    for pk, requeues in due:
+        by_requeues.setdefault(requeues, []).append(pk)
+    for requeues, pks in by_requeues.items():
+        Invoice.objects.filter(pk__in=pks).update(export_requeues=requeues + 1, export_requeue_after=now + min(
+            CLAIM * 2 ** requeues, timedelta(days=1)))
+    for pk, _requeues in due:
         enqueue("accounting.tasks.export_invoice", pk)
     return len(due)
 

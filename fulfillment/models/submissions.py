@@ -73,6 +73,11 @@ class Submission(models.Model):
     # An attempt ended without knowing whether the provider made the order (timeout, worker killed): the next
     # attempt looks the order up by external id before sending anything.
     outcome_unknown = models.BooleanField(default=False)
+    # The production tick's copies of its task since a worker last took it (services/submissions.py,
+    # submissions_requeued): each waits twice as long as the one before, so a backlog is not queued again in full
+    # every minute.
+    requeues = models.PositiveIntegerField(default=0)
+    requeue_after = models.DateTimeField(null=True, blank=True)
     failure_reason = models.TextField(_("failure reason"), blank=True)
     provider_response = models.JSONField(_("provider's answer"), null=True, blank=True)
     reprint_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reprints")

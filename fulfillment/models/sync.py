@@ -24,6 +24,11 @@ class WebhookDelivery(models.Model):
     error = models.TextField(_("error"), blank=True)
     applied_at = models.DateTimeField(_("applied"), null=True, blank=True)
     repeats = models.PositiveIntegerField(_("repeats"), default=0)
+    # The watchdog's copies of its task (services/webhooks.deliveries_requeue_lost): how many, and when it may queue
+    # another one; each waits twice as long as the one before, so a backlog longer than WEBHOOK_REQUEUE_MINUTES is
+    # not queued again in full at every run.
+    requeues = models.PositiveIntegerField(default=0)
+    requeue_after = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("webhook delivery")

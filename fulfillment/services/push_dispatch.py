@@ -31,7 +31,7 @@ logger = logging.getLogger("fulfillment.outbox")
 
 
 # A push claimed longer ago than this belongs to a worker that died: it is tried again.
-CLAIM_TIMEOUT = timedelta(minutes=10)
+CLAIM_TIMEOUT = timedelta(seconds=settings.PUSH_CLAIM_SECONDS)
 # Due pushes read at a time by a dispatch (it reads batch after batch until none is due). The first read is small
 # and each next one four times larger, up to DISPATCH_BATCH: a shop found unreachable at its first push stops the
 # dispatch after reading 50 rows, not 500 (with thousands waiting, each batch of invoices queued a dispatch that

@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q, prefetch_related_objects
 from django.utils import timezone
@@ -30,11 +31,11 @@ from fulfillment.services.production import production_order, production_plan
 logger = logging.getLogger("fulfillment.submissions")
 
 MAX_ATTEMPTS = 6
-CLAIM_TIMEOUT = timedelta(minutes=5)  # longer than any provider call (30 s read timeout) by far
+CLAIM_TIMEOUT = timedelta(seconds=settings.SUBMISSION_CLAIM_SECONDS)  # longer than any provider call (30 s read timeout) by far
 # A new submission's task is queued with it; the production tick queues another only if it is still waiting this
 # long after (its task was lost: a broker flushed). Without this, every tick during a bulk submit of thousands
 # queued a second task for each submission still waiting its turn (1,100-2,700 per 10,000; bench_submit).
-LOST_TASK_AFTER = timedelta(minutes=10)
+LOST_TASK_AFTER = timedelta(seconds=settings.SUBMISSION_LOST_TASK_SECONDS)
 # An order found at the provider by our external id in one of these states is not in production: sending it
 # again is refused as a duplicate, so a person must fix it at the provider, or cancel ours and submit anew.
 DEAD_REMOTE_STATUSES = ("failed", "canceled", "cancelled")
@@ -299,7 +300,9 @@ def submission_execute(*, submission_id, adapter=None, now=None):
             return submission
         submission.state, submission.claimed_at = SubmissionState.SUBMITTING, now
         submission.attempts += 1
-        submission.save(update_fields=["state", "claimed_at", "attempts", "outcome_unknown"])
+        submission.requeues, submission.requeue_after = 0, None
+        submission.save(update_fields=["state", "claimed_at", "attempts", "outcome_unknown", "requeues",
+                                       "requeue_after"])
 
     adapter = adapter or adapter_for(submission.provider)
     try:
@@ -384,10 +387,29 @@ def submissions_due(now=None):
     """Ids of submissions a worker should run now: a retry whose time has come, a new one whose task was lost, or
     one claimed by a worker that died."""
     now = now or timezone.now()
+    not_just_queued = Q(requeue_after__isnull=True) | Q(requeue_after__lte=now)
     queued = Submission.objects.filter(state=SubmissionState.QUEUED).filter(
         Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True, created_at__lt=now - LOST_TASK_AFTER))
     stale = Submission.objects.filter(state=SubmissionState.SUBMITTING, claimed_at__lt=now - CLAIM_TIMEOUT)
-    return list(queued.values_list("pk", flat=True)) + list(stale.values_list("pk", flat=True))
+    return (list(queued.filter(not_just_queued).values_list("pk", flat=True))
+            + list(stale.filter(not_just_queued).values_list("pk", flat=True)))
+
+
+def submissions_requeued(*, submission_ids, now=None):
+    """Note that the tick queued these again: the next copy waits LOST_TASK_AFTER, then twice as long each time.
+
+    A submission may be due and still have its task waiting behind a backlog (a bulk submit of thousands, workers
+    that were down); queued again every minute, a backlog of N added N tasks a minute and drained slower still
+    (bench/faults/workers_die.py). The count starts again when a worker takes the submission.
+    """
+    now = now or timezone.now()
+    rows = Submission.objects.filter(pk__in=submission_ids).values_list("pk", "requeues")
+    by_requeues = {}
+    for pk, requeues in rows:
+        by_requeues.setdefault(requeues, []).append(pk)
+    for requeues, pks in by_requeues.items():
+        wait = min(LOST_TASK_AFTER * 2 ** requeues, timedelta(days=1))
+        Submission.objects.filter(pk__in=pks).update(requeues=requeues + 1, requeue_after=now + wait)
 
 
 # -- cancelling and reprinting ---------------------------------------------------------------------------

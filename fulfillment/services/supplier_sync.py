@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -29,7 +30,7 @@ from fulfillment.texts import text
 
 logger = logging.getLogger("fulfillment.supplier_sync")
 
-LEASE = timedelta(minutes=5)
+LEASE = timedelta(seconds=settings.SUPPLIER_SYNC_LEASE_SECONDS)
 MAX_PASSES = 5  # a sync runs again while orders changed during it, at most this often
 PLACE_BATCH = 500  # supplier orders placed per pass (one request each: the platform takes one order per call)
 CANCELLABLE = (ReservationSync.WAITING, ReservationSync.RETRYING)

@@ -7,12 +7,13 @@ import json
 import logging
 import re
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import DataError, IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from fulfillment import bulk
@@ -175,14 +176,27 @@ def deliveries_requeue_lost(*, now=None, older_than_minutes=None, limit=1000):
     """
     now = now or timezone.now()
     minutes = settings.WEBHOOK_REQUEUE_MINUTES if older_than_minutes is None else older_than_minutes
-    ids = list(
+    rows = list(
         WebhookDelivery.objects.filter(state=DeliveryState.RECEIVED, received_at__lt=now - timedelta(minutes=minutes))
-        .order_by("received_at", "pk").values_list("pk", flat=True)[:limit]
+        .filter(Q(requeue_after__isnull=True) | Q(requeue_after__lte=now))
+        .order_by("received_at", "pk").values_list("pk", "requeues")[:limit]
     )
+    ids = [pk for pk, _requeues in rows]
+    # A delivery not applied may only be late: its task still waits behind a backlog (a burst of webhooks, workers
+    # that were down). Queued again in full at every run, a backlog longer than `minutes` grew by up to `limit`
+    # copies every 5 minutes and took longer still to apply (bench/faults/workers_die.py). Each copy now waits
+    # twice as long as the one before it (at most a day): a lost task is queued again after `minutes`, a late one
+    # gets a few copies at most.
+    by_requeues = defaultdict(list)
+    for pk, requeues in rows:
+        by_requeues[requeues].append(pk)
+    for requeues, pks in by_requeues.items():
+        wait = min(timedelta(minutes=minutes) * 2 ** (requeues + 1), timedelta(days=1))
+        WebhookDelivery.objects.filter(pk__in=pks).update(requeues=requeues + 1, requeue_after=now + wait)
     for delivery_id in ids:
         enqueue("fulfillment.tasks.apply_delivery", delivery_id)
     if ids:
-        logger.warning("%d webhook deliveries not applied after %d minutes: queued again", len(ids), minutes)
+        logger.warning("%d webhook deliveries not applied after %g minutes: queued again", len(ids), minutes)
     return ids
 
 

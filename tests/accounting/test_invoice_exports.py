@@ -150,3 +150,29 @@ def test_credit_notes_are_booked_negative(to_moneybird, moneybird, django_captur
     credit = Invoice.objects.get(corrects=invoice)
     assert credit.export_state == ExportState.EXPORTED
     assert Decimal(moneybird.invoice(credit.number)["total_price_incl_tax"]) == -invoice.gross_total
+
+
+def test_a_document_waiting_behind_a_backlog_is_not_queued_again_at_every_run(to_files, monkeypatch,
+                                                                              django_capture_on_commit_callbacks):
+    # Given an issued invoice whose export task waits behind a long queue (not lost, only late)
+    from django.utils import timezone
+
+    from accounting.services import invoice_exports, invoice_issuing
+
+    monkeypatch.setattr(invoice_issuing, "enqueue", lambda *args, **kwargs: None)
+    invoice = issued(to_files.store, 402, django_capture_on_commit_callbacks)
+    queued = []
+    monkeypatch.setattr(invoice_exports, "enqueue", lambda func, *args: queued.append((func, *args)))
+    now = timezone.now()
+
+    # When the 5-minute job runs for an hour, no worker taking the task meanwhile
+    runs = [invoices_export_due(now=now + timedelta(minutes=5 * n)) for n in range(13)]
+
+    # Then it is queued at once, then 5, 10 and 20 minutes after each copy: 4 copies, not 13
+    assert [5 * n for n, count in enumerate(runs) if count] == [0, 5, 15, 35]
+    assert queued == [("accounting.tasks.export_invoice", invoice.pk)] * 4
+    # And when a worker takes it at last, it is exported once and the count starts again
+    invoice_export(invoice_id=invoice.pk, now=now + timedelta(minutes=61))
+    invoice.refresh_from_db()
+    assert (invoice.export_state, invoice.export_requeues, invoice.export_requeue_after) == (
+        ExportState.EXPORTED, 0, None)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from fulfillment.choices import SubmissionState, SubmitStatus
 from fulfillment.models import Order, Submission
@@ -322,3 +323,33 @@ def test_two_staff_bulk_submitting_overlapping_selections_at_once(shop, pf, prin
         ("dasto-17", SubmissionState.SUBMITTED), ("dasto-18", SubmissionState.SUBMITTED),
         ("dasto-19", SubmissionState.SUBMITTED)]
     assert remote_orders(printful) == (3, 3)
+
+
+# -- a backlog: the task is late, not lost -------------------------------------------------------------------------
+
+
+def test_a_submission_waiting_behind_a_backlog_is_not_queued_again_every_minute(shop, pf, monkeypatch):
+    # Given a queued submission whose task still waits in a long queue, 11 minutes after the bulk submit
+    from fulfillment import tasks
+    from fulfillment.services.submissions import LOST_TASK_AFTER, submissions_requeued
+
+    submission = Submission.objects.create(order=mirrored(shop), provider=pf, external_id="dasto-backlog")
+    now = timezone.now()
+    Submission.objects.filter(pk=submission.pk).update(created_at=now - LOST_TASK_AFTER - timedelta(minutes=1))
+    queued = []
+    monkeypatch.setattr(tasks, "enqueue", lambda func, *args: queued.append((func, *args)))
+
+    # When the production tick runs now, then every minute for an hour, the submission never taken by a worker
+    assert tasks.production_tick() == "0 submitted by countdown, 0 refused, 1 submissions run"
+    runs = []
+    for minute in range(1, 61):
+        runs.append(submissions_due(now=now + timedelta(minutes=minute)))
+        submissions_requeued(submission_ids=runs[-1], now=now + timedelta(minutes=minute))
+
+    # Then it was queued at once, again 10 minutes later and 20 after that (the next in 40): 3 copies, not 60
+    assert queued == [("fulfillment.tasks.execute_submission", submission.pk)]
+    assert [minute for minute, due in enumerate(runs, 1) if due] == [10, 30]
+    # And once a worker takes it, the count starts again: a retry is due at its own time
+    submission_execute(submission_id=submission.pk, now=now + timedelta(minutes=31))
+    submission.refresh_from_db()
+    assert (submission.state, submission.requeues, submission.requeue_after) == (SubmissionState.SUBMITTED, 0, None)

@@ -200,6 +200,28 @@ def test_the_watchdog_queues_the_oldest_first_and_at_most_its_limit(client, stor
                                                                           (by_woo[3],))]
 
 
+def test_a_delivery_waiting_behind_a_backlog_is_not_queued_again_at_every_run(client, store, queued, settings,
+                                                                              django_capture_on_commit_callbacks):
+    # Given a delivery received 11 minutes ago whose task still waits behind a long queue (not lost, only late)
+    settings.WEBHOOK_REQUEUE_MINUTES = 10
+    deliver_and_apply(client, store, order_payload(21), django_capture_on_commit_callbacks, delivery_id="late")
+    delivery = WebhookDelivery.objects.get()
+    received_minutes_ago(delivery, 11)
+    queued.clear()
+    now = timezone.now()
+
+    # When the watchdog runs every 5 minutes for an hour, the delivery never applied
+    with django_capture_on_commit_callbacks(execute=True):
+        runs = [deliveries_requeue_lost(now=now + timedelta(minutes=5 * n)) for n in range(13)]
+
+    # Then it is queued again after 10 minutes, then after 20 more, then 40 more: 3 copies, not 13
+    assert [n * 5 for n, ids in enumerate(runs) if ids] == [0, 20, 60]
+    assert queued == [("fulfillment.tasks.apply_delivery", (delivery.pk,))] * 3
+    delivery.refresh_from_db()
+    assert delivery.requeues == 3
+    assert delivery.requeue_after == now + timedelta(minutes=60 + 80)
+
+
 def test_applying_a_delivery_queued_twice_applies_it_once(client, store, queued, django_capture_on_commit_callbacks):
     # Given a delivery whose first task is only late, and the watchdog's copy
     deliver_and_apply(client, store, order_payload(17), django_capture_on_commit_callbacks, topic="order.created")
