@@ -36,7 +36,7 @@ def test_two_last_pages_finishing_at_once_assemble_the_pdf_once(project, templat
 
     def drawn_together(*args, **kwargs):
         made = draw(*args, **kwargs)
-        drawn.wait(timeout=30)
+        drawn.wait(timeout=120)
         return made
 
     assemblies = []
