@@ -3,12 +3,18 @@
 from fulfillment.task_queue import enqueue
 from projects.services.housekeeping import renders_prune
 from projects.services.rendering import renders_stalled
-from projects.services.reprocess import render_and_continue
+from projects.services.reprocess import render_and_continue, render_page_and_continue
 
 
 def render_project(render_id):
     render = render_and_continue(render_id)
     return f"{render.project.ref} v{render.version}: {render.state} {render.error}".strip()
+
+
+def render_page(render_id, index):
+    """One page of a big book; the last page in assembles the print PDF."""
+    render = render_page_and_continue(render_id, index)
+    return f"{render.project.ref} v{render.version} page {index + 1}: {render.state} {render.error}".strip()
 
 
 def rerun_stalled_renders():

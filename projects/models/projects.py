@@ -162,6 +162,32 @@ class Render(models.Model):
         return f"{self.project.ref} v{self.version}"
 
 
+class RenderPage(models.Model):
+    """One page of a render made by a task of its own (a big book's pages are rendered side by side).
+
+    A page is in once `done_at` is set, with the storage names of what it left: its preview (final), its print
+    JPEG (until the PDF is assembled from them) and, for the first page, the mock-up. The task that marks the last
+    page in, under the render's row lock, assembles the PDF: once, however many pages finish at the same moment.
+    """
+
+    render = models.ForeignKey(Render, on_delete=models.CASCADE, related_name="page_parts")
+    index = models.PositiveSmallIntegerField()  # 0 = the first page
+    done_at = models.DateTimeField(null=True, blank=True)
+    preview = models.CharField(max_length=255, blank=True)
+    print_file = models.CharField(max_length=255, blank=True)
+    mockup = models.CharField(max_length=255, blank=True)
+    width = models.PositiveIntegerField(default=0)  # px of the print JPEG
+    height = models.PositiveIntegerField(default=0)
+    warnings = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["render", "index"]
+        constraints = [models.UniqueConstraint(fields=["render", "index"], name="renderpage_unique_index")]
+
+    def __str__(self):
+        return f"{self.render} p{self.index + 1}"
+
+
 class ProjectEvent(models.Model):
     """A project's history: saved, rendered, edited by staff, reprocessed."""
 

@@ -1,23 +1,17 @@
-"""Rendering a personalisation project: page images, previews, a mock-up and the print PDF. Pillow only, no Django.
+"""Laying out and drawing one page of a personalisation project, and its mock-up. Pillow only, no Django.
 
-Input is plain data (a TemplateSpec, the pages' slot contents, font paths) and output goes to a folder, so a
-task, a test or the benchmark call it the same way. Units: slot boxes in millimetres from the top-left corner
-of the trim box, text sizes in points, pages rendered at the template's DPI with the bleed around them.
-
-Pages are rendered and written one at a time: a 24-page A4 book at 300 DPI never holds more than one page.
+Input is plain data (a TemplateSpec, the pages' slot contents, font paths). Units: slot boxes in millimetres
+from the top-left corner of the trim box, text sizes in points, pages rendered at the template's DPI with the
+bleed around them. `book` renders a whole project with these, in one process or page by page in several.
 The output is deterministic: no clock, no random id, fixed encoder settings; the same input gives the same
-bytes, hence the same checksum.
+pixels.
 """
 
-import hashlib
 import math
-from io import BytesIO
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageColor, ImageDraw, ImageFilter, ImageFont, ImageOps
-
-from projects.renderer.pdf import PdfWriter
 
 MM_PER_INCH = 25.4
 PT_PER_INCH = 72
@@ -95,16 +89,6 @@ class Photo:
 @dataclass(frozen=True)
 class Text:
     text: str
-
-
-@dataclass
-class RenderOutput:
-    previews: list = field(default_factory=list)  # paths, one JPEG per page
-    mockup: Path | None = None
-    production_file: Path | None = None
-    checksum: str = ""  # sha256 of the print PDF; of the previews and mock-up when there is none
-    warnings: list = field(default_factory=list)  # [{"page", "slot", "code", "message", ...}]
-    page_count: int = 0
 
 
 def mm_to_px(mm, dpi):
@@ -276,7 +260,11 @@ def render_page(template, index, content, *, dpi, fonts, warnings=None):
             if right <= left or bottom <= top:
                 continue
             tile, factor = _load_cover(fill.path, (right - left, bottom - top), fill.focal, fill.scale)
-            _paste(page, tile, (left, top))
+            if tile.mode == "RGB" and tile.size == page.size:
+                page = tile  # a full-bleed photo hides everything under it: the same pixels, one copy fewer
+            else:
+                _paste(page, tile, (left, top))
+            del tile
             effective = round(dpi / factor)
             if effective < template.min_effective_dpi:
                 warnings.append({"page": index + 1, "slot": slot.id, "code": "low_resolution",
@@ -290,16 +278,6 @@ def render_page(template, index, content, *, dpi, fonts, warnings=None):
                 warnings.append({"page": index + 1, "slot": slot.id, "code": "text_cut",
                                  "message": f"page {index + 1}, {slot.id}: {problem}"})
     return page
-
-
-def _preview(page, template, dpi, long_side):
-    """The trimmed page (what the customer gets) scaled to `long_side`."""
-    box = trim_box_px(template, dpi)
-    width, height = box[2] - box[0], box[3] - box[1]
-    ratio = long_side / max(width, height)
-    size = (max(1, round(width * ratio)), max(1, round(height * ratio)))
-    # reducing_gap 1.5: a fast box reduction first, Lanczos for the last step only (3.5× faster at 300 DPI).
-    return page.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=1.5)
 
 
 def render_mockup(design, *, base_path=None, area=None, size=MOCKUP_SIZE):
@@ -326,73 +304,3 @@ def render_mockup(design, *, base_path=None, area=None, size=MOCKUP_SIZE):
     canvas.paste(Image.new("RGB", (size, size), "#000000"), (0, 0), shadow)
     canvas.paste(card, (x, y))
     return canvas
-
-
-def _save_jpeg(image, path, options):
-    image.save(path, "JPEG", **options)
-    return Path(path)
-
-
-def _sha256(path, digest=None):
-    digest = digest or hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest
-
-
-def render(template, pages, *, fonts, out_dir, production=True, preview_size=PREVIEW_SIZE, title=""):
-    """Render every page into `out_dir`: page-NN.jpg previews, mockup.jpg and (production) production.pdf."""
-    if not pages:
-        raise RenderError("the project has no pages")
-    if not template.min_pages <= len(pages) <= max(template.max_pages, template.min_pages):
-        raise RenderError(f"{len(pages)} pages; this product has {template.min_pages} to {template.max_pages}")
-    if not template.layouts:
-        raise RenderError("the template has no page layout")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    output = RenderOutput(page_count=len(pages))
-    long_mm = max(template.trim_width_mm, template.trim_height_mm)
-    # A preview-only render draws pages just big enough for their previews: ~80× fewer pixels than print.
-    dpi = template.dpi if production else min(template.dpi, math.ceil(preview_size * MM_PER_INCH / long_mm) + 1)
-    area = template.mockup_area if template.mockup_path else None
-    design_side = max(preview_size, *(round(float(v)) for v in area[2:4])) if area else preview_size
-    pdf_file = writer = None
-    if production:
-        output.production_file = out_dir / "production.pdf"
-        pdf_file = open(output.production_file, "wb")
-        writer = PdfWriter(pdf_file, title=title)
-    design = None
-    try:
-        for index, content in enumerate(pages):
-            page = render_page(template, index, content, dpi=dpi, fonts=fonts, warnings=output.warnings)
-            if writer is not None:
-                writer.add_jpeg_page(_jpeg_bytes(page), pixel_size=page.size,
-                                     page_size_pt=tuple(v * PT_PER_INCH / dpi for v in page.size),
-                                     trim_inset_pt=template.bleed_mm * PT_PER_INCH / MM_PER_INCH)
-            if index == 0:
-                design = _preview(page, template, dpi, min(design_side, max(page.size)))
-            preview = _preview(page, template, dpi, preview_size)
-            del page
-            output.previews.append(_save_jpeg(preview, out_dir / f"page-{index + 1:02d}.jpg", PREVIEW_JPEG))
-        if writer is not None:
-            writer.close()
-    finally:
-        if pdf_file is not None:
-            pdf_file.close()
-    mockup = render_mockup(design, base_path=template.mockup_path, area=area)
-    output.mockup = _save_jpeg(mockup, out_dir / "mockup.jpg", PREVIEW_JPEG)
-    if output.production_file:
-        output.checksum = _sha256(output.production_file).hexdigest()
-    else:
-        digest = hashlib.sha256()
-        for path in [*output.previews, output.mockup]:
-            _sha256(path, digest)
-        output.checksum = digest.hexdigest()
-    return output
-
-
-def _jpeg_bytes(image):
-    buffer = BytesIO()
-    image.save(buffer, "JPEG", **PRODUCTION_JPEG)
-    return buffer.getvalue()

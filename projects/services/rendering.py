@@ -1,9 +1,17 @@
-"""Rendering projects: asking for a numbered version, making it in a worker, and what follows it.
+"""Rendering projects: asking for a numbered version, making it in a worker (a big book: page by page in several
+workers, then assembled), and what follows it.
 
 A production render of an ordered project becomes the line's production file (fulfillment reads it through
 `projects.selectors.line_production_file`); its failure is written on the order's timeline and blocks the order's
 submission with the reason. A render that belongs to a reprocess is followed by `reprocess_continue` (the render
-task runs `projects.services.reprocess.render_and_continue`).
+task runs `projects.services.reprocess.render_and_continue`, a page task `render_page_and_continue`).
+
+A production render of RENDER_PAGE_TASKS_FROM pages or more is given to one task per page
+(`render_page_execute`): each leaves its preview and print JPEG in storage and marks its `RenderPage` in, under
+the render's row lock; the one that marks the last page in assembles the PDF from the print JPEGs (the same calls
+as in one process: the same bytes). A page that fails fails the render with its reason; the pages still running
+then stop. A page task lost with its worker is queued again by the stalled-render watchdog, which re-takes the
+render and queues only the pages not in (or assembles, when they all are).
 """
 
 import logging
@@ -21,8 +29,9 @@ from django.utils import timezone
 from fulfillment.task_queue import enqueue
 from projects import events, order_events
 from projects.choices import RenderPurpose, RenderState
-from projects.models import Project, ProjectAsset, Render
-from projects.renderer import Photo, RenderError, TemplateSpec, Text, render
+from projects.models import Project, ProjectAsset, Render, RenderPage
+from projects.renderer import (Photo, RenderError, RenderOutput, TemplateSpec, Text, book_check, render,
+                               render_book_page, sha256_file, write_pdf)
 
 logger = logging.getLogger("projects.rendering")
 
@@ -61,6 +70,8 @@ def render_execute(render_id, *, now=None):
         render_row.state, render_row.started_at = RenderState.RENDERING, now
         render_row.save(update_fields=["state", "started_at"])
     render_row = Render.objects.select_related("project__template", "project__order_line__order").get(pk=render_id)
+    if render_row.purpose == RenderPurpose.PRODUCTION and len(render_row.pages or []) >= settings.RENDER_PAGE_TASKS_FROM:
+        return _pages_dispatch(render_row)
 
     try:
         with tempfile.TemporaryDirectory(prefix=f"render-{render_id}-") as scratch:
@@ -88,13 +99,13 @@ def _template_spec(template):
         mockup_path=path(template.mockup.name) if template.mockup else None, mockup_area=area)
 
 
-def _page_contents(project, pages):
+def _page_contents(project, pages, first_number=1):
     """The pages' slots as the renderer takes them; an image must be one of the project's own."""
     wanted = {value["asset"] for page in pages for value in (page.get("slots") or {}).values()
               if isinstance(value, dict) and value.get("asset") is not None}
     assets = {a.pk: a for a in ProjectAsset.objects.filter(project=project, pk__in=wanted)}
     contents = []
-    for number, page in enumerate(pages, start=1):
+    for number, page in enumerate(pages, start=first_number):
         content = {}
         for slot_id, value in (page.get("slots") or {}).items():
             if not isinstance(value, dict):
@@ -121,22 +132,148 @@ def _render_files(render_row, scratch):
                   title=project.ref)
 
 
+def _save(render_row, path, name):
+    """Save a file under renders/<project>/v<version>/; returns its storage name."""
+    with open(path, "rb") as handle:
+        return default_storage.save(f"renders/{render_row.project.ref}/v{render_row.version}/{name}", File(handle))
+
+
+def _pdf_name(render_row):
+    return f"{render_row.project.ref}-v{render_row.version}.pdf"
+
+
 def _store(render_row, output):
-    """Save the files under renders/<project>/v<version>/; returns {"previews": [...], "mockup", "production"}."""
-    folder = f"renders/{render_row.project.ref}/v{render_row.version}"
-
-    def save(path, name):
-        with open(path, "rb") as handle:
-            return default_storage.save(f"{folder}/{name}", File(handle))
-
-    names = {"previews": [save(p, p.name) for p in output.previews], "mockup": save(output.mockup, "mockup.jpg")}
+    """Save the files of a render made in one task; returns {"previews": [...], "mockup", "production"}."""
+    names = {"previews": [_save(render_row, p, p.name) for p in output.previews],
+             "mockup": _save(render_row, output.mockup, "mockup.jpg")}
     if output.production_file:
-        names["production"] = save(output.production_file, f"{render_row.project.ref}-v{render_row.version}.pdf")
+        names["production"] = _save(render_row, output.production_file, _pdf_name(render_row))
     return names
+
+
+def _delete(names):
+    for name in names:
+        if not name:
+            continue
+        try:
+            default_storage.delete(name)
+        except OSError as exc:
+            logger.warning("render file %s not deleted: %s", name, exc)
+
+
+# -- a big book: one task per page, assembled by the last ----------------------------------------------------
+
+
+def _pages_dispatch(render_row):
+    """Check the whole project, then queue a task for each page not in yet (all of them, unless taken again)."""
+    project = render_row.project
+    try:
+        book_check(_template_spec(project.template), len(render_row.pages))
+        _page_contents(project, render_row.pages)  # every image is one of the project's own
+    except RenderError as exc:
+        return _record_failure(render_row, str(exc))
+    with transaction.atomic():
+        RenderPage.objects.bulk_create([RenderPage(render=render_row, index=index)
+                                        for index in range(len(render_row.pages))], ignore_conflicts=True)
+        waiting = list(RenderPage.objects.filter(render=render_row, done_at__isnull=True).order_by("index")
+                       .values_list("index", flat=True))
+        for index in waiting:
+            enqueue("projects.tasks.render_page", render_row.pk, index)
+    if not waiting:  # every page was in and the worker that was to assemble them died: taken again as stalled
+        return _pages_assemble(render_row)
+    return render_row
+
+
+def _page_reason(index, error):
+    prefix = f"page {index + 1}"
+    return error if error.startswith(prefix) else f"{prefix}: {error}"
+
+
+def render_page_execute(render_id, index, *, now=None):
+    """Render one page of a render given to page tasks; the task marking the last page in assembles the PDF.
+
+    Safe to run twice: a page already in, or a render failed or done meanwhile, is left (what it made, deleted).
+    """
+    render_row = Render.objects.select_related("project__template", "project__order_line__order").get(pk=render_id)
+    part = RenderPage.objects.filter(render=render_row, index=index).first()
+    if render_row.state != RenderState.RENDERING or part is None or part.done_at is not None:
+        return render_row
+    project, names = render_row.project, {}
+    try:
+        spec = _template_spec(project.template)
+        (content,) = _page_contents(project, render_row.pages[index:index + 1], first_number=index + 1)
+        with tempfile.TemporaryDirectory(prefix=f"render-{render_id}-p{index + 1}-") as scratch:
+            made = render_book_page(spec, index, content, fonts=fonts(), out_dir=scratch, production=True)
+            names["preview"] = _save(render_row, made.preview, made.preview.name)
+            names["print_file"] = _save(render_row, made.print_file, f"parts/{made.print_file.name}")
+            if made.mockup:
+                names["mockup"] = _save(render_row, made.mockup, made.mockup.name)
+    except RenderError as exc:
+        _delete(names.values())
+        return _pages_failed(render_row, _page_reason(index, str(exc)))
+    except Exception as exc:  # a bug or a full disk: the render fails with it, never waits for ever
+        logger.exception("page %s of render %s (project %s) failed", index + 1, render_id, project.ref)
+        _delete(names.values())
+        return _pages_failed(render_row, _page_reason(index, f"unexpected error: {exc.__class__.__name__}: {exc}"))
+    with transaction.atomic():
+        # The render's row lock: of two last pages finishing at once, the second sees the first one in.
+        locked = Render.objects.select_for_update().get(pk=render_id)
+        marked = locked.state == RenderState.RENDERING and RenderPage.objects.filter(
+            pk=part.pk, done_at__isnull=True).update(
+            done_at=now or timezone.now(), width=made.pixel_size[0], height=made.pixel_size[1],
+            warnings=made.warnings, **names) == 1
+        last = marked and not RenderPage.objects.filter(render_id=render_id, done_at__isnull=True).exists()
+    if not marked:
+        _delete(names.values())
+        return locked
+    return _pages_assemble(render_row) if last else locked
+
+
+def _pages_assemble(render_row):
+    """The PDF from the pages' print JPEGs, in page order, neither decoded nor encoded again; then the render done."""
+    parts = list(RenderPage.objects.filter(render=render_row).order_by("index"))
+    template = render_row.project.template
+
+    def print_pages():
+        for part in parts:
+            with default_storage.open(part.print_file, "rb") as handle:
+                yield handle.read(), (part.width, part.height)
+
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"render-{render_row.pk}-pdf-") as scratch:
+            path = Path(scratch) / "production.pdf"
+            with open(path, "wb") as pdf:
+                write_pdf(pdf, print_pages(), dpi=template.dpi, bleed_mm=float(template.bleed_mm),
+                          title=render_row.project.ref)
+            checksum = sha256_file(path).hexdigest()
+            production = _save(render_row, path, _pdf_name(render_row))
+    except Exception as exc:
+        logger.exception("the PDF of render %s (project %s) was not assembled", render_row.pk, render_row.project.ref)
+        return _pages_failed(render_row, f"unexpected error assembling the PDF: {exc.__class__.__name__}: {exc}")
+    output = RenderOutput(checksum=checksum, warnings=[w for part in parts for w in part.warnings],
+                          page_count=len(parts))
+    names = {"previews": [part.preview for part in parts], "mockup": parts[0].mockup, "production": production}
+    done = _record_done(render_row, output, names)
+    if done.production_file.name != production:  # assembled twice (a stalled render taken again): not ours
+        _delete([production])
+    _delete([part.print_file for part in parts])
+    return done
+
+
+def _pages_failed(render_row, error):
+    """The render failed with a page's reason; what its pages left is deleted (a failed render has no files)."""
+    failed = _record_failure(render_row, error)
+    if failed.state == RenderState.FAILED and failed.error == error[:2000]:
+        parts = RenderPage.objects.filter(render=render_row).values_list("preview", "print_file", "mockup")
+        _delete([name for row in parts for name in row])
+    return failed
 
 
 def _record_done(render_row, output, names):
     with transaction.atomic():
+        locked = Render.objects.select_for_update().get(pk=render_row.pk)
+        if locked.state != RenderState.RENDERING:  # finished meanwhile: done by another task, or failed by a page
+            return locked
         render_row.state, render_row.error = RenderState.DONE, ""
         render_row.previews, render_row.mockup = names["previews"], names["mockup"]
         render_row.production_file = names.get("production", "")
@@ -157,9 +294,12 @@ def _record_done(render_row, output, names):
 
 
 def _record_failure(render_row, error):
-    logger.warning("render %s (project %s v%s) failed: %s", render_row.pk, render_row.project.ref,
-                   render_row.version, error)
     with transaction.atomic():
+        locked = Render.objects.select_for_update().get(pk=render_row.pk)
+        if locked.state != RenderState.RENDERING:  # another page of it failed first, or it is done
+            return locked
+        logger.warning("render %s (project %s v%s) failed: %s", render_row.pk, render_row.project.ref,
+                       render_row.version, error)
         render_row.state, render_row.error, render_row.finished_at = RenderState.FAILED, error[:2000], timezone.now()
         render_row.save(update_fields=["state", "error", "finished_at"])
         events.render_failed_event(render_row).save()

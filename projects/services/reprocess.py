@@ -16,7 +16,7 @@ from projects import events, order_events
 from projects.choices import RenderPurpose, RenderState, ReprocessState
 from projects.errors import ProjectError
 from projects.models import Project, Render, Reprocess
-from projects.services.rendering import render_execute, render_request
+from projects.services.rendering import render_execute, render_page_execute, render_request
 
 
 def order_reprocess(*, order, reason, user):
@@ -63,6 +63,14 @@ def orders_bulk_reprocess(*, orders, reason, user):
 def render_and_continue(render_id):
     """Render one version (the render task); a version that belongs to a reprocess then lets it go on."""
     render = render_execute(render_id)
+    if render.reprocess_id and render.state in (RenderState.DONE, RenderState.FAILED):
+        reprocess_continue(reprocess_id=render.reprocess_id)
+    return render
+
+
+def render_page_and_continue(render_id, index):
+    """Render one page of a big book (a page task); the page that finishes or fails the render lets its reprocess go on."""
+    render = render_page_execute(render_id, index)
     if render.reprocess_id and render.state in (RenderState.DONE, RenderState.FAILED):
         reprocess_continue(reprocess_id=render.reprocess_id)
     return render
