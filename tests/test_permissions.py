@@ -49,12 +49,21 @@ def code(cell):
     return cell.strip().strip("`").removeprefix("/")
 
 
+def orm_broker_only(name):
+    """django-q2 registers its queue (OrmQ) in the admin only with the ORM broker, not with Redis (CI's second
+    pass): its rows hold where it is registered."""
+    from django_q.models import OrmQ
+
+    return (name.startswith("admin/django_q/ormq/") or name.startswith("django_q.OrmQ.")) \
+        and not admin.site.is_registered(OrmQ)
+
+
 def url_rows():
-    return tables()["URL pattern"]
+    return [row for row in tables()["URL pattern"] if not orm_broker_only(code(row["URL pattern"]))]
 
 
 def action_rows():
-    return tables()["Admin action"]
+    return [row for row in tables()["Admin action"] if not orm_broker_only(code(row["Admin action"]))]
 
 
 def test_the_matrix_lists_every_url_pattern_and_admin_action_and_only_those(db):

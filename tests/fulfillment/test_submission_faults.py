@@ -341,10 +341,11 @@ def test_a_submission_waiting_behind_a_backlog_is_not_queued_again_every_minute(
 
     # When the production tick runs now, then every minute for an hour, the submission never taken by a worker
     assert tasks.production_tick() == "0 submitted by countdown, 0 refused, 1 submissions run"
+    ticked = timezone.now()  # the tick's own clock: its "next copy in 10 minutes" counts from its run, not from `now`
     runs = []
     for minute in range(1, 61):
-        runs.append(submissions_due(now=now + timedelta(minutes=minute)))
-        submissions_requeued(submission_ids=runs[-1], now=now + timedelta(minutes=minute))
+        runs.append(submissions_due(now=ticked + timedelta(minutes=minute)))
+        submissions_requeued(submission_ids=runs[-1], now=ticked + timedelta(minutes=minute))
 
     # Then it was queued at once, again 10 minutes later and 20 after that (the next in 40): 3 copies, not 60
     assert queued == [("fulfillment.tasks.execute_submission", submission.pk)]
