@@ -19,6 +19,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from tests.projects.test_customer_pages import customer_urls
+
 MATRIX = Path(settings.BASE_DIR) / "docs" / "permissions.md"
 ROLES = ["anonymous", "customer", "support", "operations", "finance", "superuser"]
 VERDICTS = {"yes", "no", "own"}
@@ -318,20 +320,9 @@ def test_no_customer_reaches_another_customers_projects_files_or_invoices(world)
         client = Client()
         client.force_login(world[me]["customer"])
         theirs = world[other]
-        ref, render, asset, invoice = (theirs["project"].ref, theirs["render"].pk, theirs["asset"].pk,
-                                       theirs["invoice"].pk)
-        urls = [
-            ("get", reverse("account:project", args=[ref])),
-            ("post", reverse("account:project_save", args=[ref])),
-            ("post", reverse("account:project_upload", args=[ref])),
-            ("post", reverse("account:project_rename", args=[ref])),
-            ("post", reverse("account:project_duplicate", args=[ref])),
-            ("get", reverse("account:project_delete", args=[ref])),
-            ("post", reverse("account:project_delete", args=[ref])),
-            ("get", reverse("account:project_preview_state", args=[ref])),
-            ("get", reverse("account:asset_file", args=[ref, asset])),
-            ("get", reverse("account:render_page", args=[ref, render, 0])),
-            ("get", reverse("account:render_mockup", args=[ref, render])),
+        ref, render, asset = theirs["project"].ref, theirs["render"].pk, theirs["asset"].pk
+        invoice = theirs["invoice"].pk
+        urls = customer_urls(theirs["project"], theirs["asset"], theirs["render"]) + [
             # one's own project with another's image or render
             ("get", reverse("account:asset_file", args=[world[me]["project"].ref, asset])),
             ("get", reverse("account:render_page", args=[world[me]["project"].ref, render, 0])),
