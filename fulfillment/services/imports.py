@@ -5,7 +5,7 @@ import time
 from datetime import UTC, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import Error as DatabaseDriverError, connection, transaction
 from django.db.models import DateTimeField, F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -198,6 +198,31 @@ def _id_chunks(run):
     return [run.ids[i:i + PER_PAGE] for i in range(0, len(run.ids), PER_PAGE)]
 
 
+def _record_stopped(run):
+    """Write a stopped run's failure even when the stop landed inside the database driver or an atomic block's exit.
+
+    django-q2's time limit is a signal: its exception may interrupt a query or a savepoint's release, leaving this
+    connection unusable ("You can't execute queries until the end of the 'atomic' block", a broken cursor). A
+    worker runs in autocommit, so a fresh connection can always say why the run stopped; import_runs_watch is the
+    last resort when even that fails.
+    """
+    fields = {"state": run.state, "error": run.error, "finished_at": run.finished_at}
+    try:
+        ImportRun.objects.filter(pk=run.pk).update(**fields)
+        return
+    except DatabaseDriverError as exc:  # TransactionManagementError, InterfaceError, OperationalError...
+        if connection.in_atomic_block:  # a caller's transaction (not a worker's): nothing can be written now
+            logger.error("import %s stopped, its failure not recorded (%s): import_runs_watch will", run.pk, exc)
+            return
+        logger.warning("import %s stopped inside a query (%s): recording its failure on a new connection",
+                       run.pk, exc)
+    connection.close()
+    try:
+        ImportRun.objects.filter(pk=run.pk).update(**fields)
+    except DatabaseDriverError as exc:
+        logger.error("import %s stopped, its failure not recorded (%s): import_runs_watch will", run.pk, exc)
+
+
 def import_run_execute(*, run, client=None, progress=None):
     """Run a queued import page by page, keeping its counters current; returns the finished run.
 
@@ -278,7 +303,7 @@ def import_run_execute(*, run, client=None, progress=None):
         run.state, run.finished_at = RunState.FAILED, timezone.now()
         run.error = _("The worker stopped it (%(reason)s); run it again.") % {
             "reason": str(exc) or type(exc).__name__}
-        run.save(update_fields=["state", "error", "finished_at"])
+        _record_stopped(run)
         raise
     else:
         run.state = RunState.DONE

@@ -50,6 +50,9 @@ def test_an_import_is_queued_with_its_own_time_limit(woo_store, queued, settings
     assert queued == [("fulfillment.tasks.run_import", (run.pk,), {"timeout": 12 * 3600})]
 
 
+# In autocommit, as in a worker: the time limit's signal may land inside a query or a savepoint's release, which
+# inside a test's transaction would leave nothing writable (it did, on a loaded machine).
+@pytest.mark.django_db(transaction=True)
 def test_the_worker_applies_the_import_s_time_limit_and_the_run_says_it_was_stopped(
         woo, woo_store, settings, django_capture_on_commit_callbacks):
     # Given a slow shop with five pages and an import time limit of one second
@@ -203,3 +206,38 @@ def test_a_stalled_import_shows_why_on_its_admin_page(woo_store, admin_client):
     assert run.error in detail
     assert "the worker stopped; run it again." in run.error
     assert run.error in listing
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stop_that_broke_the_connection_is_still_recorded_on_a_new_one(woo_store, monkeypatch):
+    # Given a running import whose connection the stop left unusable (the signal landed inside the driver)
+    from django.db import InterfaceError, connection
+    from django.db.models.query import QuerySet
+
+    from fulfillment.services.imports import _record_stopped
+
+    run = a_run(woo_store, RunState.RUNNING, started_at=NOW, progress_at=NOW)
+    run.state, run.finished_at, run.error = RunState.FAILED, NOW, "The worker stopped it (test); run it again."
+    real_update, real_close, calls, closed = QuerySet.update, connection.close, [], []
+
+    def update_once_broken(self, **fields):
+        calls.append(fields)
+        if len(calls) == 1:
+            raise InterfaceError("cursor already closed")
+        return real_update(self, **fields)
+
+    def close():
+        closed.append(True)
+        real_close()
+
+    monkeypatch.setattr(QuerySet, "update", update_once_broken)
+    monkeypatch.setattr(connection, "close", close)
+
+    # When its failure is recorded
+    _record_stopped(run)
+
+    # Then it is written on a new connection
+    monkeypatch.undo()
+    run.refresh_from_db()
+    assert (run.state, run.error, run.finished_at, len(calls), closed) == (
+        RunState.FAILED, "The worker stopped it (test); run it again.", NOW, 2, [True])
