@@ -135,5 +135,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def media_root(settings, tmp_path_factory):
-    """Files a test stores (the demo's renders and photos, uploads) go to a directory of its own, not var/media."""
+    """Files a test stores (the demo's renders and photos, uploads, the demo's print room) go to directories of its
+    own, not var/media or var/demo."""
     settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+    settings.DEMO_DIR = tmp_path_factory.mktemp("demo")
