@@ -40,8 +40,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_filters",
-    "django_q",
+    # Before django_q: its `manage.py qcluster` is fulfillment's (fulfillment/task_cluster.py).
     "fulfillment",
+    "django_q",
     "projects",
     "accounting",
     "axes",
@@ -154,6 +155,9 @@ BACKOFFICE_PUBLIC_URL = os.environ.get("BACKOFFICE_PUBLIC_URL", "").strip().rstr
 PRODUCTION_FILE_LINK_DAYS = int(os.environ.get("PRODUCTION_FILE_LINK_DAYS", "30"))
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# A cluster process killed without being asked restarts all of its cluster's processes on new queues
+# (fulfillment/task_cluster.py); the busy workers get this long to finish their task first.
+TASK_CLUSTER_RESTART_GRACE_SECONDS = float(os.environ.get("TASK_CLUSTER_RESTART_GRACE_SECONDS", "30"))
 
 Q_CLUSTER = {
     "name": "backoffice",
