@@ -79,6 +79,7 @@ def test_a_webhook_skips_session_locale_csrf_and_frame_middleware_but_keeps_secu
     response = post(client, store, json.dumps(order_payload(woo_id=502)).encode())
 
     assert response.status_code == 200
+    assert response["Content-Length"] == "6"  # "stored", as CommonMiddleware would have said
     assert response["X-Content-Type-Options"] == "nosniff"  # SecurityMiddleware still runs
     assert response["Referrer-Policy"] == "same-origin"
     assert "Content-Language" not in response  # LocaleMiddleware did not
