@@ -208,7 +208,9 @@ def parse_config(text):
             return {"label": text, "server": "granian", "args": [
                 "--interface", "wsgi", "--workers", str(numbers[0]), "--blocking-threads", str(threads)]}
         if kind == "granian-asgi" and len(numbers) == 1:
-            return {"label": text, "server": "granian", "args": ["--interface", "asgi", "--workers", str(numbers[0])]}
+            # asginl: Django has no ASGI lifespan handler (granian would log that it errored, at each start)
+            return {"label": text, "server": "granian",
+                    "args": ["--interface", "asginl", "--workers", str(numbers[0])]}
     except ValueError:
         pass
     raise SystemExit(f"unknown configuration {text!r}: use {SERVERS}")
@@ -255,7 +257,7 @@ def start_gunicorn(config, port, env):
 
 
 def asgi(config):
-    return config["server"] == "uvicorn" or "asgi" in config["args"]
+    return config["server"] == "uvicorn" or "asginl" in config["args"]
 
 
 def stop_server(process):
