@@ -1,16 +1,20 @@
 #!/usr/bin/env python
-"""Benchmark: signed WooCommerce order.updated deliveries against gunicorn + PostgreSQL + Redis.
+"""Benchmark: signed WooCommerce order.updated deliveries against a web server + PostgreSQL + Redis.
 
-    .venv/bin/python bench/bench_webhooks.py [--deliveries 5000] [--concurrency 16]
-                                             [--configs sync:4,gthread:2x8] [--port N]
+    .venv/bin/python bench/bench_webhooks.py [--deliveries 5000] [--concurrency 16] [--close]
+        [--configs sync:3,gthread:2:8,uvicorn:2,granian-wsgi:2,granian-asgi:2] [--port N]
+        [--database bench_backoffice] [--redis-db 13]
 
-For each gunicorn configuration it starts gunicorn on 127.0.0.1 (DEBUG off, SECRET_KEY set, REDIS_URL =
-redis://127.0.0.1:6379/15 so that django-q2's broker is Redis), warms the workers up with WooCommerce pings,
-then a client in another process (threads on plain sockets, keep-alive when the server allows it) fires N
-distinct signed deliveries plus 5 % exact repeats at a fixed concurrency. It prints deliveries/s, p50/p99
-latency, and proves every distinct delivery was stored and queued exactly once (repeats acknowledged, not
-stored or queued again). No qcluster runs: deliveries are applied later. Only the database `bench_backoffice`
-(recreated at start) and Redis db 15 (flushed before each round and at the end) are used. See bench/README.md.
+For each server configuration it starts the server on 127.0.0.1 (DEBUG off, SECRET_KEY set, REDIS_URL =
+redis://127.0.0.1:6379/<--redis-db> so that django-q2's broker is Redis): gunicorn sync or gthread workers
+(backoffice.wsgi), uvicorn workers (backoffice.asgi), granian workers on either interface. It warms the workers up
+with WooCommerce pings, then a client in another process (threads on plain sockets, keep-alive when the server
+allows it, unless --close) fires N distinct signed deliveries plus 5 % exact repeats at a fixed concurrency. It
+prints deliveries/s, p50/p99 latency, the CPU per delivery of the server, PostgreSQL and Redis, the load average,
+and proves every distinct delivery was stored and queued exactly once (repeats acknowledged, not stored or queued
+again). No qcluster runs: deliveries are applied later. Only the database --database (recreated at start: its name
+must start with bench_ or bo_) and the Redis db --redis-db (flushed before each round and at the end) are used. See
+bench/README.md.
 """
 
 import argparse
@@ -34,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _support  # noqa: E402  (puts the project root on sys.path)
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_DB = 13  # the default; --redis-db another
 SECRET = "bench_webhook_secret_0123456789"
 SLUG = "bench"
 TARGET_PER_SECOND = 500
@@ -78,18 +82,19 @@ def build_deliveries(count, repeat_share, seed, first_id):
 
 # -- the client, in its own process ---------------------------------------------------------------------------------
 
-def fire(port, distinct, sequence, concurrency, timeout, deadline, conn):
+def fire(port, distinct, sequence, concurrency, timeout, deadline, conn, close=False):
     """Child process: `concurrency` threads send the deliveries in order; report (latency, status, answer) each.
 
     Requests are prepared as bytes beforehand and answers parsed minimally (plain sockets, HTTP/1.1, keep-alive
-    unless the server answers `Connection: close`): the client shares the machine's CPUs with gunicorn,
-    PostgreSQL and Redis, so it should take as little of them as it can.
+    unless the server answers `Connection: close`, or `close` asks for a new connection per delivery as WooCommerce
+    does): the client shares the machine's CPUs with the server, PostgreSQL and Redis, so it should take as little
+    of them as it can.
     """
     path = f"/webhooks/woocommerce/{SLUG}/"
     prepared = []
     for headers, body in distinct:
         head = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", *(f"{k}: {v}" for k, v in headers.items()),
-                f"Content-Length: {len(body)}"]
+                f"Content-Length: {len(body)}", *(["Connection: close"] if close else [])]
         prepared.append(("\r\n".join(head) + "\r\n\r\n").encode() + body)
     results = [None] * len(sequence)
     cursor = iter(range(len(sequence)))
@@ -178,39 +183,86 @@ def ping(port, count):
             raise SystemExit(f"warm-up ping answered {response.status}")
 
 
-# -- gunicorn -------------------------------------------------------------------------------------------------------
+# -- the servers ----------------------------------------------------------------------------------------------------
+
+SERVERS = "sync:N, gthread:W:T (or WxT), uvicorn:N, granian-wsgi:N[:T], granian-asgi:N"
+
 
 def parse_config(text):
-    """"sync:4" → 4 sync workers; "gthread:2x8" → 2 workers with 8 threads each."""
+    """A server set-up: "sync:4" → gunicorn, 4 sync workers; "gthread:2:8" (or "2x8") → 2 workers × 8 threads;
+    "uvicorn:2" → 2 uvicorn workers on backoffice.asgi; "granian-wsgi:2[:T]" → 2 granian workers on backoffice.wsgi
+    with T blocking threads each (default 4); "granian-asgi:2" → 2 granian workers on backoffice.asgi."""
     kind, _, size = text.partition(":")
-    if kind == "sync":
-        return {"label": text, "args": ["--worker-class", "sync", "--workers", str(int(size))]}
-    if kind == "gthread":
-        workers, _, threads = size.partition("x")
-        return {"label": text, "args": ["--worker-class", "gthread", "--workers", str(int(workers)),
-                                        "--threads", str(int(threads))]}
-    raise SystemExit(f"unknown configuration {text!r}: use sync:N or gthread:WxT")
+    numbers = [int(n) for n in size.replace("x", ":").split(":") if n]
+    try:
+        if kind == "sync" and len(numbers) == 1:
+            return {"label": text, "server": "gunicorn",
+                    "args": ["--worker-class", "sync", "--workers", str(numbers[0])]}
+        if kind == "gthread" and len(numbers) == 2:
+            return {"label": text, "server": "gunicorn", "args": ["--worker-class", "gthread", "--workers",
+                                                                  str(numbers[0]), "--threads", str(numbers[1])]}
+        if kind == "uvicorn" and len(numbers) == 1:
+            return {"label": text, "server": "uvicorn", "args": ["--workers", str(numbers[0])]}
+        if kind == "granian-wsgi" and len(numbers) in (1, 2):
+            threads = numbers[1] if len(numbers) == 2 else 4
+            return {"label": text, "server": "granian", "args": [
+                "--interface", "wsgi", "--workers", str(numbers[0]), "--blocking-threads", str(threads)]}
+        if kind == "granian-asgi" and len(numbers) == 1:
+            # asginl: Django has no ASGI lifespan handler (granian would log that it errored, at each start)
+            return {"label": text, "server": "granian",
+                    "args": ["--interface", "asginl", "--workers", str(numbers[0])]}
+    except ValueError:
+        pass
+    raise SystemExit(f"unknown configuration {text!r}: use {SERVERS}")
 
 
-def start_gunicorn(config, port, env):
-    command = [sys.executable, "-m", "gunicorn", "backoffice.wsgi:application", "--bind", f"127.0.0.1:{port}",
-               *config["args"], "--log-level", "warning", "--backlog", "2048", "--timeout", "60"]
-    process = subprocess.Popen(command, cwd=_support.ROOT, env=env, start_new_session=True)
-    for _ in range(200):
+def server_command(config, port):
+    if config["server"] == "gunicorn":
+        return [sys.executable, "-m", "gunicorn", "backoffice.wsgi:application", "--bind", f"127.0.0.1:{port}",
+                *config["args"], "--log-level", "warning", "--backlog", "2048", "--timeout", "60"]
+    if config["server"] == "uvicorn":
+        return [sys.executable, "-m", "uvicorn", "backoffice.asgi:application", "--host", "127.0.0.1", "--port",
+                str(port), *config["args"], "--log-level", "warning", "--no-access-log",
+                "--backlog", "2048"]
+    target = "backoffice.wsgi:application" if "wsgi" in config["args"] else "backoffice.asgi:application"
+    return [sys.executable, "-m", "granian", target, "--host", "127.0.0.1", "--port", str(port), "--http", "1",
+            "--no-ws", *config["args"], "--log-level", "warning", "--no-access-log",
+            "--backlog", "2048"]
+
+
+def start_server(config, port, env):
+    """The server of `config` listening on 127.0.0.1:port, in a session of its own (stopped with its workers)."""
+    if asgi(config):
+        # Django under ASGI runs each request's sync code in a thread of its own: a persistent connection would be
+        # left behind with every request's thread (PostgreSQL's "too many clients" within a second). Django's
+        # advice for ASGI: no persistent connections (CONN_MAX_AGE 0), so each request connects.
+        env = {**env, "DB_CONN_MAX_AGE": "0"}
+    process = subprocess.Popen(server_command(config, port), cwd=_support.ROOT, env=env,
+                               start_new_session=True)
+    for _ in range(400):
         if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {process.returncode}")
+            raise SystemExit(f"{config['server']} exited with {process.returncode}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return process
         except OSError:
             time.sleep(0.05)
-    stop_gunicorn(process)
-    raise SystemExit("gunicorn did not start listening")
+    stop_server(process)
+    raise SystemExit(f"{config['server']} did not start listening")
 
 
-def stop_gunicorn(process):
+def start_gunicorn(config, port, env):
+    """gunicorn as the fault scenarios start it (bench/faults): `config` from parse_config."""
+    return start_server(config, port, env)
+
+
+def asgi(config):
+    return config["server"] == "uvicorn" or "asginl" in config["args"]
+
+
+def stop_server(process):
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)  # its own session: the arbiter and its workers, nothing else
+        os.killpg(process.pid, signal.SIGTERM)  # its own session: the server and its workers, nothing else
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -218,9 +270,26 @@ def stop_gunicorn(process):
             process.wait()
 
 
-def gunicorn_cpu(process):
-    """CPU seconds of the arbiter and its workers so far (from /proc; 0 where unavailable)."""
-    return sum(_support.process_cpu(pid) for pid in [process.pid, *children(process.pid)])
+stop_gunicorn = stop_server
+
+
+def server_cpu(process):
+    """CPU seconds of the server and all its workers so far (from /proc; 0 where unavailable)."""
+    return tree_cpu(process.pid)
+
+
+gunicorn_cpu = server_cpu
+
+
+def tree_cpu(pid):
+    """CPU seconds of a process and its descendants, living or reaped."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total = sum(int(fields[i]) for i in (11, 12, 13, 14)) / ticks  # utime, stime; cutime, cstime (reaped)
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return total + sum(tree_cpu(child) for child in children(pid))
 
 
 def redis_cpu(redis):
@@ -249,22 +318,29 @@ def run_round(config, args, env, redis, round_index):
                                           first_id=1_000_000 * (round_index + 1))
     repeats = len(sequence) - len(distinct)
 
-    process = start_gunicorn(config, args.port, env)
+    process = start_server(config, args.port, env)
     try:
         ping(args.port, args.warmup)
-        cpu0, pg0, redis0 = gunicorn_cpu(process), _support.postgres_cpu(), redis_cpu(redis)
+        load = os.getloadavg()[0]
+        # Under ASGI each request connects anew and its backend ends with it: only the whole PostgreSQL server's CPU
+        # (ended backends included, other databases' work too) counts those.
+        whole_server = asgi(config)
+        pg_total = _support.postgres_server_cpu if whole_server else None
+        cpu0, redis0 = server_cpu(process), redis_cpu(redis)
+        pg0 = pg_total() if whole_server else _support.postgres_cpu()
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe(duplex=False)
         client = context.Process(target=fire, args=(args.port, distinct, sequence, args.concurrency, 10.0,
-                                                    args.deadline, theirs))
+                                                    args.deadline, theirs, args.close))
         client.start()
         theirs.close()
         report = ours.recv()
         client.join()
-        server_cpu = gunicorn_cpu(process) - cpu0
-        pg_cpu, redis_used = _support.postgres_cpu_since(pg0), redis_cpu(redis) - redis0
+        server_used = server_cpu(process) - cpu0
+        pg_cpu = pg_total() - pg0 if whole_server else _support.postgres_cpu_since(pg0)
+        redis_used = redis_cpu(redis) - redis0
     finally:
-        stop_gunicorn(process)
+        stop_server(process)
 
     results = report["results"]
     sent = [r for r in results if r is not None]
@@ -291,7 +367,8 @@ def run_round(config, args, env, redis, round_index):
                     and repeats_counted == repeats and queued == len(distinct)
                     and answers.get("stored", 0) == len(distinct) and answers.get("duplicate", 0) == repeats)
 
-    print(f"\n== gunicorn {config['label']} · concurrency {args.concurrency} ==")
+    print(f"\n== {config['server']} {config['label']} · concurrency {args.concurrency}"
+          f"{' · a connection per delivery' if args.close else ''} ==")
     print(f"  sent              : {len(sent):,} requests ({len(distinct):,} distinct + {repeats:,} exact repeats) "
           f"in {report['wall']:.2f} s; answers {dict(sorted(by_status.items()))}, {answers}")
     print(f"  accepted          : {rate:,.0f} deliveries/s   (target ≥ {TARGET_PER_SECOND}: "
@@ -303,14 +380,18 @@ def run_round(config, args, env, redis, round_index):
           f", queued in Redis {queued:,}; sent {len(distinct):,} distinct + {repeats:,} repeats → "
           f"{'each distinct delivery stored and queued exactly once' if exactly_once else 'MISMATCH'}")
     per = 1000 / max(len(sent), 1)
-    total_ms = (server_cpu + pg_cpu + redis_used + report["cpu"]) * per
-    print(f"  CPU a request     : gunicorn {server_cpu * per:.2f} ms + PostgreSQL {pg_cpu * per:.2f} ms + Redis "
-          f"{redis_used * per:.2f} ms + client {report['cpu'] * per:.2f} ms = {total_ms:.2f} ms → "
-          f"≈ {os.cpu_count() * 1000 / total_ms:,.0f}/s if these {os.cpu_count()} CPUs did nothing else; "
-          f"load average now {os.getloadavg()[0]:.2f}")
+    server_ms, pg_ms, redis_ms = server_used * per, pg_cpu * per, redis_used * per
+    total_ms = server_ms + pg_ms + redis_ms + report["cpu"] * per
+    ceiling = os.cpu_count() * 1000 / (total_ms - report["cpu"] * per)
+    print(f"  CPU a request     : {config['server']} {server_ms:.2f} ms + PostgreSQL"
+          f"{' (whole server)' if whole_server else ''} {pg_ms:.2f} ms + Redis "
+          f"{redis_ms:.2f} ms + client {report['cpu'] * per:.2f} ms = {total_ms:.2f} ms → "
+          f"≈ {ceiling:,.0f}/s if these {os.cpu_count()} CPUs did nothing but the server, PostgreSQL and Redis; "
+          f"load average {load:.2f} before the round, {os.getloadavg()[0]:.2f} after")
     redis.flushdb()
-    return {"config": config["label"], "rate": rate, "p50": p50, "p99": p99, "ok": exactly_once and
-            by_status.get(200, 0) == len(sent) == len(sequence)}
+    return {"config": config["label"], "rate": rate, "p50": p50, "p99": p99, "server_ms": server_ms, "pg_ms": pg_ms,
+            "redis_ms": redis_ms, "ceiling": ceiling, "load": load,
+            "ok": exactly_once and by_status.get(200, 0) == len(sent) == len(sequence)}
 
 
 def main():
@@ -318,27 +399,40 @@ def main():
     parser.add_argument("--deliveries", type=int, default=5000, help="distinct deliveries (default 5000)")
     parser.add_argument("--repeats", type=float, default=0.05, help="share of exact repeats (default 0.05)")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--configs", default="sync:4,sync:8,gthread:2x8,gthread:4x4",
-                        help="gunicorn set-ups to try, comma-separated: sync:N, gthread:WxT")
-    parser.add_argument("--port", type=int, default=0, help="gunicorn's port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--configs", default="sync:3,gthread:2:8,uvicorn:2,granian-wsgi:2,granian-asgi:2",
+                        help=f"server set-ups to try, comma-separated: {SERVERS}")
+    parser.add_argument("--close", action="store_true",
+                        help="a new connection per delivery (Connection: close), as WooCommerce sends them")
+    parser.add_argument("--database", default=_support.BENCH_DB,
+                        help=f"PostgreSQL database, dropped and recreated (default {_support.BENCH_DB}; "
+                             "its name must start with bench_ or bo_)")
+    parser.add_argument("--redis-db", type=int, default=REDIS_DB, help=f"Redis db, flushed (default {REDIS_DB})")
+    parser.add_argument("--port", type=int, default=0, help="the server's port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--warmup", type=int, default=100, help="pings before measuring (default 100)")
     parser.add_argument("--deadline", type=float, default=300, help="stop a round after this many seconds")
     parser.add_argument("--seed", type=int, default=2027)
     args = parser.parse_args()
     configs = [parse_config(c.strip()) for c in args.configs.split(",") if c.strip()]
+    if not args.database.startswith(("bench_", "bo_")):
+        raise SystemExit(f"refusing to drop {args.database!r}: name a database starting with bench_ or bo_")
+    _support.BENCH_DB = args.database
+    _support.DATABASE_URL = database_url = (f"postgres://{_support.PG_USER}@{_support.PG_HOST}:{_support.PG_PORT}/"
+                                            f"{args.database}")
+    redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
     if not args.port:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             args.port = probe.getsockname()[1]
 
-    env = {**os.environ, "DATABASE_URL": _support.DATABASE_URL, "REDIS_URL": REDIS_URL,
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
            "DJANGO_SETTINGS_MODULE": "backoffice.settings", "DEBUG": "0", "LOG_LEVEL": "WARNING",
            "SECRET_KEY": "bench-" + base64.b64encode(os.urandom(30)).decode(),
            "ALLOWED_HOSTS": "127.0.0.1,localhost", "PYTHONUNBUFFERED": "1"}
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "DEBUG",
                                            "LOG_LEVEL", "SECRET_KEY", "ALLOWED_HOSTS")})
     print(f"bench_webhooks: {args.deliveries:,} distinct deliveries + {args.repeats:.0%} repeats, concurrency "
-          f"{args.concurrency}, PostgreSQL database {_support.BENCH_DB} (recreated), Redis {REDIS_URL}; "
+          f"{args.concurrency}{', a connection per delivery' if args.close else ''}, PostgreSQL database "
+          f"{args.database} (recreated), Redis {redis_url}; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     _support.reset_database()
 
@@ -350,7 +444,7 @@ def main():
 
     Store.objects.create(slug=SLUG, name="Bench shop", base_url="http://shop.example.com", consumer_key="ck_bench",
                          consumer_secret="cs_bench", webhook_secret=SECRET)
-    redis = redis_module.Redis.from_url(REDIS_URL)
+    redis = redis_module.Redis.from_url(redis_url)
     outcomes = []
     try:
         for index, config in enumerate(configs):
@@ -363,10 +457,12 @@ def main():
 
     print("\n== summary (best first) ==")
     outcomes.sort(key=lambda o: (not o["ok"], o["p99"] >= TARGET_P99_MS, -o["rate"]))
-    for outcome in outcomes:
-        print(f"  {outcome['config']:<12} {outcome['rate']:7,.0f} deliveries/s  p50 {outcome['p50']:6.1f} ms  "
-              f"p99 {outcome['p99']:6.1f} ms  {'exactly once' if outcome['ok'] else 'PROBLEM'}")
-    print("  Redis db 15 flushed.")
+    for o in outcomes:
+        print(f"  {o['config']:<16} {o['rate']:7,.0f} deliveries/s  p50 {o['p50']:6.1f} ms  p99 {o['p99']:6.1f} ms  "
+              f"CPU per delivery: server {o['server_ms']:.2f} ms, PostgreSQL {o['pg_ms']:.2f}, Redis "
+              f"{o['redis_ms']:.2f} (≈ {o['ceiling']:,.0f}/s on {os.cpu_count()} CPUs)  load {o['load']:.2f}  "
+              f"{'exactly once' if o['ok'] else 'PROBLEM'}")
+    print(f"  Redis db {args.redis_db} flushed.")
     return 0 if outcomes and all(o["ok"] for o in outcomes) else 1
 
 

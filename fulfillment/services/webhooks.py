@@ -32,7 +32,12 @@ ORDER_TOPICS = {"order.created", "order.updated", "order.restored"}
 class Receipt:
     status: int  # the HTTP status to answer
     message: str
-    delivery: WebhookDelivery | None = None
+    delivery_pk: int | None = None  # the delivery stored (its id), when this one was
+
+    @property
+    def delivery(self):
+        """The delivery stored, as a row with only its id (none is built per request: nothing answering needs it)."""
+        return None if self.delivery_pk is None else WebhookDelivery(pk=self.delivery_pk)
 
 
 # Deliveries come in bursts (a bulk edit in the shop sends one per order): each web process keeps the stores it
@@ -146,7 +151,7 @@ def delivery_receive(*, store, headers, body):
             last_webhook_at=now
         )
         store.last_webhook_at = now
-    return Receipt(200, "stored", WebhookDelivery(pk=delivery_pk, store=store, topic=topic, body_sha256=digest))
+    return Receipt(200, "stored", delivery_pk)
 
 
 def _queue_behind(received_at):
