@@ -10,8 +10,9 @@ A production render of RENDER_PAGE_TASKS_FROM pages or more is given to one task
 (`render_page_execute`), queued costliest first (`renderer.pages_by_cost`): each leaves its preview and print JPEG
 in storage and marks its `RenderPage` in, under the render's row lock; the one that marks the last page in
 assembles the PDF from the print JPEGs (the same calls as in one process: the same bytes). A page that fails fails
-the render with its reason; the pages still running then stop. A page task lost with its worker is queued again by the stalled-render watchdog, which re-takes the
-render and queues only the pages not in (or assembles, when they all are).
+the render with its reason; the pages still running then stop. A page task lost with its worker is queued again
+by the stalled-render watchdog, which re-takes the render and queues only the pages not in (or assembles, when
+they all are).
 """
 
 import logging
