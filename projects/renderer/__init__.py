@@ -10,6 +10,8 @@ from projects.renderer.book import (
     RenderOutput,
     book_check,
     book_dpi,
+    page_cost,
+    pages_by_cost,
     render,
     render_book_page,
     sha256_file,
@@ -27,5 +29,5 @@ from projects.renderer.pages import (
 )
 
 __all__ = ["PagePart", "Photo", "RenderError", "RenderOutput", "TemplateSpec", "Text", "book_check", "book_dpi",
-           "cover_crop", "page_pixel_size", "render", "render_book_page", "render_mockup", "render_page",
-           "sha256_file", "write_pdf"]
+           "cover_crop", "page_cost", "page_pixel_size", "pages_by_cost", "render", "render_book_page",
+           "render_mockup", "render_page", "sha256_file", "write_pdf"]

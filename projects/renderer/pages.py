@@ -242,12 +242,16 @@ def render_page(template, index, content, *, dpi, fonts, warnings=None):
     layout = template.layout_for(index)
     size = page_pixel_size(template, dpi)
     try:
-        page = Image.new("RGB", size, layout.background or "#FFFFFF")
+        background = ImageColor.getcolor(layout.background or "#FFFFFF", "RGB")
     except ValueError:
         raise RenderError(f"page {index + 1}: background colour {layout.background!r} is not a colour") from None
+    # The blank page is made when something is drawn on it: a full-bleed photo drawn first becomes the page instead
+    # (the same pixels: it hides all of it), without filling 36 MB of A4 that it covers.
+    page = None
     if layout.background_image:
-        background, _factor = _load_cover(layout.background_image, size, None, 1.0)
-        _paste(page, background, (0, 0))
+        page = Image.new("RGB", size, background)
+        cover, _factor = _load_cover(layout.background_image, size, None, 1.0)
+        _paste(page, cover, (0, 0))
     warnings = warnings if warnings is not None else []
     for slot in layout.slots:
         fill = content.get(slot.id)
@@ -260,9 +264,10 @@ def render_page(template, index, content, *, dpi, fonts, warnings=None):
             if right <= left or bottom <= top:
                 continue
             tile, factor = _load_cover(fill.path, (right - left, bottom - top), fill.focal, fill.scale)
-            if tile.mode == "RGB" and tile.size == page.size:
+            if tile.mode == "RGB" and tile.size == size:
                 page = tile  # a full-bleed photo hides everything under it: the same pixels, one copy fewer
             else:
+                page = page or Image.new("RGB", size, background)
                 _paste(page, tile, (left, top))
             del tile
             effective = round(dpi / factor)
@@ -273,11 +278,12 @@ def render_page(template, index, content, *, dpi, fonts, warnings=None):
                                             f"below {template.min_effective_dpi}"})
         elif slot.kind == "text" and isinstance(fill, Text) and fill.text.strip():
             box = slot_box_px(template, slot, dpi, extend_bleed=False)
+            page = page or Image.new("RGB", size, background)
             problem = _draw_text(page, box, slot, fill.text, dpi=dpi, fonts=fonts)
             if problem:
                 warnings.append({"page": index + 1, "slot": slot.id, "code": "text_cut",
                                  "message": f"page {index + 1}, {slot.id}: {problem}"})
-    return page
+    return page or Image.new("RGB", size, background)
 
 
 def render_mockup(design, *, base_path=None, area=None, size=MOCKUP_SIZE):

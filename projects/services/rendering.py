@@ -7,11 +7,12 @@ submission with the reason. A render that belongs to a reprocess is followed by 
 task runs `projects.services.reprocess.render_and_continue`, a page task `render_page_and_continue`).
 
 A production render of RENDER_PAGE_TASKS_FROM pages or more is given to one task per page
-(`render_page_execute`): each leaves its preview and print JPEG in storage and marks its `RenderPage` in, under
-the render's row lock; the one that marks the last page in assembles the PDF from the print JPEGs (the same calls
-as in one process: the same bytes). A page that fails fails the render with its reason; the pages still running
-then stop. A page task lost with its worker is queued again by the stalled-render watchdog, which re-takes the
-render and queues only the pages not in (or assembles, when they all are).
+(`render_page_execute`), queued costliest first (`renderer.pages_by_cost`): each leaves its preview and print JPEG
+in storage and marks its `RenderPage` in, under the render's row lock; the one that marks the last page in
+assembles the PDF from the print JPEGs (the same calls as in one process: the same bytes). A page that fails fails
+the render with its reason; the pages still running then stop. A page task lost with its worker is queued again
+by the stalled-render watchdog, which re-takes the render and queues only the pages not in (or assembles, when
+they all are).
 """
 
 import logging
@@ -30,8 +31,8 @@ from fulfillment.task_queue import enqueue
 from projects import events, order_events
 from projects.choices import RenderPurpose, RenderState
 from projects.models import Project, ProjectAsset, Render, RenderPage
-from projects.renderer import (Photo, RenderError, RenderOutput, TemplateSpec, Text, book_check, render,
-                               render_book_page, sha256_file, write_pdf)
+from projects.renderer import (Photo, RenderError, RenderOutput, TemplateSpec, Text, book_check, pages_by_cost,
+                               render, render_book_page, sha256_file, write_pdf)
 
 logger = logging.getLogger("projects.rendering")
 
@@ -168,15 +169,18 @@ def _pages_dispatch(render_row):
     """Check the whole project, then queue a task for each page not in yet (all of them, unless taken again)."""
     project = render_row.project
     try:
-        book_check(_template_spec(project.template), len(render_row.pages))
-        _page_contents(project, render_row.pages)  # every image is one of the project's own
+        spec = _template_spec(project.template)
+        book_check(spec, len(render_row.pages))
+        contents = _page_contents(project, render_row.pages)  # every image is one of the project's own
     except RenderError as exc:
         return _record_failure(render_row, str(exc))
+    order = pages_by_cost(spec, contents)  # the costliest first: the workers take them so and finish together
     with transaction.atomic():
         RenderPage.objects.bulk_create([RenderPage(render=render_row, index=index)
                                         for index in range(len(render_row.pages))], ignore_conflicts=True)
-        waiting = list(RenderPage.objects.filter(render=render_row, done_at__isnull=True).order_by("index")
-                       .values_list("index", flat=True))
+        waiting = set(RenderPage.objects.filter(render=render_row, done_at__isnull=True)
+                      .values_list("index", flat=True))
+        waiting = [index for index in order if index in waiting]
         for index in waiting:
             enqueue("projects.tasks.render_page", render_row.pk, index)
     if not waiting:  # every page was in and the worker that was to assemble them died: taken again as stalled

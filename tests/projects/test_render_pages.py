@@ -128,9 +128,9 @@ def test_a_failed_page_fails_the_render_with_its_reason_and_leaves_no_file(book,
     assert ProjectEvent.objects.filter(project=book, type="render_failed").count() == 1
     failed = OrderEvent.objects.get(order=line.order, type=EventType.RENDER_FAILED)
     assert "page 3: cannot read image photo" in failed.message
-    # the pages rendered before it left nothing behind, the pages after it did not render
-    assert stored_under(f"renders/{book.ref}/v1") == [] and stored_under(f"renders/{book.ref}/v1/parts") == []
-    assert list(RenderPage.objects.filter(render=render, done_at__isnull=False).values_list("index", flat=True)) == [0, 1]
+    # the broken page was queued first (an unreadable photo counts as the costliest): nothing else was rendered
+    assert not default_storage.exists(f"renders/{book.ref}/v1")
+    assert not RenderPage.objects.filter(render=render, done_at__isnull=False).exists()
 
 
 def test_a_page_lost_with_its_worker_is_rendered_again_and_assembled_by_the_watchdog(
@@ -143,6 +143,7 @@ def test_a_page_lost_with_its_worker_is_rendered_again_and_assembled_by_the_watc
     render_execute(render.pk)
     for func, args in queued[1:-1]:
         render_page_execute(*args)
+    lost = queued[-1][1][1]
     assert Render.objects.get(pk=render.pk).state == RenderState.RENDERING
 
     # when the watchdog finds it stalled and takes it again
@@ -152,8 +153,8 @@ def test_a_page_lost_with_its_worker_is_rendered_again_and_assembled_by_the_watc
     render_execute(render.pk, now=later)
 
     # then only the lost page is queued again, and it completes the book
-    assert queued == [("projects.tasks.render_page", (render.pk, PAGES - 1))]
-    done = render_page_execute(render.pk, PAGES - 1)
+    assert queued == [("projects.tasks.render_page", (render.pk, lost))]
+    done = render_page_execute(render.pk, lost)
     assert done.state == RenderState.DONE
     assert done.checksum == hashlib.sha256(read(done.production_file.name)).hexdigest()
 
@@ -187,3 +188,21 @@ def test_reprocess_of_a_book_rendered_page_by_page_reprints_it(book, shop, tmp_p
     with zipfile.ZipFile(tmp_path / "drop" / f"{reprint.external_id}.zip") as archive:
         pdf = archive.read(f"files/{line.woo_line_id}-1-{book.ref}-v2.pdf")
     assert hashlib.sha256(pdf).hexdigest() == new.checksum
+
+
+def test_the_page_tasks_are_queued_costliest_first(book, settings, monkeypatch):
+    # given a book whose page 2 holds a bigger photo and page 4 a tiny one
+    big = make_asset(book, (10, 20, 30), size=(1600, 1200))
+    book.pages[1]["slots"]["photo"]["asset"] = big.pk
+    book.save()
+    settings.RENDER_PAGE_TASKS_FROM = 2
+    queued = []
+    monkeypatch.setattr(rendering, "enqueue", lambda func, *args: queued.append((func, args)))
+
+    # when it is given to page tasks
+    render = render_request(project=book, purpose=RenderPurpose.PRODUCTION)
+    render_execute(render.pk)
+
+    # then the workers get the biggest page first and the tiny one last (the others in page order), so that they
+    # finish together rather than one of them waiting for the other's last big page
+    assert [args[1] for func, args in queued if func == "projects.tasks.render_page"] == [1, 0, 2, 4, 3]
