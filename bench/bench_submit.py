@@ -364,6 +364,7 @@ def main():
         ours.send("cpu")
         cpu_server0 = ours.recv()
         busy0 = machine_busy()
+        pg0 = _support.postgres_server_cpu()
         load0 = os.getloadavg()
         cpu_ours0 = time.process_time()
         started = time.perf_counter()
@@ -402,6 +403,7 @@ def main():
         total = watcher.done_at
         elapsed = time.perf_counter() - started
         busy1 = machine_busy()
+        cpu_pg = _support.postgres_server_cpu() - pg0
         cpu_clusters = sum(tree_cpu(c.pid) for c in clusters) - cpu_clusters0
         ours.send("cpu")
         cpu_server = ours.recv() - cpu_server0
@@ -477,7 +479,9 @@ def main():
         ms_each = 1000 / max(submitted, 1)
         print(f"  CPU per order     : workers {ms_each * cpu_clusters:.2f} ms (the qclusters, all their processes: "
               f"{cpu_clusters:.1f} s), provider stand-in {ms_each * cpu_server:.2f} ms ({cpu_server:.1f} s), "
-              f"queueing {ms_each * cpu_ours:.2f} ms ({cpu_ours:.1f} s, the bench process)")
+              f"queueing {ms_each * cpu_ours:.2f} ms ({cpu_ours:.1f} s, the bench process); PostgreSQL server "
+              f"{ms_each * cpu_pg:.2f} ms ({cpu_pg:.1f} s: the whole server, other databases' work on this machine "
+              f"included)")
         print(f"  load              : load average {load0[0]:.2f} at the start, {load1[0]:.2f} at the end (1 min; "
               f"5 min {load1[1]:.2f}); machine {100 * machine:.0f} % busy over the run, {os.cpu_count()} CPUs")
         ok = (total is not None and submitted == args.orders and remote_created == args.orders and duplicates == 0
