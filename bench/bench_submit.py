@@ -357,7 +357,7 @@ def main():
         print(f"  {args.clusters} qclusters running (pids {', '.join(str(c.pid) for c in clusters)}), "
               f"{args.workers} workers each; logs in {', '.join(log.name for log in logs)}", flush=True)
 
-        from fulfillment.services.submissions import orders_bulk_submit
+        from fulfillment.services.submissions import EXECUTE_BATCH, orders_bulk_submit
 
         orders = Order.objects.filter(store=store).select_related("store").order_by("pk")
         cpu_clusters0 = sum(tree_cpu(c.pid) for c in clusters)
@@ -451,7 +451,7 @@ def main():
 
         print(f"\n== bulk submit of {args.orders:,} orders · {args.clusters} qcluster × {args.workers} workers ==")
         print(f"  queueing          : {queue_time:7.1f} s  ({len(result.queued) / queue_time:,.0f} orders/s; "
-              f"order_submit → one execute_submission task each; our CPU {cpu_ours:.1f} s)")
+              f"one execute_submissions task per batch of {EXECUTE_BATCH}; our CPU {cpu_ours:.1f} s)")
         if total is not None:
             print(f"  all submitted     : {total:7.1f} s after the bulk submit started (first after "
                   f"{watcher.first_submitted_at:.1f} s; {total - queue_time:.1f} s after the last was queued)")
