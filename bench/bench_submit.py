@@ -10,8 +10,8 @@ recreated and migrated (--database names another); N eligible orders (processing
 personalised lines carrying a `_print_file_url`) are mirrored with orders_upsert; Redis db --redis-db (13) is flushed
 and used as django-q2's broker; two `manage.py qcluster` processes (Q_WORKERS=--workers each) run with the same
 environment. Then the bulk submit runs as staff run it (orders_bulk_submit over every order: one queued task per
-batch of submissions) and the database is polled until every submission is submitted. It prints the time to queue, the time until all are submitted, orders/s end
-to end, and checks the server's side: remote orders created (must be N), duplicate external ids (must be 0), and
+batch of submissions) and the database is polled until every submission is submitted. It prints the time to queue,
+the time until all are submitted, orders/s end to end, and checks the server's side: remote orders created (must be N), duplicate external ids (must be 0), and
 that every submission's remote id is the server's order; the CPU of the workers and of the server per order, with
 the load average. Only that database and that Redis db are touched; the database is dropped at the end unless
 --keep. See bench/README.md.

@@ -184,7 +184,8 @@ class BulkResult:
 
 BULK_CHUNK = 100
 # A bulk submit queues one task per this many submissions (fulfillment.tasks.execute_submissions): django-q2's own cost
-# per task (pickling, the result's row, the monitor) and an HTTP connection per submission were most of a worker's CPU.
+# per task (pickling, the result's row, the monitor) and a session per submission were a third of a worker's CPU per
+# order (bench/README.md, bench_submit).
 EXECUTE_BATCH = 20
 
 
@@ -319,9 +320,9 @@ def submissions_execute(*, submission_ids, budget_seconds=None, now=None):
     leaves every other in a state submission_execute and the production tick's sweep (submissions_due) take up.
 
     Past `budget_seconds` (a provider answering slowly) the rest go to a task of their own, so that the batch ends
-    well within the task timeout (the first always runs: each task makes progress). Returns the submissions run; an unexpected error of one is raised after the others
-    ran (the task is recorded as failed, the submission left claimed for the sweep). `now`: the clock (tests); by
-    default each submission reads its own.
+    well within the task timeout (the first always runs: each task makes progress). Returns the submissions run; an
+    unexpected error of one is raised after the others ran (the task is recorded as failed, the submission left
+    claimed for the sweep). `now`: the clock (tests); by default each submission reads its own.
     """
     batch, done, error = _Batch(), [], None
     started = time.monotonic()
