@@ -2,17 +2,19 @@
 """Benchmark: bulk submit of N orders (default 10,000) to a local Printful-compatible server by two qclusters.
 
     .venv/bin/python bench/bench_submit.py [--orders 10000] [--clusters 2] [--workers 2] [--deadline 900] [--keep]
+        [--redis-db 13] [--database bench_submit]
 
 The server (tests/fakes/printful.py: Printful's order API, bearer token, refuses a second order with the same
 external id) runs in a separate process, threaded, so its CPU is not ours. The database `bench_submit` is dropped,
-recreated and migrated; N eligible orders (processing, every SKU made by the provider, personalised lines carrying
-a `_print_file_url`) are mirrored with orders_upsert; Redis db 12 is flushed and used as django-q2's broker; two
-`manage.py qcluster` processes (Q_WORKERS=--workers each) run with the same environment. Then the bulk submit runs
-as staff run it (orders_bulk_submit over every order: one queued task per submission) and the database is polled
-until every submission is submitted. It prints the time to queue, the time until all are submitted, orders/s end
-to end, and checks the server's side: remote orders created (must be N), duplicate external ids (must be 0), and
-that every submission's remote id is the server's order. Only `bench_submit` and Redis db 12 are touched; the
-database is dropped at the end unless --keep. See bench/README.md.
+recreated and migrated (--database names another); N eligible orders (processing, every SKU made by the provider,
+personalised lines carrying a `_print_file_url`) are mirrored with orders_upsert; Redis db --redis-db (13) is flushed
+and used as django-q2's broker; two `manage.py qcluster` processes (Q_WORKERS=--workers each) run with the same
+environment. Then the bulk submit runs as staff run it (orders_bulk_submit over every order: one queued task per
+batch of submissions) and the database is polled until every submission is submitted. It prints the time to queue,
+the time until all are submitted, orders/s end to end, and checks the server's side: remote orders created (must be N), duplicate external ids (must be 0), and
+that every submission's remote id is the server's order; the CPU of the workers and of the server per order, with
+the load average. Only that database and that Redis db are touched; the database is dropped at the end unless
+--keep. See bench/README.md.
 """
 
 import argparse
@@ -33,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _support  # noqa: E402  (puts the project root on sys.path)
 
-BENCH_DB = "bench_submit"  # the only database this script creates, drops or writes
+BENCH_DB = "bench_submit"  # the only database this script creates, drops or writes (--database names another)
 DATABASE_URL = f"postgres://{_support.PG_USER}@{_support.PG_HOST}:{_support.PG_PORT}/{BENCH_DB}"
-REDIS_URL = "redis://127.0.0.1:6379/12"
+REDIS_URL = "redis://127.0.0.1:6379/13"  # --redis-db names another
 QUEUE_KEY = "django_q:backoffice:q"  # django-q2's Redis list for the cluster named in settings.Q_CLUSTER
 STAT_PATTERN = "django_q:backoffice:cluster:*"  # each running cluster's status key
 TOKEN_ENV = "BENCH_PRINTFUL_TOKEN"
@@ -234,6 +236,16 @@ def _states_text(states):
     return ", ".join(f"{states[k]:,} {k}" for k in sorted(states)) or "no submissions yet"
 
 
+def _use(database, redis_db):
+    """Point the script at the database and the Redis db named on the command line."""
+    global BENCH_DB, DATABASE_URL, REDIS_URL
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", database) or database in ("postgres", "template0", "template1"):
+        raise SystemExit(f"--database {database!r}: a plain lower-case name of a database this script may drop")
+    BENCH_DB = database
+    DATABASE_URL = f"postgres://{_support.PG_USER}@{_support.PG_HOST}:{_support.PG_PORT}/{BENCH_DB}"
+    REDIS_URL = f"redis://127.0.0.1:6379/{redis_db}"
+
+
 # -- the run ------------------------------------------------------------------------------------------------------
 
 def main():
@@ -246,7 +258,11 @@ def main():
     parser.add_argument("--seed", type=int, default=2028)
     parser.add_argument("--keep", action="store_true", help=f"keep the database {BENCH_DB} at the end")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the bulk submit (queueing) to FILE")
+    parser.add_argument("--redis-db", type=int, default=13, help="the Redis db used and flushed (default 13)")
+    parser.add_argument("--database", default=BENCH_DB,
+                        help=f"the PostgreSQL database dropped, recreated and used (default {BENCH_DB})")
     args = parser.parse_args()
+    _use(args.database, args.redis_db)
 
     token = "pf-bench-" + base64.urlsafe_b64encode(os.urandom(24)).decode()
     env = {**os.environ, "DATABASE_URL": DATABASE_URL, "REDIS_URL": REDIS_URL,
@@ -341,13 +357,15 @@ def main():
         print(f"  {args.clusters} qclusters running (pids {', '.join(str(c.pid) for c in clusters)}), "
               f"{args.workers} workers each; logs in {', '.join(log.name for log in logs)}", flush=True)
 
-        from fulfillment.services.submissions import orders_bulk_submit
+        from fulfillment.services.submissions import EXECUTE_BATCH, orders_bulk_submit
 
         orders = Order.objects.filter(store=store).select_related("store").order_by("pk")
         cpu_clusters0 = sum(tree_cpu(c.pid) for c in clusters)
         ours.send("cpu")
         cpu_server0 = ours.recv()
         busy0 = machine_busy()
+        pg0 = _support.postgres_server_cpu()
+        load0 = os.getloadavg()
         cpu_ours0 = time.process_time()
         started = time.perf_counter()
         deadline = started + args.deadline
@@ -385,6 +403,7 @@ def main():
         total = watcher.done_at
         elapsed = time.perf_counter() - started
         busy1 = machine_busy()
+        cpu_pg = _support.postgres_server_cpu() - pg0
         cpu_clusters = sum(tree_cpu(c.pid) for c in clusters) - cpu_clusters0
         ours.send("cpu")
         cpu_server = ours.recv() - cpu_server0
@@ -432,7 +451,7 @@ def main():
 
         print(f"\n== bulk submit of {args.orders:,} orders · {args.clusters} qcluster × {args.workers} workers ==")
         print(f"  queueing          : {queue_time:7.1f} s  ({len(result.queued) / queue_time:,.0f} orders/s; "
-              f"order_submit → one execute_submission task each; our CPU {cpu_ours:.1f} s)")
+              f"one execute_submissions task per batch of {EXECUTE_BATCH}; our CPU {cpu_ours:.1f} s)")
         if total is not None:
             print(f"  all submitted     : {total:7.1f} s after the bulk submit started (first after "
                   f"{watcher.first_submitted_at:.1f} s; {total - queue_time:.1f} s after the last was queued)")
@@ -456,9 +475,15 @@ def main():
         machine = (busy1[0] - busy0[0]) / max(busy1[1] - busy0[1], 1)
         print(f"  stopping          : {'; '.join(stops)} in {stop_took:.0f} s (the monitors save the task results "
               f"they still hold first)")
-        print(f"  CPU               : qclusters {cpu_clusters:.1f} s ({1000 * cpu_clusters / max(submitted, 1):.1f} "
-              f"ms an order), server {cpu_server:.1f} s, bench process {cpu_ours:.1f} s (queueing); machine "
-              f"{100 * machine:.0f} % busy over the run; load average now {os.getloadavg()[0]:.2f}")
+        load1 = os.getloadavg()
+        ms_each = 1000 / max(submitted, 1)
+        print(f"  CPU per order     : workers {ms_each * cpu_clusters:.2f} ms (the qclusters, all their processes: "
+              f"{cpu_clusters:.1f} s), provider stand-in {ms_each * cpu_server:.2f} ms ({cpu_server:.1f} s), "
+              f"queueing {ms_each * cpu_ours:.2f} ms ({cpu_ours:.1f} s, the bench process); PostgreSQL server "
+              f"{ms_each * cpu_pg:.2f} ms ({cpu_pg:.1f} s: the whole server, other databases' work on this machine "
+              f"included)")
+        print(f"  load              : load average {load0[0]:.2f} at the start, {load1[0]:.2f} at the end (1 min; "
+              f"5 min {load1[1]:.2f}); machine {100 * machine:.0f} % busy over the run, {os.cpu_count()} CPUs")
         ok = (total is not None and submitted == args.orders and remote_created == args.orders and duplicates == 0
               and mismatched == 0 and unknown_remote == 0 and per_order == 0 and failed == 0)
         print(f"  verdict           : {'every order submitted exactly once' if ok else 'PROBLEM (see above)'}")
@@ -490,7 +515,7 @@ def main():
             print(f"  database {BENCH_DB} kept (--keep)")
         else:
             drop_database()
-            print(f"  database {BENCH_DB} dropped; Redis db 12 flushed")
+            print(f"  database {BENCH_DB} dropped; Redis {REDIS_URL} flushed")
     return 0 if ok else 1
 
 

@@ -1,5 +1,7 @@
 """django-q2 entry points: take ids, load, call a service. Each is safe to run twice."""
 
+from django.conf import settings
+
 from fulfillment.followers import followers_retry_due
 from fulfillment.models import ImportRun, Store, Supplier
 from fulfillment.selectors import status_counts_refresh
@@ -12,7 +14,12 @@ from fulfillment.services.reconcile import store_sync, stores_sync_queue
 from fulfillment.services.refund_lines import refund_lines_fetch_orders
 from fulfillment.services.supplier_poll import supplier_refresh
 from fulfillment.services.supplier_sync import supplier_sync
-from fulfillment.services.submissions import submission_execute, submissions_due, submissions_requeued
+from fulfillment.services.submissions import (
+    submission_execute,
+    submissions_due,
+    submissions_execute,
+    submissions_requeued,
+)
 from fulfillment.services.webhooks import deliveries_requeue_lost, delivery_apply
 from fulfillment.task_queue import enqueue
 
@@ -69,6 +76,15 @@ def fetch_refund_lines(order_ids, source="system"):
 def execute_submission(submission_id):
     submission = submission_execute(submission_id=submission_id)
     return f"{submission.state} {submission.failure_reason}".strip()
+
+
+def execute_submissions(submission_ids):
+    """A bulk submit's batch: each submission as execute_submission runs it, ending well within the task timeout."""
+    done = submissions_execute(submission_ids=submission_ids, budget_seconds=settings.Q_CLUSTER["timeout"] / 2)
+    counts = {}
+    for submission in done:
+        counts[submission.state] = counts.get(submission.state, 0) + 1
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "nothing to run"
 
 
 def production_tick():

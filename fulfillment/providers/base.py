@@ -91,3 +91,6 @@ class ProviderAdapter:
 
     def cancel(self, external_id: str) -> RemoteOrder:
         raise ProviderRejectedError("This provider does not allow cancelling an order.")
+
+    def close(self):
+        """Give back what the adapter holds (its HTTP connections); it may still be used, and opens them again."""

@@ -50,6 +50,9 @@ class PrintfulAdapter(ProviderAdapter):
     def __repr__(self):
         return f"<PrintfulAdapter {self.base_url}>"
 
+    def close(self):
+        self.session.close()
+
     # -- HTTP ------------------------------------------------------------------------------------
 
     def _call(self, method, path, *, params=None, json=None, missing_ok=False):

@@ -10,6 +10,7 @@ live-submission constraint), and a reader checking "never twice" reads them in o
 
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -182,6 +183,10 @@ class BulkResult:
 
 
 BULK_CHUNK = 100
+# A bulk submit queues one task per this many submissions (fulfillment.tasks.execute_submissions): django-q2's own cost
+# per task (pickling, the result's row, the monitor) and a session per submission were a third of a worker's CPU per
+# order (bench/README.md, bench_submit).
+EXECUTE_BATCH = 20
 
 
 def orders_bulk_submit(*, orders, user):
@@ -231,8 +236,8 @@ def _bulk_submit_chunk(orders, user, result):
                 outcomes.append((given, plan, _carry_out(plan, user=user, source=source), ""))
         inserted = _insert_submissions(new)
         OrderEvent.objects.bulk_create([events.submission_event(s, user=user, source=source) for s in inserted])
-        for submission in inserted:
-            enqueue("fulfillment.tasks.execute_submission", submission.pk)
+        for batch in batches([s.pk for s in inserted]):
+            enqueue("fulfillment.tasks.execute_submissions", batch)
         inserted_ids = {s.pk for s in inserted}
         for given, plan, created, why in outcomes:
             if plan is None:
@@ -246,6 +251,12 @@ def _bulk_submit_chunk(orders, user, result):
                 result.already.append((given.number, str(exc)))
             else:
                 result.queued.append(given.number)
+
+
+def batches(submission_ids, size=None):
+    """The ids in lists of EXECUTE_BATCH, one execute_submissions task each."""
+    size = size or EXECUTE_BATCH
+    return [submission_ids[start:start + size] for start in range(0, len(submission_ids), size)]
 
 
 def _insert_submissions(submissions):
@@ -281,8 +292,66 @@ def submission_retry(*, submission, user):
 
 # -- executing: the only place that calls a provider to create an order -----------------------------------
 
-def submission_execute(*, submission_id, adapter=None, now=None):
-    """Send one queued submission to its provider; safe to run twice or from several workers at once."""
+class _Batch:
+    """What the submissions of one task share: one adapter (one HTTP session, kept alive) per provider and each
+    store's providers, read once."""
+
+    def __init__(self):
+        self.adapters, self.providers = {}, {}
+
+    def adapter(self, provider):
+        if provider.pk not in self.adapters:
+            self.adapters[provider.pk] = adapter_for(provider)
+        return self.adapters[provider.pk]
+
+    def store_providers(self, store):
+        if store.pk not in self.providers:
+            self.providers[store.pk] = _providers(store)
+        return self.providers[store.pk]
+
+    def close(self):
+        for adapter in self.adapters.values():
+            adapter.close()
+
+
+def submissions_execute(*, submission_ids, budget_seconds=None, now=None):
+    """Send a batch of queued submissions, one after the other, each exactly as submission_execute sends one: claimed
+    and recorded in its own transactions under its own row lock, so one that fails, or a worker killed in the middle,
+    leaves every other in a state submission_execute and the production tick's sweep (submissions_due) take up.
+
+    Past `budget_seconds` (a provider answering slowly) the rest go to a task of their own, so that the batch ends
+    well within the task timeout (the first always runs: each task makes progress). Returns the submissions run; an
+    unexpected error of one is raised after the others ran (the task is recorded as failed, the submission left
+    claimed for the sweep). `now`: the clock (tests); by default each submission reads its own.
+    """
+    batch, done, error = _Batch(), [], None
+    started = time.monotonic()
+    try:
+        for index, submission_id in enumerate(submission_ids):
+            if index and budget_seconds is not None and time.monotonic() - started > budget_seconds:
+                rest = list(submission_ids[index:])
+                logger.warning("submission batch over %.0f s: %s submissions queued in a task of their own",
+                               budget_seconds, len(rest))
+                enqueue("fulfillment.tasks.execute_submissions", rest)
+                break
+            try:
+                done.append(submission_execute(submission_id=submission_id, batch=batch, now=now))
+            except Submission.DoesNotExist:
+                logger.warning("submission %s no longer exists", submission_id)
+            except Exception as exc:  # noqa: BLE001 - one submission's bug must not stop the others
+                logger.exception("submission %s failed to run", submission_id)
+                error = error or exc
+    finally:
+        batch.close()
+    if error is not None:
+        raise error
+    return done
+
+
+def submission_execute(*, submission_id, adapter=None, now=None, batch=None):
+    """Send one queued submission to its provider; safe to run twice or from several workers at once.
+
+    `batch` (submissions_execute): the adapters and providers the submissions of one task share."""
     now = now or timezone.now()
     with transaction.atomic():
         # The submission's row only: FOR UPDATE on the join would also lock its order, store and provider rows, and
@@ -304,11 +373,13 @@ def submission_execute(*, submission_id, adapter=None, now=None):
         submission.save(update_fields=["state", "claimed_at", "attempts", "outcome_unknown", "requeues",
                                        "requeue_after"])
 
-    adapter = adapter or adapter_for(submission.provider)
+    if adapter is None:
+        adapter = batch.adapter(submission.provider) if batch else adapter_for(submission.provider)
     try:
         remote = adapter.lookup(submission.external_id) if submission.outcome_unknown else None
         if remote is None:
-            plan = production_plan(submission.order, _providers(submission.order.store))
+            store = submission.order.store
+            plan = production_plan(submission.order, batch.store_providers(store) if batch else _providers(store))
             lines = plan.lines_by_provider.get(submission.provider, [])
             if plan.problems or not lines:
                 raise ProviderError(_("Not eligible any more: %(why)s") % {

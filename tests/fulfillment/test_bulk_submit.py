@@ -35,60 +35,77 @@ def small_chunks(monkeypatch):
     monkeypatch.setattr(submissions_module, "BULK_CHUNK", 2)
 
 
+def record_tasks(monkeypatch):
+    """From now on, the tasks the submit services queue, as (function, argument), instead of queueing them."""
+    queued = []
+    monkeypatch.setattr(submissions_module, "enqueue", lambda func, arg: queued.append((func, arg)))
+    return queued
+
+
+def submission_ids(*woo_ids):
+    return [Submission.objects.get(order__woo_id=woo_id).pk for woo_id in woo_ids]
+
+
+BATCH = "fulfillment.tasks.execute_submissions"
+ONE = "fulfillment.tasks.execute_submission"
+
+
 def queued_events():
     return list(OrderEvent.objects.filter(type=EventType.SUBMISSION_QUEUED).order_by("pk")
                 .values_list("order__woo_id", "source", "user__username", "message"))
 
 
-def test_a_selection_of_several_chunks_gets_what_order_submit_gives_each_order(
-        shop, pf, ops, small_chunks, django_capture_on_commit_callbacks):
+def test_a_selection_of_several_chunks_gets_what_order_submit_gives_each_order(shop, pf, ops, small_chunks,
+                                                                                monkeypatch):
     # Given four paid orders, one already submitted and one on hold, in three chunks of two
     ready = [mirrored(shop, woo_id) for woo_id in (17, 18, 19, 22)]
     done = mirrored(shop, 20)
     order_submit(order=done, user=ops)
     on_hold = mirrored(shop, 21, status="on-hold")
+    tasks = record_tasks(monkeypatch)
 
     # When they are bulk submitted
-    with django_capture_on_commit_callbacks() as callbacks:
-        result = orders_bulk_submit(orders=[ready[0], done, ready[1], on_hold, ready[2], ready[3]], user=ops)
+    result = orders_bulk_submit(orders=[ready[0], done, ready[1], on_hold, ready[2], ready[3]], user=ops)
 
-    # Then the summary keeps the selection's order, and each eligible order has one submission, one event, one task
+    # Then the summary keeps the selection's order, and each eligible order has one submission, one event, and is in
+    # one task: a batch per chunk
     assert result.queued == ["17", "18", "19", "22"]
     assert [number for number, _why in result.already] == ["20"]
     assert result.already[0][1].startswith("Printful: queued ")
     assert result.not_eligible == [("21", "status On hold is not a paid status")]
-    assert len(callbacks) == 4
+    assert tasks == [(BATCH, submission_ids(17)), (BATCH, submission_ids(18)), (BATCH, submission_ids(19, 22))]
     assert sorted(Submission.objects.values_list("external_id", "state", "requested_by__username")) == [
         (f"dasto-{n}", SubmissionState.QUEUED, "olga") for n in (17, 18, 19, 20, 22)]
     assert queued_events() == [(n, EventSource.STAFF, "olga", f"Queued for Printful (dasto-{n})")
                                for n in (20, 17, 18, 19, 22)]
 
 
-def test_an_order_selected_twice_is_queued_once(shop, pf, ops, django_capture_on_commit_callbacks):
+def test_an_order_selected_twice_is_queued_once(shop, pf, ops, monkeypatch):
     order = mirrored(shop)
+    tasks = record_tasks(monkeypatch)
 
-    with django_capture_on_commit_callbacks() as callbacks:
-        result = orders_bulk_submit(orders=[order, order], user=ops)
+    result = orders_bulk_submit(orders=[order, order], user=ops)
 
     assert result.queued == ["17"]
     assert [number for number, _why in result.already] == ["17"]
-    assert (Submission.objects.count(), len(callbacks)) == (1, 1)
+    assert Submission.objects.count() == 1
+    assert tasks == [(BATCH, submission_ids(17))]
 
 
-def test_a_failed_submission_in_a_selection_is_sent_again_as_itself(shop, pf, ops,
-                                                                    django_capture_on_commit_callbacks):
+def test_a_failed_submission_in_a_selection_is_sent_again_as_itself(shop, pf, ops, monkeypatch):
     # Given an order whose submission failed, and a fresh one
     failed_order, fresh = mirrored(shop, 17), mirrored(shop, 18)
     (failed,) = order_submit(order=failed_order, user=ops)
     Submission.objects.filter(pk=failed.pk).update(state=SubmissionState.FAILED, attempts=1,
                                                    failure_reason="Recipient: Address is missing")
+    tasks = record_tasks(monkeypatch)
 
-    with django_capture_on_commit_callbacks() as callbacks:
-        result = orders_bulk_submit(orders=[failed_order, fresh], user=ops)
+    result = orders_bulk_submit(orders=[failed_order, fresh], user=ops)
 
-    # Then the failed one is queued again under its external id, and the fresh one gets its first submission
+    # Then the failed one is queued again under its external id (its own task, as order_submit does it), and the
+    # fresh one gets its first submission, in the chunk's batch
     assert result.queued == ["17", "18"]
-    assert len(callbacks) == 2
+    assert tasks == [(ONE, failed.pk), (BATCH, submission_ids(18))]
     assert sorted(Submission.objects.values_list("external_id", "state", "attempts", "failure_reason")) == [
         ("dasto-17", SubmissionState.QUEUED, 1, ""), ("dasto-18", SubmissionState.QUEUED, 0, "")]
     assert Submission.objects.get(external_id="dasto-17").pk == failed.pk
@@ -96,8 +113,7 @@ def test_a_failed_submission_in_a_selection_is_sent_again_as_itself(shop, pf, op
         "Queued for Printful (dasto-17)", "Queued again for Printful (dasto-17)", "Queued for Printful (dasto-18)"]
 
 
-def test_the_database_refuses_a_submission_the_bulk_submit_did_not_see(shop, pf, ops, monkeypatch,
-                                                                       django_capture_on_commit_callbacks):
+def test_the_database_refuses_a_submission_the_bulk_submit_did_not_see(shop, pf, ops, monkeypatch):
     # Given an order queued a moment ago by someone else, which the bulk submit's read does not show
     first, second = mirrored(shop, 17), mirrored(shop, 18)
     order_submit(order=second, user=ops)
@@ -105,14 +121,14 @@ def test_the_database_refuses_a_submission_the_bulk_submit_did_not_see(shop, pf,
     monkeypatch.setattr(submissions_module, "_submissions_of",
                         lambda order_ids: {k: v for k, v in read(order_ids).items() if k != second.pk})
 
-    with django_capture_on_commit_callbacks() as callbacks:
-        result = orders_bulk_submit(orders=[first, second], user=ops)
+    tasks = record_tasks(monkeypatch)
+    result = orders_bulk_submit(orders=[first, second], user=ops)
 
     # Then the one-live constraint refuses the second submission; the first order is queued all the same
     assert result.queued == ["17"]
     assert result.already == [("18", "already submitted")]
     assert sorted(Submission.objects.values_list("external_id", flat=True)) == ["dasto-17", "dasto-18"]
-    assert len(callbacks) == 1
+    assert tasks == [(BATCH, submission_ids(17))]
 
 
 @pytest.mark.postgres
