@@ -2,7 +2,7 @@
 
 Everything that differs between a laptop, CI and production comes from the environment:
 DATABASE_URL (default: a SQLite file), REDIS_URL (set: django-q2 uses Redis as its broker;
-unset: the ORM broker), SECRET_KEY, DEBUG, ALLOWED_HOSTS.
+unset: the ORM broker), SECRET_KEY, FIELD_ENCRYPTION_KEYS, DEBUG, ALLOWED_HOSTS.
 """
 
 import os
@@ -27,6 +27,13 @@ DEBUG = env_bool("DEBUG", False)
 # (backoffice.settings_production) refuse to start with this one.
 DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-change-me"
 SECRET_KEY = os.environ.get("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
+# The keys the stored secrets (shop REST keys, webhook secrets, a provider's token, a supplier's API key) are encrypted
+# with (backoffice/encrypted.py): Fernet keys, comma-separated; the first encrypts, all decrypt (rotation: a new key
+# first, then manage.py rotate_secrets, then drop the old one). This fallback is for a laptop and the test suite only
+# (its bytes say so); production's settings refuse to start with it.
+DEVELOPMENT_FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHktZmllbGQta2V5LW5ldmVyLWluLXByb2Q="  # "dev-only-field-key-never-in-prod"
+FIELD_ENCRYPTION_KEYS = [key.strip() for key in os.environ.get(
+    "FIELD_ENCRYPTION_KEYS", DEVELOPMENT_FIELD_ENCRYPTION_KEY).split(",") if key.strip()]
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]

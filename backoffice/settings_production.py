@@ -3,15 +3,17 @@
 DJANGO_SETTINGS_MODULE=backoffice.settings_production for gunicorn, qcluster and manage.py in a deployment;
 `manage.py check --deploy` is then clean. It refuses to start with DEBUG on, or without a secret key of its own
 (unset, the development key, or one too short or too uniform for Django's check): the key signs sessions, password
-reset links and the customers' download links.
+reset links and the customers' download links. Nor without FIELD_ENCRYPTION_KEYS of its own (unset, or holding the
+development key), each a valid Fernet key: they encrypt the shops' REST keys and webhook secrets in the database.
 """
 
 import os
 
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from backoffice.settings import *  # noqa: F403 - the base settings, refined below
-from backoffice.settings import DEVELOPMENT_SECRET_KEY, env_bool
+from backoffice.settings import DEVELOPMENT_FIELD_ENCRYPTION_KEY, DEVELOPMENT_SECRET_KEY, env_bool
 
 if DEBUG:  # noqa: F405
     raise ImproperlyConfigured("DEBUG is on: production refuses to start with it (unset DEBUG, or DEBUG=0).")
@@ -21,6 +23,21 @@ if "SECRET_KEY" not in os.environ or SECRET_KEY == DEVELOPMENT_SECRET_KEY:  # no
 if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-"):  # noqa: F405
     raise ImproperlyConfigured("SECRET_KEY is too weak: use at least 50 random characters, e.g. "
                                "SECRET_KEY=$(openssl rand -hex 32).")
+_MAKE_FIELD_KEY = "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+if "FIELD_ENCRYPTION_KEYS" not in os.environ or not FIELD_ENCRYPTION_KEYS:  # noqa: F405
+    raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS is not set (the development key would be used): production "
+                               "refuses to start without keys of its own for the stored secrets, e.g. "
+                               f"FIELD_ENCRYPTION_KEYS=$({_MAKE_FIELD_KEY}).")
+if DEVELOPMENT_FIELD_ENCRYPTION_KEY in FIELD_ENCRYPTION_KEYS:  # noqa: F405
+    raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS holds the development key: production refuses to start with it "
+                               "(its bytes are in the source); give keys of your own only, e.g. "
+                               f"FIELD_ENCRYPTION_KEYS=$({_MAKE_FIELD_KEY}).")
+for _position, _key in enumerate(FIELD_ENCRYPTION_KEYS, start=1):  # noqa: F405
+    try:
+        Fernet(_key)
+    except (ValueError, TypeError):
+        raise ImproperlyConfigured(f"FIELD_ENCRYPTION_KEYS: key {_position} is not a Fernet key (32 url-safe "
+                                   f"base64-encoded bytes): make one with {_MAKE_FIELD_KEY}.") from None
 
 # HTTPS only. Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips a client's own), the request is
 # known to be secure from it; SECURE_PROXY_SSL_HEADER=0 when the proxy does not set it.

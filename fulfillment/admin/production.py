@@ -1,13 +1,27 @@
+from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _, ngettext
 
+from fulfillment.admin.secret_fields import SecretsAdminMixin, WriteOnlySecretsForm
 from fulfillment.models import Provider, Submission
 from fulfillment.services.submissions import SubmissionError, submission_cancel, submission_retry
 
 
+class ProviderForm(WriteOnlySecretsForm):
+    """The webhook token is write-only; it may be removed (the provider's shipments are then polled)."""
+
+    secret_fields = ("webhook_token",)
+    webhook_token_clear = forms.BooleanField(label=_("remove the stored token"), required=False)
+
+    class Meta:
+        model = Provider
+        fields = "__all__"
+
+
 @admin.register(Provider)
-class ProviderAdmin(admin.ModelAdmin):
+class ProviderAdmin(SecretsAdminMixin, admin.ModelAdmin):
+    form = ProviderForm
     list_display = ("name", "store", "kind", "active", "priority", "sku_summary", "webhook")
     list_filter = ("store", "kind", "active")
     search_fields = ("name", "skus")
@@ -17,7 +31,7 @@ class ProviderAdmin(admin.ModelAdmin):
         (None, {"fields": ("store", "name", "kind", "active", "priority", "skus")}),
         (_("API"), {"fields": ("base_url", "credentials_env", "confirm_orders", "variant_map")}),
         (_("File drop"), {"fields": ("folder",)}),
-        (_("Tracking"), {"fields": ("webhook_token", "webhook_url")}),
+        (_("Tracking"), {"fields": ("webhook_token", "webhook_token_clear", "webhook_url")}),
     )
 
     @admin.display(description=_("SKUs"))
@@ -33,7 +47,9 @@ class ProviderAdmin(admin.ModelAdmin):
     def webhook_url(self, provider):
         if not provider.pk or not provider.webhook_token:
             return _("Set a token and save: shipments are polled until then.")
-        return f"/webhooks/providers/{provider.pk}/{provider.webhook_token}/"
+        # The token is write-only: whoever set it gives it to the provider.
+        return _("/webhooks/providers/%(id)s/ followed by the token and a slash (the token is not shown again)") % {
+            "id": provider.pk}
 
 
 @admin.register(Submission)

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _, ngettext
 
 from backoffice.list_tools import CappedCountPaginator, FastActionCheckbox, pk_url
+from fulfillment.admin.secret_fields import SecretsAdminMixin, WriteOnlySecretsForm
 from fulfillment.choices import OrderStatus, ReservationSync, choice_label
 from fulfillment.integrations.rewix import SupplierError
 from fulfillment.models import Order, Reservation, Store, Supplier, SupplierProduct
@@ -20,8 +21,19 @@ from fulfillment.services.supplier_poll import supplier_refresh
 from fulfillment.services.supplier_sync import growing_order_refresh, supplier_sync
 
 
+class SupplierForm(WriteOnlySecretsForm):
+    """The supplier's API key is write-only (its password stays in the environment)."""
+
+    secret_fields = ("api_user",)
+
+    class Meta:
+        model = Supplier
+        fields = "__all__"
+
+
 @admin.register(Supplier)
-class SupplierAdmin(admin.ModelAdmin):
+class SupplierAdmin(SecretsAdminMixin, admin.ModelAdmin):
+    form = SupplierForm
     list_display = ("name", "store", "active", "growing_order_link", "growing_read_at", "differs_since",
                     "last_error_short")
     list_filter = ("store", "active")

@@ -1,6 +1,5 @@
 from datetime import datetime
 
-from django import forms
 from django.contrib import admin
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -8,6 +7,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from fulfillment.choices import PushState
+from fulfillment.admin.secret_fields import SecretsAdminMixin, WriteOnlySecretsForm
 from fulfillment.models import Store
 from fulfillment.services.outbox import store_keys_changed
 
@@ -15,35 +15,18 @@ SECRET_FIELDS = ("consumer_key", "consumer_secret", "webhook_secret")
 KEY_FIELDS = ("base_url", "consumer_key", "consumer_secret")
 
 
-class StoreForm(forms.ModelForm):
+class StoreForm(WriteOnlySecretsForm):
     """Secrets are write-only: the form never sends them to the browser; blank keeps the stored value."""
+
+    secret_fields = SECRET_FIELDS
 
     class Meta:
         model = Store
         fields = "__all__"
-        widgets = {name: forms.PasswordInput(render_value=False) for name in SECRET_FIELDS}
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            for name in SECRET_FIELDS:
-                if name not in self.fields:
-                    continue  # a view-only page: the admin shows no secret at all (StoreAdmin.get_fieldsets)
-                self.fields[name].required = False
-                self.fields[name].help_text = _("Stored. Leave blank to keep it.")
-
-    def clean(self):
-        cleaned = super().clean()
-        if self.instance.pk:
-            stored = Store.objects.filter(pk=self.instance.pk).values(*SECRET_FIELDS).first() or {}
-            for name in SECRET_FIELDS:
-                if not cleaned.get(name):
-                    cleaned[name] = stored.get(name, "")
-        return cleaned
 
 
 @admin.register(Store)
-class StoreAdmin(admin.ModelAdmin):
+class StoreAdmin(SecretsAdminMixin, admin.ModelAdmin):
     form = StoreForm
     list_display = ("name", "slug", "base_url", "last_sync_at", "last_webhook_at", "failing_pushes", "health")
     search_fields = ("name", "slug", "base_url")
@@ -59,14 +42,6 @@ class StoreAdmin(admin.ModelAdmin):
                                 "sync_watermark", "last_sync_error", "sync_failing_since", "sync_failures")}),
         (_("Pushes to WooCommerce"), {"fields": ("push_auth_error", "push_auth_failing_since", "push_auth_retry_at")}),
     )
-
-    def get_fieldsets(self, request, obj=None):
-        # Staff who may only look at a store (support, operations, finance) would see read-only fields as text:
-        # the keys and the webhook secret are left out of their page.
-        if self.has_change_permission(request, obj):
-            return self.fieldsets
-        return tuple((title, {**options, "fields": tuple(f for f in options["fields"] if f not in SECRET_FIELDS)})
-                     for title, options in self.fieldsets)
 
     def save_model(self, request, obj, form, change):
         stored = Store.objects.filter(pk=obj.pk).values(*KEY_FIELDS).first() if change else None

@@ -5,6 +5,8 @@ reservations of the shop's order lines in the supplier's growing order, followed
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.encrypted import EncryptedCharField
+
 from fulfillment.choices import ReservationStatus, ReservationSync, SupplierAuth
 
 DEFAULT_RESERVING_STATUSES = ["pending", "on-hold", "processing"]
@@ -24,7 +26,8 @@ class Supplier(models.Model):
     platform_url = models.URLField(
         _("supplier's platform"), blank=True,
         help_text=_("Where the shop pays the growing order (a link on the growing-order page)."))
-    api_user = models.CharField(_("API key (user)"), max_length=200,
+    # Encrypted at rest (the password stays in the environment, credentials_env).
+    api_user = EncryptedCharField(_("API key (user)"), max_length=200,
                                 help_text=_("The API key the supplier gave: the user of HTTP Basic authentication."))
     credentials_env = models.CharField(
         _("environment variable with the password"), max_length=100,

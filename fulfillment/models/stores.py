@@ -8,6 +8,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _, ngettext
 
+from backoffice.encrypted import EncryptedCharField
+
 secret_validator = RegexValidator(
     r"^[A-Za-z0-9_\-]*$",
     _("Use letters, digits, '-' and '_' only (WooCommerce cannot read a webhook secret back)."),
@@ -28,9 +30,10 @@ class Store(models.Model):
     slug = models.SlugField(_("slug"), unique=True, max_length=50)
     name = models.CharField(_("name"), max_length=200)
     base_url = models.URLField(_("shop URL"), help_text=_("The shop's home URL, e.g. https://shop.example.com"))
-    consumer_key = models.CharField(_("REST consumer key"), max_length=200)
-    consumer_secret = models.CharField(_("REST consumer secret"), max_length=200)
-    webhook_secret = models.CharField(_("webhook secret"), max_length=200, validators=[secret_validator])
+    # Encrypted at rest (FIELD_ENCRYPTION_KEYS): the REST key reads and writes every order of the shop.
+    consumer_key = EncryptedCharField(_("REST consumer key"), max_length=200)
+    consumer_secret = EncryptedCharField(_("REST consumer secret"), max_length=200)
+    webhook_secret = EncryptedCharField(_("webhook secret"), max_length=200, validators=[secret_validator])
     # Some hosts strip the Authorization header, so HTTP Basic auth over https arrives anonymous; WooCommerce then
     # also reads the keys from the query string (they end up in the host's access log: only when needed).
     query_string_auth = models.BooleanField(

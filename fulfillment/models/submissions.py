@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.encrypted import EncryptedCharField
+
 from fulfillment.choices import ProviderKind, SubmissionState
 
 LIVE_STATES = (SubmissionState.QUEUED, SubmissionState.SUBMITTING, SubmissionState.SUBMITTED)
@@ -34,7 +36,8 @@ class Provider(models.Model):
     )
     folder = models.CharField(_("drop folder"), max_length=500, blank=True,
                               help_text=_("File-drop providers: where each order's ZIP is written."))
-    webhook_token = models.CharField(
+    # Encrypted at rest: the webhook finds the provider by its id and compares the token in Python.
+    webhook_token = EncryptedCharField(
         _("webhook token"), max_length=100, blank=True,
         help_text=_("Secret part of this provider's webhook URL; empty: no webhook, shipments are polled."),
     )
