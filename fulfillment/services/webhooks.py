@@ -16,6 +16,7 @@ from django.db import DataError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from backoffice.request_limits import MAX_JSON_DEPTH, nested_deeper_than
 from fulfillment import bulk
 from fulfillment.choices import DeliveryState, EventSource
 from fulfillment.models import Store, WebhookDelivery
@@ -62,13 +63,13 @@ def forget_webhook_stores():
     _stores.clear()
 
 
-def delivery_receive_for(*, slug, headers, body):
+def delivery_receive_for(*, slug, headers, body, content_type=None):
     """Receive a delivery for the store `slug`; None when there is no such store."""
     store = webhook_store(slug)
     if store is None:
         return None
     try:
-        receipt = delivery_receive(store=store, headers=headers, body=body)
+        receipt = delivery_receive(store=store, headers=headers, body=body, content_type=content_type)
     except IntegrityError:  # the kept store was deleted since: ask the database
         receipt = None
     if receipt is None or receipt.status == 401:
@@ -76,7 +77,7 @@ def delivery_receive_for(*, slug, headers, body):
         if fresh is None:
             return None
         if receipt is None or fresh.webhook_secret != store.webhook_secret:
-            receipt = delivery_receive(store=fresh, headers=headers, body=body)
+            receipt = delivery_receive(store=fresh, headers=headers, body=body, content_type=content_type)
     return receipt
 
 
@@ -85,8 +86,12 @@ def signature_for(body, secret):
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
-def delivery_receive(*, store, headers, body):
-    """Check one delivery's signature and store it exactly once; its application is queued."""
+def delivery_receive(*, store, headers, body, content_type=None):
+    """Check one delivery's signature and store it exactly once; its application is queued.
+
+    `content_type` is the request's media type (the view gives it): WooCommerce sends its JSON deliveries as
+    application/json (its ping as a form, without signature), so a signed body of another type is refused.
+    """
     signature = headers.get("X-WC-Webhook-Signature", "")
     if not signature:
         # WooCommerce pings a new webhook with a form body and no X-WC-Webhook-* headers.
@@ -99,6 +104,10 @@ def delivery_receive(*, store, headers, body):
         logger.warning("store %s: webhook with a wrong signature refused (topic %s)", store.slug,
                        headers.get("X-WC-Webhook-Topic", "?"))
         return Receipt(401, "bad signature")
+    if content_type is not None and content_type != "application/json":
+        logger.warning("store %s: signed webhook of content type %r refused (topic %s): WooCommerce sends JSON",
+                       store.slug, content_type[:80], headers.get("X-WC-Webhook-Topic", "?"))
+        return Receipt(415, "the body must be application/json")
 
     now = timezone.now()
     topic = headers.get("X-WC-Webhook-Topic", "")[:64]
@@ -236,6 +245,10 @@ def _apply(delivery):
         payload = json.loads(delivery.body)
     except ValueError as exc:
         return DeliveryState.FAILED, f"The body is not JSON ({exc.msg} at character {exc.pos})."
+    except RecursionError:
+        payload = None
+    if payload is None or nested_deeper_than(payload):
+        return DeliveryState.FAILED, f"The body nests deeper than {MAX_JSON_DEPTH} levels: not an order."
     if not isinstance(payload, dict) or not isinstance(payload.get("id"), int):
         return DeliveryState.FAILED, "The body is JSON but not an order: it has no numeric id."
     if delivery.topic != "order.deleted" and delivery.topic not in ORDER_TOPICS:
