@@ -192,10 +192,12 @@ def parse_config(text):
     raise SystemExit(f"unknown configuration {text!r}: use sync:N or gthread:WxT")
 
 
-def start_gunicorn(config, port, env):
+def start_gunicorn(config, port, env, log=None):
+    """gunicorn in a session of its own; its output (gunicorn's and the app's log) goes to `log` when given."""
     command = [sys.executable, "-m", "gunicorn", "backoffice.wsgi:application", "--bind", f"127.0.0.1:{port}",
                *config["args"], "--log-level", "warning", "--backlog", "2048", "--timeout", "60"]
-    process = subprocess.Popen(command, cwd=_support.ROOT, env=env, start_new_session=True)
+    process = subprocess.Popen(command, cwd=_support.ROOT, env=env, start_new_session=True, stdout=log,
+                               stderr=subprocess.STDOUT if log is not None else None)
     for _ in range(200):
         if process.poll() is not None:
             raise SystemExit(f"gunicorn exited with {process.returncode}")

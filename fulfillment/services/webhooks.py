@@ -27,6 +27,7 @@ logger = logging.getLogger("fulfillment.webhooks")
 
 PING_BODY = re.compile(rb"^webhook_id=\d+$")
 ORDER_TOPICS = {"order.created", "order.updated", "order.restored"}
+MAX_WOO_ID = 2**63  # the woo_id columns are bigint
 
 
 @dataclass
@@ -90,7 +91,8 @@ def delivery_receive(*, store, headers, body, content_type=None):
     """Check one delivery's signature and store it exactly once; its application is queued.
 
     `content_type` is the request's media type (the view gives it): WooCommerce sends its JSON deliveries as
-    application/json (its ping as a form, without signature), so a signed body of another type is refused.
+    application/json (its ping as a form, without signature), so a signed body declared of another type is refused
+    (one without a type is read as JSON).
     """
     signature = headers.get("X-WC-Webhook-Signature", "")
     if not signature:
@@ -104,10 +106,17 @@ def delivery_receive(*, store, headers, body, content_type=None):
         logger.warning("store %s: webhook with a wrong signature refused (topic %s)", store.slug,
                        headers.get("X-WC-Webhook-Topic", "?"))
         return Receipt(401, "bad signature")
-    if content_type is not None and content_type != "application/json":
+    if content_type and content_type != "application/json":
         logger.warning("store %s: signed webhook of content type %r refused (topic %s): WooCommerce sends JSON",
                        store.slug, content_type[:80], headers.get("X-WC-Webhook-Topic", "?"))
         return Receipt(415, "the body must be application/json")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # JSON is UTF-8: kept with replacement characters it would be another body than the one signed, and read.
+        logger.warning("store %s: signed webhook refused: its body is not UTF-8 (byte %d; topic %s)", store.slug,
+                       exc.start, headers.get("X-WC-Webhook-Topic", "?"))
+        return Receipt(400, "the body is not UTF-8")
 
     now = timezone.now()
     topic = headers.get("X-WC-Webhook-Topic", "")[:64]
@@ -124,7 +133,7 @@ def delivery_receive(*, store, headers, body, content_type=None):
         "webhook_id": headers.get("X-WC-Webhook-ID", "")[:32],
         "delivery_id": delivery_id,
         # PostgreSQL text cannot hold NUL: the hash above still identifies the bytes received.
-        "body": body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
+        "body": text.replace("\x00", "\ufffd"),
         "body_sha256": digest,
         "received_at": now,
     }, unique_fields=["store", "topic", "body_sha256"])
@@ -251,6 +260,9 @@ def _apply(delivery):
         return DeliveryState.FAILED, f"The body nests deeper than {MAX_JSON_DEPTH} levels: not an order."
     if not isinstance(payload, dict) or not isinstance(payload.get("id"), int):
         return DeliveryState.FAILED, "The body is JSON but not an order: it has no numeric id."
+    if not 0 < payload["id"] < MAX_WOO_ID:
+        # Kept out of woo_id too: the delivery's own row could not be marked with it (PostgreSQL's bigint).
+        return DeliveryState.FAILED, f"The body's id {str(payload['id'])[:30]} is no WooCommerce order id."
     if delivery.topic != "order.deleted" and delivery.topic not in ORDER_TOPICS:
         # Not an order id: kept out of woo_id, which finds an order's deliveries.
         return DeliveryState.FAILED, f"Topic {delivery.topic or '(none)'} is not handled: only order topics are."

@@ -13,6 +13,7 @@ import logging
 
 from django.core import signing
 from django.http import Http404, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
@@ -69,6 +70,8 @@ def editor_api(view):
             return _refused(request, error_response(error.message, error.field))
         except Http404:
             return _refused(request, error_response("no such project", None, status=404))
+        except MultiPartParserError as error:
+            return _refused(request, error_response(f"the multipart body cannot be read: {error}", "file"))
 
     return wrapper
 
