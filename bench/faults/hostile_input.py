@@ -356,8 +356,8 @@ class Mix:
         if target == 1:  # pages: fuzzed pages (never a valid page list), with or without the token / customer
             pages = rng.choice([junk, [junk], [{"slots": junk}], [{"slots": {"s": {"asset": junk}}}],
                                 [{"slots": {"s": {"text": "\x00"}}}], json.loads(nested(3000)), [[[]]] * 200])
-            if pages in ([], None):
-                pages = "١٢٣"
+            if pages in ([], None, [{"slots": {}}], [{}], [None]) or junk in ({}, [], None):
+                pages = "١٢٣"  # an empty page list or page is valid: a fuzzed one never is
             data = {"pages": pages, "customer_id": customer}
             if rng.random() < 0.6:
                 data["resume_token"] = rng.choice([token, "é" + token[1:], token + "\x00", junk])

@@ -110,13 +110,15 @@ def delivery_receive(*, store, headers, body, content_type=None):
         logger.warning("store %s: signed webhook of content type %r refused (topic %s): WooCommerce sends JSON",
                        store.slug, content_type[:80], headers.get("X-WC-Webhook-Topic", "?"))
         return Receipt(415, "the body must be application/json")
+    refused = {}
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        # JSON is UTF-8: kept with replacement characters it would be another body than the one signed, and read.
-        logger.warning("store %s: signed webhook refused: its body is not UTF-8 (byte %d; topic %s)", store.slug,
-                       exc.start, headers.get("X-WC-Webhook-Topic", "?"))
-        return Receipt(400, "the body is not UTF-8")
+        # JSON is UTF-8: read with replacement characters it would be another body than the one signed, and be
+        # applied. It is acknowledged (a 4xx counts towards WooCommerce disabling the webhook) and kept failed.
+        text = body.decode("utf-8", errors="replace")
+        refused = {"state": DeliveryState.FAILED, "applied_at": timezone.now(),
+                   "error": f"The body is not UTF-8 (byte {exc.start}): not applied."}
 
     now = timezone.now()
     topic = headers.get("X-WC-Webhook-Topic", "")[:64]
@@ -136,6 +138,7 @@ def delivery_receive(*, store, headers, body, content_type=None):
         "body": text.replace("\x00", "\ufffd"),
         "body_sha256": digest,
         "received_at": now,
+        **refused,
     }, unique_fields=["store", "topic", "body_sha256"])
     if delivery_pk is None:
         # The very same body for the same topic: WooCommerce sent it again. Acknowledge, apply nothing, unless the
@@ -153,6 +156,9 @@ def delivery_receive(*, store, headers, body, content_type=None):
         enqueue_or_log("fulfillment.tasks.apply_delivery", waiting)
         logger.info("store %s: delivery %s sent again before it was applied: queued again", store.slug, waiting)
         return Receipt(200, "duplicate: queued again")
+    if refused:
+        logger.warning("store %s: delivery %s (%s) not applied: %s", store.slug, delivery_pk, topic, refused["error"])
+        return Receipt(200, "stored")
     # Stored is what counts: when the broker cannot take the task, the delivery is answered 200 all the same and
     # the schedule of deliveries_requeue_lost queues it later. A 500 would make WooCommerce send it again, which
     # then finds it stored, and count a failure towards disabling the webhook.
