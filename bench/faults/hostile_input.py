@@ -617,6 +617,8 @@ def _log_records(path, start):
         match = re.search(r" WARNING (fulfillment\.webhooks|backoffice\.request_limits|projects\.editor_api) ", line)
         if match:
             reasons[match.group(1)] += 1
+            if "not applied:" in line:  # a signed body kept failed at once (not UTF-8)
+                reasons["kept failed on receipt"] += 1
     errors = [line for line in text.splitlines() if re.search(r" ERROR |\[ERROR\]|\[CRITICAL\]", line)]
     return refusals, reasons, errors
 
@@ -649,6 +651,7 @@ def _checks(result, world, mix, outcomes, before, after, drained, log_path, log_
         handle.flush()
         handle.seek(0)
         cluster_reasons += sum(1 for line in handle if "not applied:" in line)
+    cluster_reasons += reasons.get("kept failed on receipt", 0)  # the gunicorn's records of the same
     four_xx = sum(1 for o in outcomes if o.status and 400 <= o.status < 500)
     abandoned = sum(1 for o in outcomes if o.kind == "wh slow abandoned" and o.status is None)
     refusal_records = sum(refusals.values())
@@ -689,7 +692,8 @@ def _checks(result, world, mix, outcomes, before, after, drained, log_path, log_
     say(f"  legitimate: {len(mix.legit_sent)} sent, {legit_applied} applied once ({legit_orders} orders); "
         f"{replays} replays answered, {repeats} counted as repeats, none applied again")
     say(f"  signed hostile deliveries stored and failed when applied: {failed_hostile} "
-        f"({cluster_reasons} qcluster log records)")
+        f"({cluster_reasons} log records of why, {reasons.get('kept failed on receipt', 0)} of them kept failed "
+        f"on receipt)")
     say(f"  log records: {refusal_records} refusals (django.request/security) for {four_xx} 4xx answered + "
         f"{abandoned} abandoned; app reasons {dict(reasons)}; {len(errors)} ERROR lines")
     say(f"  latency: p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms; during slow bodies p99 "
