@@ -164,7 +164,8 @@ def send(req, port, timeout=30.0):
             status = _answer(sock, req.method)
         elif req.mode == "length-only":
             # Announce far more than the limit, send 1 kB and wait: the answer must come without the rest.
-            sock.sendall(_head(req, port, int(req.headers.pop("X-Announce", "0")) or 50 * WEBHOOK_LIMIT) + req.body[:1024])
+            announce = int(req.headers.pop("X-Announce", "0")) or 50 * WEBHOOK_LIMIT
+            sock.sendall(_head(req, port, announce) + req.body[:1024])
             status = _answer(sock, req.method)
         elif req.mode == "chunked":
             sock.sendall(_head(req, port, chunked=True))

@@ -717,7 +717,8 @@ def test_a_store_deleted_in_the_meantime_is_404(client):
 def test_a_signed_delivery_of_another_content_type_is_refused(client, store):
     # Given a signed order posted as text/plain (WooCommerce sends its JSON as application/json)
     body = encode(order_payload(woo_id=5))
-    headers = {"X-WC-Webhook-Topic": "order.updated", "X-WC-Webhook-Signature": signature_for(body, store.webhook_secret)}
+    headers = {"X-WC-Webhook-Topic": "order.updated",
+               "X-WC-Webhook-Signature": signature_for(body, store.webhook_secret)}
 
     # When it arrives, then it is refused and nothing is stored
     response = client.post(url(store), data=body, content_type="text/plain", headers=headers)
