@@ -227,8 +227,17 @@ RENDERS_KEEP_DAYS = int(os.environ.get("RENDERS_KEEP_DAYS", "90"))
 # cluster's workers, and assembled when the last page is in (a 24-page A4 book at 300 DPI: 8.5 CPU s in one task).
 RENDER_PAGE_TASKS_FROM = int(os.environ.get("RENDER_PAGE_TASKS_FROM", "4"))
 # Webhook bodies up to this size are stored (an order with thousands of lines or large personalisation meta passes
-# Django's 2.5 MB DATA_UPLOAD_MAX_MEMORY_SIZE, which stays the limit of every other view); larger ones get 413.
+# DATA_UPLOAD_MAX_MEMORY_SIZE, below, which stays the limit of every other view); larger ones get 413.
 WEBHOOK_MAX_BYTES = int(os.environ.get("WEBHOOK_MAX_BYTES", str(25 * 1024 * 1024)))
+# A provider's event (Printful: a shipment, a failure) is a few kB.
+PROVIDER_WEBHOOK_MAX_BYTES = int(os.environ.get("PROVIDER_WEBHOOK_MAX_BYTES", str(1024 * 1024)))
+# The editor API's JSON bodies (a project's pages: a 100-page book is some 200 kB) and its image uploads (the image's
+# own limit, PROJECT_ASSET_MAX_BYTES, and room for the multipart envelope). backoffice/request_limits.py refuses a
+# larger body with 413 before reading it whole.
+EDITOR_API_MAX_BYTES = int(os.environ.get("EDITOR_API_MAX_BYTES", str(2 * 1024 * 1024)))
+# Every other view (the admin's forms, My Account): Django refuses a larger body of form fields with 400. Files are
+# not counted, and are spooled to disk past FILE_UPLOAD_MAX_MEMORY_SIZE.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", str(2 * 1024 * 1024)))
 # A delivery still not applied this long after it was received lost its task (broker down, worker killed, Redis
 # flushed): a schedule queues it again.
 WEBHOOK_REQUEUE_MINUTES = float(os.environ.get("WEBHOOK_REQUEUE_MINUTES", "10"))
@@ -272,6 +281,7 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
 # image under ~240 MB (RGBA), so a small file cannot expand into gigabytes of memory (a decompression bomb).
 PROJECT_ASSET_MAX_BYTES = int(os.environ.get("PROJECT_ASSET_MAX_BYTES", str(25 * 1024 * 1024)))
 PROJECT_ASSET_MAX_PIXELS = int(os.environ.get("PROJECT_ASSET_MAX_PIXELS", "60000000"))
+EDITOR_UPLOAD_MAX_BYTES = PROJECT_ASSET_MAX_BYTES + 1024 * 1024
 
 # Where the accounting file connector writes (one folder per store) unless a store's export rule names another.
 ACCOUNTING_EXPORT_DIR = Path(os.environ.get("ACCOUNTING_EXPORT_DIR", BASE_DIR / "exports"))
@@ -292,6 +302,11 @@ LOGGING = {
         "fulfillment": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
         "accounting": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
         "backoffice": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+        "projects": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
         "axes": {"handlers": ["console"], "level": "WARNING"},
+        # Every 4xx and 5xx answer, one record each (Django's own, shown only with DEBUG otherwise): a refusal is
+        # logged even where the view has no reason of its own to give (an unknown URL, a CSRF failure).
+        "django.request": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        "django.security": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }

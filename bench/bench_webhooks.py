@@ -230,15 +230,17 @@ def server_command(config, port):
             "--backlog", "2048"]
 
 
-def start_server(config, port, env):
-    """The server of `config` listening on 127.0.0.1:port, in a session of its own (stopped with its workers)."""
+def start_server(config, port, env, log=None):
+    """The server of `config` listening on 127.0.0.1:port, in a session of its own (stopped with its workers); its
+    output (the server's and the app's log) goes to `log` when given."""
     if asgi(config):
         # Django under ASGI runs each request's sync code in a thread of its own: a persistent connection would be
         # left behind with every request's thread (PostgreSQL's "too many clients" within a second). Django's
         # advice for ASGI: no persistent connections (CONN_MAX_AGE 0), so each request connects.
         env = {**env, "DB_CONN_MAX_AGE": "0"}
     process = subprocess.Popen(server_command(config, port), cwd=_support.ROOT, env=env,
-                               start_new_session=True)
+                               start_new_session=True, stdout=log,
+                               stderr=subprocess.STDOUT if log is not None else None)
     for _ in range(400):
         if process.poll() is not None:
             raise SystemExit(f"{config['server']} exited with {process.returncode}")
@@ -251,9 +253,9 @@ def start_server(config, port, env):
     raise SystemExit(f"{config['server']} did not start listening")
 
 
-def start_gunicorn(config, port, env):
+def start_gunicorn(config, port, env, log=None):
     """gunicorn as the fault scenarios start it (bench/faults): `config` from parse_config."""
-    return start_server(config, port, env)
+    return start_server(config, port, env, log=log)
 
 
 def asgi(config):

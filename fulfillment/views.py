@@ -1,34 +1,18 @@
 import json
 import logging
 
-from django.conf import settings
 from django.core import signing
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from backoffice.request_limits import MAX_JSON_DEPTH, body_limit, nested_deeper_than
 from fulfillment import file_links
 from fulfillment.models import Provider
 from fulfillment.services.provider_tracking import provider_webhook_apply, provider_webhook_authenticated
 from fulfillment.services.webhooks import delivery_receive_for
 
 logger = logging.getLogger("fulfillment.webhooks")
-
-
-def _body_within(request, limit):
-    """The request's body, or None when it is larger than `limit` bytes (nothing more than limit + 1 is read).
-
-    request.body would refuse anything over DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) with Django's HTML 400, and that
-    setting is every view's limit: the stream is read here with this view's own limit instead.
-    """
-    try:
-        announced = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        announced = 0
-    if announced > limit:
-        return None
-    body = request.read(limit + 1)  # a chunked or understated body is held to the limit too
-    return None if len(body) > limit else body
 
 
 # The only headers a delivery's receipt reads. request.headers would build a dict of all of them (WooCommerce sends
@@ -44,19 +28,19 @@ def _woocommerce_headers(request):
 
 @csrf_exempt
 @require_POST
+@body_limit("WEBHOOK_MAX_BYTES")
 def woocommerce_webhook(request, slug):
-    """WooCommerce posts order webhooks here; see services.webhooks for the rules."""
-    limit = settings.WEBHOOK_MAX_BYTES
-    body = _body_within(request, limit)
-    if body is None:
-        # Nothing is stored: the reconcile still fetches the order through the REST API within minutes.
-        logger.warning("store %s: webhook refused, its body is larger than WEBHOOK_MAX_BYTES (%d bytes; "
-                       "Content-Length %s, topic %s)", slug, limit, request.META.get("CONTENT_LENGTH") or "?",
-                       request.META.get("HTTP_X_WC_WEBHOOK_TOPIC", "?"))
-        return JsonResponse({"error": f"body larger than {limit} bytes (WEBHOOK_MAX_BYTES)"}, status=413)
-    receipt = delivery_receive_for(slug=slug, headers=_woocommerce_headers(request), body=body)
+    """WooCommerce posts order webhooks here; see services.webhooks for the rules.
+
+    A body over WEBHOOK_MAX_BYTES is refused (413) before it is read whole and nothing is stored: the reconcile
+    still fetches the order through the REST API within minutes.
+    """
+    receipt = delivery_receive_for(slug=slug, headers=_woocommerce_headers(request), body=request.body,
+                                   content_type=request.content_type)
     if receipt is None:
-        raise Http404("unknown store")
+        logger.warning("webhook for an unknown store %r refused (from %s)", slug[:80],
+                       request.META.get("REMOTE_ADDR", "?"))
+        return JsonResponse({"error": "unknown store"}, status=404)
     if receipt.status == 200:
         return HttpResponse(receipt.message, content_type="text/plain")
     return JsonResponse({"error": receipt.message}, status=receipt.status)
@@ -64,6 +48,7 @@ def woocommerce_webhook(request, slug):
 
 @csrf_exempt
 @require_POST
+@body_limit("PROVIDER_WEBHOOK_MAX_BYTES")
 def provider_webhook(request, provider_id, token):
     """Printful-style provider events; the secret token in the URL authenticates the provider."""
     provider = Provider.objects.filter(pk=provider_id).first()
@@ -72,7 +57,11 @@ def provider_webhook(request, provider_id, token):
         return JsonResponse({"error": "unknown provider or wrong token"}, status=404)
     try:
         payload = json.loads(request.body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+        payload = None
+    if payload is None or nested_deeper_than(payload):
+        logger.warning("provider webhook for provider %s refused: the body is not JSON of %d levels at most",
+                       provider_id, MAX_JSON_DEPTH)
         return JsonResponse({"error": "the body is not JSON"}, status=400)
     return JsonResponse({"result": provider_webhook_apply(provider=provider, payload=payload)})
 

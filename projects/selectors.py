@@ -5,6 +5,7 @@ from django.core.files.storage import default_storage
 from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext as _
 
+from backoffice.numbers import whole_number
 from fulfillment.print_files import PrintFileSource
 from projects.choices import ProjectState, RenderPurpose, RenderState
 from projects.models import Project, ProjectAsset, Render
@@ -121,9 +122,10 @@ def is_production_file(name):
     # Stored as renders/<project ref>/v<version>/<file> (services.rendering._store): the (project, version) key
     # finds the row without a scan of every render's file name.
     parts = name.split("/")
-    if len(parts) != 4 or parts[0] != "renders" or not parts[2][1:].isdigit() or parts[2][0] != "v":
+    if len(parts) != 4 or parts[0] != "renders" or whole_number(parts[2][1:]) is None or parts[2][0] != "v":
         return False
-    return Render.objects.filter(project__ref=parts[1], version=int(parts[2][1:]), production_file=name).exists()
+    return Render.objects.filter(project__ref=parts[1], version=whole_number(parts[2][1:]),
+                                 production_file=name).exists()
 
 
 # What production asks of a personalised line (fulfillment.print_files), registered in ProjectsConfig.ready().

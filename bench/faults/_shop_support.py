@@ -121,10 +121,11 @@ class Parts:
             if name in self.env:
                 os.environ[name] = self.env[name]
 
-    def start_gunicorn(self):
+    def start_gunicorn(self, log=None):
+        """gunicorn (2 workers × 4 threads); its output and the app's log records go to `log` when given."""
         self.port = free_port()
         config = bench_webhooks.parse_config("gthread:2x4")
-        self.gunicorn = bench_webhooks.start_gunicorn(config, self.port, self.env)
+        self.gunicorn = bench_webhooks.start_gunicorn(config, self.port, self.env, log=log)
         return f"http://127.0.0.1:{self.port}"
 
     def start_clusters(self, redis):

@@ -6,6 +6,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.list_tools import STORE_PARAM, FirstPageChangeList
+from backoffice.numbers import whole_number
 from fulfillment import selectors
 from fulfillment.choices import OrderStatus, status_label
 from fulfillment.selectors.customers import CUSTOMER_PARAM, customer_orders
@@ -63,7 +64,7 @@ class StatusFilter(admin.SimpleListFilter):
         # was DISTINCT over (status, created_at, id) and only saw the custom statuses of the 50 newest orders
         # that had one, reading the table newest first until it found them.
         store_id = request.GET.get("store__id__exact")
-        counts = selectors.status_counts(store_id if store_id and store_id.isdigit() else None)
+        counts = selectors.status_counts(whole_number(store_id))
         custom = sorted(set(counts) - set(OrderStatus.values))
         return [(s.value, s.label) for s in OrderStatus] + [(s, status_label(s)) for s in custom]
 

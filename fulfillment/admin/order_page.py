@@ -12,6 +12,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 
 from backoffice.list_tools import STORE_PARAM
+from backoffice.numbers import whole_number
 from fulfillment import carriers, extensions, selectors
 from fulfillment.choices import status_label
 from fulfillment.errors import OrderActionError
@@ -70,6 +71,16 @@ ACTIONS = {
 def labelled_errors(errors, labels):
     """A refused action's messages, each after the label of its field or line: staff never see our keys."""
     return [f"{labels[key]}: {message}" if key in labels else str(message) for key, message in errors.items()]
+
+
+def _by_line(posted, prefix):
+    """{line id: value} of the posted fields named <prefix><line id>; a name without an id of ours is ignored."""
+    found = {}
+    for key, value in posted.items():
+        line_id = whole_number(key[len(prefix):]) if key.startswith(prefix) else None
+        if line_id is not None:
+            found[line_id] = value
+    return found
 
 
 def _bound_form(form_class, posted, errors, **kwargs):
@@ -160,10 +171,8 @@ class OrderPageMixin:
         return _("Shipping address corrected; WooCommerce will be told.")
 
     def do_refund(self, request, order):
-        amounts = {int(k.split("_", 1)[1]): v for k, v in request.POST.items()
-                   if k.startswith("amount_") and k.split("_", 1)[1].isdigit()}
-        quantities = {int(k.split("_", 1)[1]): v for k, v in request.POST.items()
-                      if k.startswith("quantity_") and k.split("_", 1)[1].isdigit()}
+        amounts = _by_line(request.POST, "amount_")
+        quantities = _by_line(request.POST, "quantity_")
         refund = order_refund(order=order, amounts=amounts, quantities=quantities,
                               reason=request.POST.get("reason", ""), restock=request.POST.get("restock") == "on",
                               api_refund=request.POST.get("api_refund") == "on", user=request.user,
@@ -173,8 +182,7 @@ class OrderPageMixin:
 
     def do_tracking(self, request, order):
         data = self._form(TrackingForm(request.POST), request)
-        lines = {int(k.split("_", 1)[1]): v or "0" for k, v in request.POST.items()
-                 if k.startswith("ship_") and k.split("_", 1)[1].isdigit()}
+        lines = {line_id: value or "0" for line_id, value in _by_line(request.POST, "ship_").items()}
         shipment = shipment_add(order=order, carrier=data["carrier"], tracking_number=data["tracking_number"],
                                 tracking_link=data["tracking_link"], shipped_on=data["shipped_on"], lines=lines,
                                 user=request.user, token=request.POST.get("token", ""),
@@ -198,7 +206,7 @@ class OrderPageMixin:
 
     def _submission(self, request, order):
         submission_id = request.POST.get("submission", "")
-        submission = order.submissions.filter(pk=int(submission_id) if submission_id.isdigit() else 0).first()
+        submission = order.submissions.filter(pk=whole_number(submission_id) or 0).first()
         if submission is None:
             raise OrderActionError(_("That submission does not belong to this order."))
         return submission

@@ -11,6 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _, ngettext, pgettext_lazy
 
+from backoffice.numbers import whole_number
 from fulfillment import extensions, selectors
 from backoffice.list_tools import CappedCountPaginator, CreatedRangeFilter, FastActionCheckbox, StoreFilter
 from fulfillment.admin.list_tools import CustomerFilter, OrderChangeList, ProductionFilter, StatusFilter
@@ -112,9 +113,9 @@ class OrderAdmin(OrderPageMixin, FastActionCheckbox, admin.ModelAdmin):
         term = search_term.strip()
         if term.startswith("#"):
             term = term[1:]
-        if term.isdigit():
+        if whole_number(term) is not None:
             # An order number or id: exact, indexed; no substring scan over names and emails.
-            return queryset.filter(number=term) | queryset.filter(woo_id=int(term)), False
+            return queryset.filter(number=term.strip()) | queryset.filter(woo_id=whole_number(term)), False
         return super().get_search_results(request, queryset, term)
 
     def get_changelist(self, request, **kwargs):
@@ -192,7 +193,7 @@ class OrderAdmin(OrderPageMixin, FastActionCheckbox, admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         store_id = request.GET.get("store__id__exact")
-        counts = selectors.status_counts(store_id if store_id and store_id.isdigit() else None)
+        counts = selectors.status_counts(whole_number(store_id))
         current = request.GET.get("status", "")
         estimated = getattr(counts, "estimated", False)
         tabs = [{"status": "", "label": _("All"), "count": sum(counts.values()), "active": not current,

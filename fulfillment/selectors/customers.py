@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.db.models import Count, F, Q, Sum
 
+from backoffice.numbers import whole_number
 from fulfillment.choices import OrderStatus
 from fulfillment.models import Order
 from fulfillment.models.orders import REGISTERED_CUSTOMER
@@ -25,8 +26,8 @@ PAID_STATUSES = (OrderStatus.PROCESSING.value, OrderStatus.COMPLETED.value)
 def customer_orders(queryset, value):
     """The orders of a customer as the list's filter and the order page name them: "42" (id) or an email."""
     value = (value or "").strip()
-    if value.isdigit() and int(value) > 0:
-        return queryset.filter(REGISTERED_CUSTOMER, customer_woo_id=int(value))
+    if whole_number(value):
+        return queryset.filter(REGISTERED_CUSTOMER, customer_woo_id=whole_number(value))
     if "@" in value:
         return queryset.filter(customer_email=value.lower())
     return queryset.none()

@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from backoffice.numbers import whole_number
 from fulfillment.choices import EventSource, ImportMode, RunState
 from fulfillment.integrations.woocommerce.client import PER_PAGE, WooClient, WooError
 from fulfillment.integrations.woocommerce.paging import OrderPages
@@ -40,9 +41,9 @@ def parse_ids(text):
     """"1, 2,3 4" → [1, 2, 3, 4]; raise ImportRequestError on anything else."""
     ids = []
     for token in str(text).replace(",", " ").split():
-        if not token.isdigit() or int(token) <= 0:
-            raise ImportRequestError(_("%(token)s is not an order id.") % {"token": token})
-        ids.append(int(token))
+        if not whole_number(token):
+            raise ImportRequestError(_("%(token)s is not an order id.") % {"token": token[:40]})
+        ids.append(whole_number(token))
     if not ids:
         raise ImportRequestError(_("Give at least one order id."))
     return list(dict.fromkeys(ids))

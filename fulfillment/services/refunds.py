@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop as N_
 
+from backoffice.numbers import whole_number
 from fulfillment import events
 from fulfillment.choices import EventSource, OrderStatus, PushKind, RefundState
 from fulfillment.errors import OrderActionError
@@ -64,10 +65,10 @@ def order_refund(*, order, amounts, quantities, reason, restock, user, api_refun
             amount_text = str(amounts.get(item_id) or "").strip()
             amount = parse_amount(amount_text, order.currency, f"amount_{item_id}", errors)
             quantity_text = str(quantities.get(item_id) or "0").strip()
-            if not quantity_text.isdigit():
+            quantity = whole_number(quantity_text, max_digits=6)
+            if quantity is None:
                 errors[f"quantity_{item_id}"] = _("Enter a whole number of items, 0 or more.")
                 continue
-            quantity = int(quantity_text)
             if quantity and item.kind == "product" and quantities_unknown:
                 # Which items a refund made in WooCommerce took back is not known yet: any quantity could be
                 # one too many.

@@ -16,6 +16,7 @@ from django.db import DataError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from backoffice.request_limits import MAX_JSON_DEPTH, nested_deeper_than
 from fulfillment import bulk
 from fulfillment.choices import DeliveryState, EventSource
 from fulfillment.models import Store, WebhookDelivery
@@ -26,6 +27,7 @@ logger = logging.getLogger("fulfillment.webhooks")
 
 PING_BODY = re.compile(rb"^webhook_id=\d+$")
 ORDER_TOPICS = {"order.created", "order.updated", "order.restored"}
+MAX_WOO_ID = 2**63  # the woo_id columns are bigint
 
 
 @dataclass
@@ -67,13 +69,13 @@ def forget_webhook_stores():
     _stores.clear()
 
 
-def delivery_receive_for(*, slug, headers, body):
+def delivery_receive_for(*, slug, headers, body, content_type=None):
     """Receive a delivery for the store `slug`; None when there is no such store."""
     store = webhook_store(slug)
     if store is None:
         return None
     try:
-        receipt = delivery_receive(store=store, headers=headers, body=body)
+        receipt = delivery_receive(store=store, headers=headers, body=body, content_type=content_type)
     except IntegrityError:  # the kept store was deleted since: ask the database
         receipt = None
     if receipt is None or receipt.status == 401:
@@ -81,7 +83,7 @@ def delivery_receive_for(*, slug, headers, body):
         if fresh is None:
             return None
         if receipt is None or fresh.webhook_secret != store.webhook_secret:
-            receipt = delivery_receive(store=fresh, headers=headers, body=body)
+            receipt = delivery_receive(store=fresh, headers=headers, body=body, content_type=content_type)
     return receipt
 
 
@@ -90,8 +92,13 @@ def signature_for(body, secret):
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
-def delivery_receive(*, store, headers, body):
-    """Check one delivery's signature and store it exactly once; its application is queued."""
+def delivery_receive(*, store, headers, body, content_type=None):
+    """Check one delivery's signature and store it exactly once; its application is queued.
+
+    `content_type` is the request's media type (the view gives it): WooCommerce sends its JSON deliveries as
+    application/json (its ping as a form, without signature), so a signed body declared of another type is refused
+    (one without a type is read as JSON).
+    """
     signature = headers.get("X-WC-Webhook-Signature", "")
     if not signature:
         # WooCommerce pings a new webhook with a form body and no X-WC-Webhook-* headers.
@@ -104,6 +111,19 @@ def delivery_receive(*, store, headers, body):
         logger.warning("store %s: webhook with a wrong signature refused (topic %s)", store.slug,
                        headers.get("X-WC-Webhook-Topic", "?"))
         return Receipt(401, "bad signature")
+    if content_type and content_type != "application/json":
+        logger.warning("store %s: signed webhook of content type %r refused (topic %s): WooCommerce sends JSON",
+                       store.slug, content_type[:80], headers.get("X-WC-Webhook-Topic", "?"))
+        return Receipt(415, "the body must be application/json")
+    refused = {}
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # JSON is UTF-8: read with replacement characters it would be another body than the one signed, and be
+        # applied. It is acknowledged (a 4xx counts towards WooCommerce disabling the webhook) and kept failed.
+        text = body.decode("utf-8", errors="replace")
+        refused = {"state": DeliveryState.FAILED, "applied_at": timezone.now(),
+                   "error": f"The body is not UTF-8 (byte {exc.start}): not applied."}
 
     now = timezone.now()
     topic = headers.get("X-WC-Webhook-Topic", "")[:64]
@@ -120,9 +140,10 @@ def delivery_receive(*, store, headers, body):
         "webhook_id": headers.get("X-WC-Webhook-ID", "")[:32],
         "delivery_id": delivery_id,
         # PostgreSQL text cannot hold NUL: the hash above still identifies the bytes received.
-        "body": body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
+        "body": text.replace("\x00", "\ufffd"),
         "body_sha256": digest,
         "received_at": now,
+        **refused,
     }, unique_fields=["store", "topic", "body_sha256"])
     if delivery_pk is None:
         # The very same body for the same topic: WooCommerce sent it again. Acknowledge, apply nothing, unless the
@@ -140,6 +161,9 @@ def delivery_receive(*, store, headers, body):
         enqueue_or_log("fulfillment.tasks.apply_delivery", waiting)
         logger.info("store %s: delivery %s sent again before it was applied: queued again", store.slug, waiting)
         return Receipt(200, "duplicate: queued again")
+    if refused:
+        logger.warning("store %s: delivery %s (%s) not applied: %s", store.slug, delivery_pk, topic, refused["error"])
+        return Receipt(200, "stored")
     # Stored is what counts: when the broker cannot take the task, the delivery is answered 200 all the same and
     # the schedule of deliveries_requeue_lost queues it later. A 500 would make WooCommerce send it again, which
     # then finds it stored, and count a failure towards disabling the webhook.
@@ -241,8 +265,15 @@ def _apply(delivery):
         payload = json.loads(delivery.body)
     except ValueError as exc:
         return DeliveryState.FAILED, f"The body is not JSON ({exc.msg} at character {exc.pos})."
+    except RecursionError:
+        payload = None
+    if payload is None or nested_deeper_than(payload):
+        return DeliveryState.FAILED, f"The body nests deeper than {MAX_JSON_DEPTH} levels: not an order."
     if not isinstance(payload, dict) or not isinstance(payload.get("id"), int):
         return DeliveryState.FAILED, "The body is JSON but not an order: it has no numeric id."
+    if not 0 < payload["id"] < MAX_WOO_ID:
+        # Kept out of woo_id too: the delivery's own row could not be marked with it (PostgreSQL's bigint).
+        return DeliveryState.FAILED, f"The body's id {str(payload['id'])[:30]} is no WooCommerce order id."
     if delivery.topic != "order.deleted" and delivery.topic not in ORDER_TOPICS:
         # Not an order id: kept out of woo_id, which finds an order's deliveries.
         return DeliveryState.FAILED, f"Topic {delivery.topic or '(none)'} is not handled: only order topics are."

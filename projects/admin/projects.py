@@ -9,6 +9,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.numbers import whole_number
 from projects import selectors
 from projects.choices import RenderState
 from projects.errors import ProjectError
@@ -53,7 +54,7 @@ class ProjectAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
-        if term.startswith("#") and term[1:].isdigit():  # "#143": an order number, as staff write it
+        if term.startswith("#") and whole_number(term[1:]) is not None:  # "#143": an order number, as staff write it
             return queryset.filter(order_line__order__number=term[1:]), False
         return super().get_search_results(request, queryset, term)
 
@@ -209,7 +210,7 @@ def _posted_value(slot, prefix, post):
         asset = post.get(f"{prefix}_asset", "")
         if not asset:
             return None
-        value = {"asset": int(asset) if asset.isdigit() else asset}
+        value = {"asset": asset if whole_number(asset) is None else whole_number(asset)}
         fx, fy, scale = (post.get(f"{prefix}_{name}", "") for name in ("fx", "fy", "scale"))
         if fx != "" or fy != "":
             value["focal"] = [_number(fx or "0.5"), _number(fy or "0.5")]

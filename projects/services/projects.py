@@ -129,7 +129,8 @@ def project_save_pages(*, project, pages, user=None, source="editor"):
 
 
 def _clean_title(title, *, required=True):
-    title = " ".join(str(title or "").split())
+    # NUL: PostgreSQL's text cannot hold it (the editor API's title would fail the insert); it is no character.
+    title = " ".join(str(title or "").replace("\x00", "").split())
     if required and not title:
         raise ProjectError(_("Give the project a name."), field="title")
     if len(title) > TITLE_MAX_LENGTH:

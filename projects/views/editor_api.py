@@ -9,13 +9,17 @@ anonymous project is reached with its resume token. Errors are JSON {"error": ..
 import functools
 import hmac
 import json
+import logging
 
 from django.core import signing
 from django.http import Http404, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from backoffice.numbers import whole_number
+from backoffice.request_limits import MAX_JSON_DEPTH, body_limit, nested_deeper_than
 from projects.choices import ProjectState, RenderPurpose
 from projects.errors import ProjectError, ProjectReadOnly
 from projects.models import ProductTemplate, Project, Render
@@ -28,7 +32,10 @@ from projects.services.rendering import render_request
 from projects.views.files import stored_file_response
 
 FILE_SALT = "projects.editor-file"
+REF_MAX_LENGTH = 32  # Project.ref's max_length
 FILE_URL_MAX_AGE = 3600  # a preview link handed to the editor works for an hour
+
+logger = logging.getLogger("projects.editor_api")
 
 
 class BadRequest(ProjectError):
@@ -49,6 +56,8 @@ def editor_api(view):
         scheme, _, key = header.partition(" ")
         api_key = editor_key_authenticate(key.strip()) if scheme.lower() == "bearer" else None
         if api_key is None:
+            logger.warning("editor API: %s %s refused: missing, unknown or revoked API key (from %s)",
+                           request.method, request.path[:200], request.META.get("REMOTE_ADDR", "?"))
             response = error_response("missing, unknown or revoked API key", "Authorization", status=401)
             response["WWW-Authenticate"] = 'Bearer realm="editor"'
             return response
@@ -56,13 +65,21 @@ def editor_api(view):
         try:
             return view(request, *args, **kwargs)
         except ProjectReadOnly as error:
-            return error_response(error.message, error.field, status=409)
+            return _refused(request, error_response(error.message, error.field, status=409))
         except ProjectError as error:
-            return error_response(error.message, error.field)
+            return _refused(request, error_response(error.message, error.field))
         except Http404:
-            return error_response("no such project", None, status=404)
+            return _refused(request, error_response("no such project", None, status=404))
+        except MultiPartParserError as error:
+            return _refused(request, error_response(f"the multipart body cannot be read: {error}", "file"))
 
     return wrapper
+
+
+def _refused(request, response):
+    logger.warning("editor API: store %s: %s %s refused with %d: %s", request.store.slug, request.method,
+                   request.path[:200], response.status_code, response.content[:300].decode(errors="replace"))
+    return response
 
 
 def _body(request):
@@ -70,10 +87,12 @@ def _body(request):
     if request.content_type == "application/json":
         try:
             data = json.loads(request.body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than even the parser goes
             raise BadRequest("the body is not valid JSON", field="body") from None
         if not isinstance(data, dict):
             raise BadRequest("the body must be a JSON object", field="body")
+        if nested_deeper_than(data):
+            raise BadRequest(f"the body nests deeper than {MAX_JSON_DEPTH} levels", field="body")
         return data
     return request.POST
 
@@ -86,16 +105,16 @@ def _customer(request, data):
     """The shop's logged-in customer, as an account here (None when not given or not known)."""
     customer_id = _param(request, data, "customer_id")
     email = _param(request, data, "customer_email")
-    if customer_id in ("", None):
+    if customer_id in ("", None, "0") or type(customer_id) is int and customer_id == 0:  # 0: WooCommerce's guest
         customer_id = None
     else:
-        try:
-            customer_id = int(customer_id)
-        except (TypeError, ValueError):
-            raise BadRequest("customer_id must be the WooCommerce customer id (a number)", field="customer_id") \
-                from None
-    if email is not None and not isinstance(email, str):
-        raise BadRequest("customer_email must be a string", field="customer_email")
+        # A JSON number or its ASCII digits: int() would take '١٢٣', 1.9 or True for an id too.
+        customer_id = (customer_id if type(customer_id) is int and 0 < customer_id < 10**18
+                       else whole_number(customer_id))
+        if customer_id is None:
+            raise BadRequest("customer_id must be the WooCommerce customer id (a number)", field="customer_id")
+    if email is not None and (not isinstance(email, str) or "\x00" in email):
+        raise BadRequest("customer_email must be a string (of no NUL characters)", field="customer_email")
     if not customer_id and not email:
         return None
     return customer_for_editor(store=request.store, woo_customer_id=customer_id, email=email)
@@ -103,12 +122,15 @@ def _customer(request, data):
 
 def _project(request, ref, data):
     """The store's project, if the caller holds its resume token or is its owner; else 404."""
+    if "\x00" in ref or len(ref) > REF_MAX_LENGTH:  # no ref is (PostgreSQL refuses NUL in a query's text)
+        raise Http404
     project = (Project.objects.select_related("template", "owner")
                .filter(store=request.store, ref=ref).exclude(state=ProjectState.ARCHIVED).first())
     if project is None:
         raise Http404
     token = request.headers.get("X-Resume-Token") or _param(request, data, "resume_token") or ""
-    if isinstance(token, str) and token and hmac.compare_digest(token, project.resume_token):
+    # As bytes: compare_digest refuses (TypeError) a str with anything but ASCII in it.
+    if isinstance(token, str) and token and hmac.compare_digest(token.encode(), project.resume_token.encode()):
         return project
     if project.owner_id is not None:
         customer = _customer(request, data)
@@ -180,6 +202,7 @@ def _template_for(request, data):
 
 
 @editor_api
+@body_limit("EDITOR_API_MAX_BYTES")  # inside the key check: the store is known when refused
 @require_http_methods(["POST"])
 def project_create_view(request):
     data = _body(request)
@@ -199,6 +222,7 @@ def project_detail_view(request, ref):
 
 
 @editor_api
+@body_limit("EDITOR_API_MAX_BYTES")  # inside the key check: the store is known when refused
 @require_http_methods(["PUT", "POST"])
 def project_pages_view(request, ref):
     data = _body(request)
@@ -210,6 +234,7 @@ def project_pages_view(request, ref):
 
 
 @editor_api
+@body_limit("EDITOR_UPLOAD_MAX_BYTES")
 @require_http_methods(["POST"])
 def project_asset_view(request, ref):
     project = _project(request, ref, request.POST)
@@ -221,6 +246,7 @@ def project_asset_view(request, ref):
 
 
 @editor_api
+@body_limit("EDITOR_API_MAX_BYTES")  # inside the key check: the store is known when refused
 @require_http_methods(["POST"])
 def project_render_view(request, ref):
     data = _body(request)

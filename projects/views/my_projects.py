@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from backoffice.numbers import whole_number
 from projects import selectors
 from projects.choices import ProjectState, RenderPurpose, RenderState
 from projects.errors import ProjectError
@@ -75,7 +76,7 @@ def _pages_from_post(project, data):
                 chosen = data.get(name, "")
                 if not chosen:
                     continue
-                asset = int(chosen) if chosen.isdigit() else chosen
+                asset = chosen if whole_number(chosen) is None else whole_number(chosen)
                 previous = before.get(slot["id"], {})
                 slots[slot["id"]] = {**previous, "asset": asset} if previous.get("asset") == asset else {"asset": asset}
             elif data.get(name, "").strip():

@@ -823,3 +823,15 @@ def test_numbers_our_columns_cannot_hold_are_mapping_errors(field, value, messag
 
 def test_the_largest_amount_our_columns_hold_is_mapped():
     assert map_order(order_payload(5, total="9999999999.9999")).fields["total"] == Decimal("9999999999.9999")
+
+
+@pytest.mark.parametrize("quantity", ["١٢٣", "²", float("inf")])
+def test_a_line_quantity_of_other_digits_or_an_infinity_is_no_integer(quantity):
+    # Given an order whose line quantity is Arabic-Indic digits (int() reads 123), a superscript, or 1e400 (JSON's
+    # infinity: int() raised OverflowError, which failed the task and left the delivery to be queued forever)
+    payload = copy.deepcopy(SAMPLE_ORDER)
+    payload["line_items"][0]["quantity"] = quantity
+
+    # When it is mapped, then it is refused as not an integer
+    with pytest.raises(MappingError, match="not an integer"):
+        map_order(payload)

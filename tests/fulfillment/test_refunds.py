@@ -983,3 +983,21 @@ def test_the_refund_form_shown_again_after_an_error_keeps_its_token(woo, woo_sto
     client.post(action, {"token": "form-7", f"quantity_{MUG}": "1"})
     client.post(action, {"token": "form-7", f"quantity_{MUG}": "1"})
     assert list(Refund.objects.values_list("token", "amount")) == [("form-7", Decimal("11.40"))]
+
+
+@pytest.mark.parametrize("field", ["quantity_²", "amount_²", "quantity_١٧١"])
+def test_a_refund_form_field_named_with_other_digits_is_ignored_not_a_500(woo, woo_store, client, field):
+    # Given finance posting a refund form whose line field is named with a superscript or Arabic-Indic digit
+    # ('²'.isdigit() is true and int('²') fails: this was a 500)
+    from tests.fulfillment.production import staff
+
+    order = mirrored(woo, woo_store, eur_payload())
+    client.force_login(staff("finance"))
+    action = reverse("admin:fulfillment_order_action", args=[order.pk, "refund"])
+
+    # When it is posted
+    response = client.post(action, {"token": "form-9", field: "1"})
+
+    # Then the form comes back refused (nothing to refund), and nothing is made
+    assert response.status_code == 400
+    assert not Refund.objects.exists()

@@ -812,3 +812,19 @@ def test_the_tick_leaves_a_new_submission_to_its_own_task_and_takes_it_when_that
     assert submissions_due(now=created + timedelta(minutes=9)) == []
     # and takes it when it is still waiting ten minutes later (its task was lost: a broker flushed)
     assert submissions_due(now=created + timedelta(minutes=10, seconds=1)) == [submission.pk]
+
+
+@pytest.mark.parametrize("value", ["²", "١", "9" * 5000])
+def test_a_submission_named_by_other_digits_is_refused_not_a_500(client, shop, value):
+    # Given operations posting Retry with a submission id that is no id ('²'.isdigit() is true, int('²') fails;
+    # int() refuses 5,000 digits: both were a 500)
+    user = staff("operations")
+    order = mirrored(shop)
+    client.force_login(user)
+
+    # When it is posted
+    response = client.post(action_url(order, "retry_submission"), {"submission": value})
+
+    # Then the order page says the submission is not the order's
+    assert response.status_code == 400
+    assert "That submission does not belong to this order." in response.content.decode()

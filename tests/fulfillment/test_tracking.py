@@ -676,3 +676,19 @@ def test_a_providers_odd_tracking_number_is_kept_with_a_warning(woo, woo_store, 
     assert [r.getMessage() for r in caplog.records] == [
         f"order {order.pk}: PostNL tracking number '1234' from provider kept as given: A PostNL tracking number "
         "looks like 3SABCD1234567 (letters and digits, no spaces); check the number or the carrier."]
+
+
+def test_a_tracking_line_field_named_with_other_digits_is_ignored_not_a_500(woo, woo_store, client):
+    # Given operations posting a parcel whose line field is named with a superscript digit (was a 500)
+    order = mirrored(woo, woo_store)
+    client.force_login(staff_user("operations"))
+
+    # When it is posted
+    response = client.post(reverse("admin:fulfillment_order_action", args=[order.pk, "tracking"]), {
+        "carrier": "PostNL", "tracking_number": "3SABCD1234567", "tracking_link": "", "shipped_on": "2026-11-20",
+        "ship_²": "1"})
+
+    # Then the field is no line's: the form is refused (no lines chosen) or the parcel recorded without it
+    assert response.status_code in (302, 400)
+    line_ids = set(order.lines.values_list("woo_line_id", flat=True))
+    assert all(item["line_id"] in line_ids for shipment in order.shipments.all() for item in shipment.lines)

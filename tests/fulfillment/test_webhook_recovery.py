@@ -314,16 +314,18 @@ def test_a_delivery_over_the_limit_is_refused_with_413_and_logged(client, store,
     assert len(body) > settings.WEBHOOK_MAX_BYTES
 
     # When it arrives
-    with caplog.at_level(logging.WARNING, logger="fulfillment.webhooks"):
+    with caplog.at_level(logging.WARNING, logger="backoffice.request_limits"):
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             response = deliver(client, store, body, topic="order.created")
 
-    # Then it is refused with a JSON reason and a warning, and nothing is stored or queued
+    # Then it is refused with a JSON reason and a warning naming the endpoint and the store, before its body is
+    # read (backoffice/request_limits.py), and nothing is stored or queued
     assert response.status_code == 413
-    assert response.json() == {"error": "body larger than 3145728 bytes (WEBHOOK_MAX_BYTES)"}
-    assert [r.getMessage() for r in caplog.records if r.name == "fulfillment.webhooks"] == [
-        f"store {store.slug}: webhook refused, its body is larger than WEBHOOK_MAX_BYTES (3145728 bytes; "
-        f"Content-Length {len(body)}, topic order.created)"
+    assert response.json() == {"error": f"Content-Length {len(body)} is over the limit of 3145728 bytes",
+                               "limit": "WEBHOOK_MAX_BYTES"}
+    assert [r.getMessage() for r in caplog.records if r.name == "backoffice.request_limits"] == [
+        f"request body refused with 413: Content-Length {len(body)} is over the limit of 3145728 bytes (endpoint "
+        f"fulfillment:woocommerce-webhook, store slug {store.slug}, WEBHOOK_MAX_BYTES 3145728, from 127.0.0.1)"
     ]
     assert callbacks == []
     assert WebhookDelivery.objects.count() == 0
@@ -348,8 +350,8 @@ def test_the_larger_limit_is_the_webhook_view_s_only(client, store):
     response = client.post(f"/webhooks/providers/{provider.pk}/provider-token-123/", data=body,
                            content_type="application/json")
 
-    # Then Django's own limit still applies there
-    assert response.status_code == 400
+    # Then that view's own limit applies there (PROVIDER_WEBHOOK_MAX_BYTES, 1 MB)
+    assert response.status_code == 413 and response.json()["limit"] == "PROVIDER_WEBHOOK_MAX_BYTES"
 
 
 def test_a_repeat_of_a_delivery_late_in_a_backlog_queues_nothing_more(client, store, queued,

@@ -459,8 +459,10 @@ def test_json_that_is_not_an_order_is_kept_with_its_error(client, admin_client, 
     assert escape(error[:120]) in admin_client.get("/admin/fulfillment/webhookdelivery/").content.decode()
 
 
-@pytest.mark.parametrize("body", [b"\x00\x01\x02 binary garbage", b"\xff\xfe{\"id\": 17}"], ids=["nul", "not-utf8"])
-def test_body_with_bytes_a_text_column_cannot_hold_is_kept_failed(client, store, body,
+@pytest.mark.parametrize(("body", "error"), [(b"\x00\x01\x02 binary garbage", "The body is not JSON ("),
+                                           (b"\xff\xfe{\"id\": 17}", "The body is not UTF-8 (byte 0)")],
+                         ids=["nul", "not-utf8"])
+def test_body_with_bytes_a_text_column_cannot_hold_is_kept_failed(client, store, body, error,
                                                                    django_capture_on_commit_callbacks):
     # When a signed delivery's body holds a NUL byte (PostgreSQL text cannot store one) or is not UTF-8
     response = deliver_and_apply(client, store, body, django_capture_on_commit_callbacks)
@@ -469,7 +471,7 @@ def test_body_with_bytes_a_text_column_cannot_hold_is_kept_failed(client, store,
     assert (response.status_code, response.content) == (200, b"stored")
     delivery = WebhookDelivery.objects.get()
     assert delivery.state == DeliveryState.FAILED
-    assert delivery.error.startswith("The body is not JSON (")
+    assert delivery.error.startswith(error)
     assert delivery.body_sha256 == hashlib.sha256(body).hexdigest()
     assert "\x00" not in delivery.body
     assert Order.objects.count() == 0
@@ -710,3 +712,46 @@ def test_a_store_deleted_in_the_meantime_is_404(client):
 
     assert response.status_code == 404
     assert WebhookDelivery.objects.count() == 0
+
+
+def test_a_signed_delivery_of_another_content_type_is_refused(client, store):
+    # Given a signed order posted as text/plain (WooCommerce sends its JSON as application/json)
+    body = encode(order_payload(woo_id=5))
+    headers = {"X-WC-Webhook-Topic": "order.updated",
+               "X-WC-Webhook-Signature": signature_for(body, store.webhook_secret)}
+
+    # When it arrives, then it is refused and nothing is stored
+    response = client.post(url(store), data=body, content_type="text/plain", headers=headers)
+    assert response.status_code == 415
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_a_signed_order_with_bytes_that_are_not_utf8_is_kept_failed_not_applied(
+        client, store, django_capture_on_commit_callbacks):
+    # Given a signed order with bytes that are no UTF-8 in a string (read with U+FFFD it was valid, and applied)
+    body = encode(order_payload(woo_id=5)).replace(b'"id": 5', b'"id": 5, "x": "\xff\xfe"', 1)
+
+    # When it arrives, then it is acknowledged, kept failed with the reason, and no order is made
+    assert deliver_and_apply(client, store, body, django_capture_on_commit_callbacks).status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.state == DeliveryState.FAILED and delivery.error.startswith("The body is not UTF-8")
+    assert not Order.objects.exists()
+
+
+@pytest.mark.parametrize(("body", "error"), [
+    (encode({**order_payload(woo_id=5), "id": 10**19}), "is no WooCommerce order id"),
+    (encode({**order_payload(woo_id=5), "meta_data": json.loads('{"a":' * 3000 + "1" + "}" * 3000)}),
+     "nests deeper than 64 levels"),
+    (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "nests deeper than 64 levels"),
+])
+def test_a_signed_body_out_of_range_or_nested_thousands_deep_is_failed_not_retried_forever(
+        client, store, body, error, django_capture_on_commit_callbacks):
+    # Given a signed delivery whose id is past PostgreSQL's bigint (the delivery's own mark failed, so the task
+    # failed and the delivery stayed received) or nested thousands deep (RecursionError in the task)
+    response = deliver_and_apply(client, store, body, django_capture_on_commit_callbacks)
+
+    # Then it is stored, and applying it fails it for good, with the reason
+    assert response.status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.state == DeliveryState.FAILED and error in delivery.error
+    assert delivery.woo_id is None

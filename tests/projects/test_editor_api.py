@@ -405,3 +405,37 @@ def test_an_anonymous_caller_cannot_ask_for_a_preview_of_someone_elses_project(a
     assert_error(api.post(url("renders", project.ref), {}), 404, None)
     assert not Render.objects.exists()
 
+
+
+@pytest.mark.parametrize("token", ["é" + "x" * 31, "tok\x00en"])
+def test_a_resume_token_with_other_characters_is_a_404_not_a_500(api, anonymous_project, token):
+    # hmac.compare_digest raises TypeError for a str that is not ASCII: this was a 500
+    assert_error(api.get(url("project", anonymous_project.ref), headers={"X-Resume-Token": token}), 404, None)
+
+
+def test_a_ref_with_a_nul_is_a_404_not_a_500(api):
+    # PostgreSQL refuses NUL in a query's text: the lookup was a 500
+    assert_error(api.get(url("project", "p\x00x")), 404, None)
+
+
+@pytest.mark.parametrize(("data", "field"), [
+    ({"customer_id": "١٢٣"}, "customer_id"), ({"customer_id": 10**30}, "customer_id"),
+    ({"customer_id": True}, "customer_id"), ({"customer_email": "a\x00@example.com"}, "customer_email"),
+])
+def test_a_customer_given_as_other_digits_huge_or_with_a_nul_is_a_400(api, template, data, field):
+    assert_error(api.post(url("projects"), {"template": template.pk, **data}), 400, field)
+
+
+def test_a_body_nested_thousands_deep_is_a_400_not_a_500(api, client, key, template):
+    response = api.post(url("projects"), {"template": template.pk, "title": json.loads("[" * 3000 + "]" * 3000)})
+    assert_error(response, 400, "body", "nests deeper")
+    # deeper than Python's parser goes: RecursionError, which was a 500
+    response = client.post(url("projects"), b"[" * 100_000 + b"]" * 100_000, content_type="application/json",
+                           headers={"Authorization": f"Bearer {key}"})
+    assert_error(response, 400, "body", "not valid JSON")
+
+
+def test_a_title_with_a_nul_is_kept_without_it(api, template):
+    # PostgreSQL's text cannot hold NUL: the insert was a 500
+    response = api.post(url("projects"), {"template": template.pk, "title": "Summer\x00 book"})
+    assert response.status_code == 201 and response.json()["title"] == "Summer book"

@@ -103,9 +103,13 @@ def without_nul(value):
 def integer(value, name, default=0):
     if value in (None, ""):
         return default
+    if isinstance(value, str) and not value.strip().lstrip("+-").isascii():
+        # int() reads '١٢٣' (Arabic-Indic digits) as 123: WooCommerce writes ASCII digits, anything else is not
+        # its number.
+        raise MappingError(f"{name}: not an integer: {value!r}")
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400 in JSON is a float infinity
         raise MappingError(f"{name}: not an integer: {value!r}") from None
     if not -MAX_INTEGER <= number < MAX_INTEGER:
         raise MappingError(f"{name}: {value!r} is too large a number")
