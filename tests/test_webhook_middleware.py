@@ -127,7 +127,8 @@ def test_the_view_keeps_its_own_body_limit_behind_the_shortcut(client, store, se
     response = post(client, store, body)
 
     assert response.status_code == 413
-    assert response.json() == {"error": "body larger than 100 bytes (WEBHOOK_MAX_BYTES)"}
+    assert response.json() == {"error": f"Content-Length {len(body)} is over the limit of 100 bytes",
+                               "limit": "WEBHOOK_MAX_BYTES"}
     assert not WebhookDelivery.objects.exists()
 
 
