@@ -11,18 +11,9 @@ from fulfillment.choices import EventSource, EventType, SubmissionState
 from fulfillment.models import OrderEvent, Store, Submission
 from fulfillment.services import submissions as submissions_module
 from fulfillment.services.submissions import order_submit, orders_bulk_submit
-from tests.factories import StoreFactory, UserFactory
-from tests.fulfillment.production import mirrored, printful_provider
+from tests.factories import UserFactory
+from tests.fulfillment.production import mirrored
 
-
-@pytest.fixture
-def shop(db):
-    return StoreFactory(slug="dasto", name="Dastomize")
-
-
-@pytest.fixture
-def pf(shop, printful):
-    return printful_provider(shop, printful)
 
 
 @pytest.fixture

@@ -26,8 +26,7 @@ from fulfillment.services.submissions import (
     submissions_due,
     submissions_execute,
 )
-from tests.factories import StoreFactory
-from tests.fulfillment.production import mirrored, printful_provider
+from tests.fulfillment.production import mirrored
 
 # Statements of one submission run in a batch: claim (lock, update), its lines, its dropship reservations, the
 # render of its personalised line (projects); record (lock the order, update, event, the order's submissions, its
@@ -35,15 +34,6 @@ from tests.fulfillment.production import mirrored, printful_provider
 # COMMIT, not counted, in a worker). The store's providers are read once a batch.
 QUERIES_PER_SUBMISSION = 10 + 4
 
-
-@pytest.fixture
-def shop(db):
-    return StoreFactory(slug="dasto", name="Dastomize")
-
-
-@pytest.fixture
-def pf(shop, printful):
-    return printful_provider(shop, printful)
 
 
 def queued_submissions(shop, pf, woo_ids):

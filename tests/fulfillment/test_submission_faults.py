@@ -26,23 +26,13 @@ from fulfillment.services.submissions import (
     submissions_due,
 )
 from tests.concurrency import in_threads
-from tests.factories import StoreFactory
-from tests.fulfillment.production import mirrored, printful_provider
+from tests.fulfillment.production import mirrored
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 4
 
-
-@pytest.fixture
-def shop(db):
-    return StoreFactory(slug="dasto", name="Dastomize")
-
-
-@pytest.fixture
-def pf(shop, printful):
-    return printful_provider(shop, printful)
 
 
 def remote_orders(printful):

@@ -23,7 +23,7 @@ from fulfillment.services.submissions import (
     submission_retry,
     submissions_due,
 )
-from tests.factories import ProviderFactory, StoreFactory, UserFactory
+from tests.factories import ProviderFactory, UserFactory
 from tests.fulfillment.production import mirrored, print_file, printful_provider, staff
 
 MUGS, CANVAS = 171, 172
@@ -38,15 +38,6 @@ def empty_cache(db):
     yield
     cache.clear()
 
-
-@pytest.fixture
-def shop(db):
-    return StoreFactory(slug="dasto", name="Dastomize")
-
-
-@pytest.fixture
-def pf(shop, printful):
-    return printful_provider(shop, printful)
 
 
 @pytest.fixture
