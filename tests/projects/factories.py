@@ -1,9 +1,13 @@
+import hashlib
+import io
 from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from PIL import Image
 
-from projects.models import CustomerProfile, ProductTemplate, Project
+from projects.models import CustomerProfile, ProductTemplate, Project, ProjectAsset
 from tests.factories import StoreFactory
 
 # A square 100 × 100 mm print: one photo slot over most of the page and a caption under it.
@@ -60,3 +64,13 @@ class ProjectFactory(factory.django.DjangoModelFactory):
     owner = None
     title = "Summer print"
     pages = factory.LazyFunction(lambda: [{"slots": {}}])
+
+
+def make_asset(project, colour=(220, 40, 40), size=(800, 600)):
+    """An uploaded photo of one colour in the project (a JPEG as the editor stores it)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, "JPEG", quality=95)
+    data = buffer.getvalue()
+    return ProjectAsset.objects.create(project=project, original=ContentFile(data, "original.jpg"),
+                                       image=ContentFile(data, "photo.jpg"), format="JPEG", size=len(data),
+                                       sha256=hashlib.sha256(data).hexdigest())

@@ -1,13 +1,10 @@
 """A big book rendered page by page in tasks of their own: the same PDF, failures with their page, the reprint after."""
 
 import hashlib
-import io
 import zipfile
 
 import pytest
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from PIL import Image
 
 from fulfillment.choices import EventType, ProviderKind, SubmissionState
 from fulfillment.models import OrderEvent, Provider, Submission
@@ -18,19 +15,10 @@ from projects.services import rendering
 from projects.services.rendering import render_execute, render_page_execute, render_request, renders_stalled
 from projects.services.reprocess import order_reprocess
 from tests.factories import OrderFactory, OrderLineFactory
-from tests.projects.factories import PRINT_LAYOUT
+from tests.projects.factories import PRINT_LAYOUT, make_asset
 
 pytestmark = pytest.mark.django_db
 PAGES = 5
-
-
-def make_asset(project, colour, size=(800, 600)):
-    buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, "JPEG", quality=95)
-    data = buffer.getvalue()
-    return ProjectAsset.objects.create(project=project, original=ContentFile(data, "original.jpg"),
-                                       image=ContentFile(data, "photo.jpg"), format="JPEG", size=len(data),
-                                       sha256=hashlib.sha256(data).hexdigest())
 
 
 @pytest.fixture

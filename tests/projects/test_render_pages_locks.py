@@ -11,8 +11,7 @@ from projects.models import ProjectEvent, Render, RenderPage
 from projects.services import rendering
 from projects.services.rendering import render_execute, render_page_execute, render_request
 from tests.concurrency import in_threads
-from tests.projects.factories import PRINT_LAYOUT
-from tests.projects.test_render_pages import make_asset
+from tests.projects.factories import PRINT_LAYOUT, make_asset
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

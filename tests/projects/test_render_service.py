@@ -1,12 +1,10 @@
 """Render versions in tasks: files in storage, failures on the project and the order, orders arriving with projects."""
 
 import hashlib
-import io
 import zipfile
 from datetime import timedelta
 
 import pytest
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image
@@ -17,11 +15,11 @@ from fulfillment.services.mirror import orders_upsert
 from fulfillment.services.production import production_files, production_plan
 from fulfillment.services.submissions import NotEligible, order_submit
 from projects.choices import ProjectState, RenderPurpose, RenderState
-from projects.models import ProjectAsset, ProjectEvent, Render
+from projects.models import ProjectEvent, Render
 from projects.services.ordering import projects_link_order_lines
 from projects.services.rendering import render_execute, render_request, renders_stalled
 from tests.factories import OrderFactory, OrderLineFactory, StoreFactory
-from tests.projects.factories import ProjectFactory
+from tests.projects.factories import ProjectFactory, make_asset
 from tests.woo_payloads import line_item, order_payload
 
 pytestmark = pytest.mark.django_db
@@ -30,15 +28,6 @@ pytestmark = pytest.mark.django_db
 def file_drop(store, folder):
     return Provider.objects.create(store=store, name="Print room", kind=ProviderKind.FILE_DROP, skus="*",
                                    folder=str(folder))
-
-
-def make_asset(project, size=(800, 600), colour=(220, 40, 40)):
-    buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, "JPEG", quality=95)
-    data = buffer.getvalue()
-    return ProjectAsset.objects.create(project=project, original=ContentFile(data, "original.jpg"),
-                                       image=ContentFile(data, "photo.jpg"), format="JPEG", size=len(data),
-                                       sha256=hashlib.sha256(data).hexdigest())
 
 
 @pytest.fixture

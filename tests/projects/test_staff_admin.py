@@ -1,24 +1,21 @@
 """Staff pages of projects: the list, changing a project, the order page's personalisation, and reprocess."""
 
 import hashlib
-import io
 import zipfile
 from datetime import UTC, datetime
 
 import pytest
 from django.contrib.auth.models import Group
-from django.core.files.base import ContentFile
 from django.urls import reverse
-from PIL import Image
 
 from fulfillment.choices import EventType, ProviderKind, SubmissionState
 from fulfillment.models import OrderEvent, Provider, Submission
 from fulfillment.services.submissions import order_submit
 from projects.choices import ProjectState, RenderPurpose, RenderState, ReprocessState
-from projects.models import ProjectAsset, ProjectEvent, Render, Reprocess
+from projects.models import ProjectEvent, Render, Reprocess
 from projects.services.rendering import render_request
 from tests.factories import OrderFactory, OrderLineFactory, StoreFactory, UserFactory
-from tests.projects.factories import CustomerFactory, ProductTemplateFactory, ProjectFactory
+from tests.projects.factories import CustomerFactory, ProductTemplateFactory, ProjectFactory, make_asset
 
 pytestmark = pytest.mark.django_db
 
@@ -30,15 +27,6 @@ def staff(role, username=None):
     user = UserFactory(username=username or role)
     user.groups.add(Group.objects.get(name=role))
     return user
-
-
-def make_asset(project, colour=(220, 40, 40), size=(800, 600)):
-    buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, "JPEG", quality=95)
-    data = buffer.getvalue()
-    return ProjectAsset.objects.create(project=project, original=ContentFile(data, "original.jpg"),
-                                       image=ContentFile(data, "photo.jpg"), format="JPEG", size=len(data),
-                                       sha256=hashlib.sha256(data).hexdigest())
 
 
 def project_url(project):
